@@ -1,0 +1,42 @@
+# The two commands a new user needs: `make run` and `make test`.
+PY := .venv/bin/python
+PORT ?= 8000
+export PORT
+
+.PHONY: run test bench bootstrap venv services services-down migrate demo gates lint clean
+
+run: bootstrap migrate
+	$(PY) manage.py collectstatic --noinput --verbosity 0
+	$(PY) manage.py demo_seed
+	exec .venv/bin/honcho --no-colour -f Procfile start --port $(PORT)
+
+test: bootstrap
+	scripts/quality_gates.sh
+	$(PY) -m pytest
+
+bootstrap: venv services
+
+venv:
+	@scripts/venv.sh
+
+services: venv
+	@$(PY) scripts/services.py up
+
+services-down:
+	@$(PY) scripts/services.py down
+
+migrate: bootstrap
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py migrate --noinput --database vault
+
+demo: migrate
+	$(PY) manage.py demo_seed
+
+gates: bootstrap
+	scripts/quality_gates.sh
+
+lint: venv
+	.venv/bin/ruff check .
+
+clean: services-down
+	rm -rf var .venv

@@ -1,0 +1,70 @@
+"""Loads demo people for `make run`: customers and one staff member per role.
+
+Passwords are random, generated on first run into var/demo-logins.txt (0600)
+and reused afterwards, so running it twice changes nothing and no password is
+ever in the repository. Refuses to run where DEMO_DATA_ALLOWED is off (production).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from accounts.models import User
+from accounts.roles import COMPLIANCE_OFFICER, OPERATIONS, SECURITY_ADMIN
+from accounts.services import customer_create, staff_create
+
+DEMO_CUSTOMERS = ("alice@demo.fintech.example", "bob@demo.fintech.example")
+DEMO_STAFF = {
+    "compliance@demo.fintech.example": [COMPLIANCE_OFFICER],
+    "operations@demo.fintech.example": [OPERATIONS],
+    "security@demo.fintech.example": [SECURITY_ADMIN],
+}
+
+
+def _logins_file():
+    return settings.VAR_DIR / "demo-logins.json"
+
+
+def _load_or_create_passwords() -> dict[str, str]:
+    path = _logins_file()
+    if path.exists():
+        return json.loads(path.read_text())
+    passwords = {email: secrets.token_urlsafe(12) for email in (*DEMO_CUSTOMERS, *DEMO_STAFF)}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(passwords, handle, indent=2)
+    return passwords
+
+
+class Command(BaseCommand):
+    help = "Create demo customers and staff (idempotent) and print how to log in."
+
+    def handle(self, *args, **options):
+        if not settings.DEMO_DATA_ALLOWED:
+            raise CommandError("Demo data is disabled in this environment (DEMO_DATA_ALLOWED is off).")
+        passwords = _load_or_create_passwords()
+        for email in DEMO_CUSTOMERS:
+            if not User.objects.filter(email=email).exists():
+                customer_create(email=email, password=passwords[email])
+        for email, roles in DEMO_STAFF.items():
+            if not User.objects.filter(email=email).exists():
+                staff_create(email=email, password=passwords[email], roles=roles)
+
+        base = f"http://127.0.0.1:{os.environ.get('PORT', '8000')}"
+        self.stdout.write("")
+        self.stdout.write(self.style.SUCCESS("Fintech back office is starting:"))
+        self.stdout.write(f"  API docs      {base}/v1/docs")
+        self.stdout.write(f"  Admin         {base}/{settings.ADMIN_URL}")
+        self.stdout.write(f"  Customer login {base}/accounts/login/")
+        self.stdout.write(f"  Health        {base}/healthz   {base}/readyz   {base}/metrics")
+        self.stdout.write("Demo logins (passwords generated on first run, kept in var/demo-logins.json):")
+        for email in (*DEMO_CUSTOMERS, *DEMO_STAFF):
+            role = ", ".join(DEMO_STAFF.get(email, ["customer"]))
+            self.stdout.write(f"  {email:<36} {passwords[email]:<20} {role}")
+        self.stdout.write("")

@@ -1,0 +1,38 @@
+"""Staff roles: Django groups whose permissions are declared here, in code.
+
+`roles_sync` (run after every migrate) makes the database match this table,
+so a permission added by a later app lands in the role that needs it and a
+permission removed here is taken away. Permissions of apps not migrated yet
+are skipped and picked up on the next migrate.
+"""
+
+COMPLIANCE_OFFICER = "compliance_officer"
+OPERATIONS = "operations"
+SECURITY_ADMIN = "security_admin"
+
+ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
+    # Reads customers and the audit trail; unmasking PII is granted separately.
+    COMPLIANCE_OFFICER: frozenset(
+        {
+            "accounts.view_user",
+            "accounts.view_customerprofile",
+        }
+    ),
+    # Day-to-day customer servicing.
+    OPERATIONS: frozenset(
+        {
+            "accounts.view_user",
+            "accounts.view_customerprofile",
+            "accounts.change_customerprofile",
+        }
+    ),
+    # Manages staff access: users and their groups.
+    SECURITY_ADMIN: frozenset(
+        {
+            "accounts.view_user",
+            "accounts.change_user",
+            "auth.view_group",
+            "auth.view_permission",
+        }
+    ),
+}

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from accounts.models import User
+
+
+@pytest.fixture
+def var_dir(settings, tmp_path):
+    settings.VAR_DIR = tmp_path
+    return tmp_path
+
+
+@pytest.mark.django_db
+def test_demo_seed_is_idempotent_and_keeps_generated_passwords_out_of_the_repo(var_dir, capsys):
+    call_command("demo_seed")
+    first = (var_dir / "demo-logins.json").read_text()
+    call_command("demo_seed")
+
+    assert (var_dir / "demo-logins.json").read_text() == first
+    assert (var_dir / "demo-logins.json").stat().st_mode & 0o777 == 0o600
+    assert User.objects.filter(is_staff=False).count() == 2
+    assert User.objects.filter(is_staff=True).count() == 3
+    assert "/v1/docs" in capsys.readouterr().out
+    officer = User.objects.get(email="compliance@demo.fintech.example")
+    assert list(officer.groups.values_list("name", flat=True)) == ["compliance_officer"]
+
+
+@pytest.mark.django_db
+def test_demo_seed_refuses_where_demo_data_is_not_allowed(var_dir, settings):
+    settings.DEMO_DATA_ALLOWED = False
+
+    with pytest.raises(CommandError):
+        call_command("demo_seed")
+    assert not User.objects.exists()

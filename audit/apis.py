@@ -1,0 +1,1 @@
+"""Apis of this domain; see ../shared/STYLE.md for what belongs here."""

@@ -1,0 +1,1 @@
+"""Models of this domain arrive with their issue; the app's shape is fixed now."""

@@ -1,0 +1,145 @@
+"""Fixtures shared by every app's tests. Everything here talks to real services."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import redis as redis_lib
+
+ROOT = Path(__file__).resolve().parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(predicate, *, timeout_seconds: float = 15.0, interval_seconds: float = 0.1):
+    """Poll `predicate` until it returns a truthy value; fail the test on timeout."""
+    deadline = time.monotonic() + timeout_seconds
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval_seconds)
+    pytest.fail(f"condition not met within {timeout_seconds}s: {predicate}")
+
+
+class RedisServer:
+    """A throw-away redis-server of our own, so a test can stop and restart it."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.directory = tempfile.mkdtemp(prefix="fintech-redis-")
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                "redis-server",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                self.directory,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        client = redis_lib.Redis.from_url(self.url, socket_connect_timeout=0.5)
+
+        def answers() -> bool:
+            try:
+                return bool(client.ping())
+            except redis_lib.RedisError:
+                return False
+
+        wait_until(answers, timeout_seconds=10)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
+
+
+@pytest.fixture
+def redis_server():
+    if not shutil.which("redis-server"):
+        pytest.skip("redis-server binary not installed: cannot start a Redis of our own to stop")
+    server = RedisServer()
+    server.start()
+    yield server
+    server.stop()
+    shutil.rmtree(server.directory, ignore_errors=True)
+
+
+def database_url(alias: str) -> str:
+    """The URL of the database this test session really uses (pytest-django's test_* copy)."""
+    from django.db import connections
+
+    params = connections[alias].settings_dict
+    auth = params["USER"] + (f":{params['PASSWORD']}" if params["PASSWORD"] else "")
+    return f"postgres://{auth}@{params['HOST'] or '127.0.0.1'}:{params['PORT'] or 5432}/{params['NAME']}"
+
+
+def subprocess_env() -> dict[str, str]:
+    """Environment for a child process (worker, server) that must see the test databases."""
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "fintech.settings.test",
+        "DATABASE_URL": database_url("default"),
+        "VAULT_DATABASE_URL": database_url("vault"),
+    }
+
+
+@pytest.fixture
+def celery_worker_process(settings, django_db_setup):
+    """A real `celery worker` process consuming the test queue from the real broker."""
+    env = subprocess_env()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "--app",
+            "fintech",
+            "worker",
+            "--queues",
+            settings.CELERY_TASK_DEFAULT_QUEUE,
+            "--concurrency",
+            "1",
+            "--pool",
+            "solo",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "--loglevel",
+            "WARNING",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    yield process
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()

@@ -1,0 +1,50 @@
+"""Django-level error handlers: problem details under /v1, plain pages elsewhere."""
+
+from __future__ import annotations
+
+from django.shortcuts import render
+from django.views.decorators.csrf import requires_csrf_token
+
+from fintech.problems import problem_response
+
+_ERRORS = {
+    400: ("bad_request", "Bad request"),
+    403: ("permission_denied", "Permission denied"),
+    404: ("not_found", "Not found"),
+    500: ("internal_error", "Internal server error"),
+}
+
+
+def _is_api(request) -> bool:
+    return request.path.startswith("/v1/") or request.path.startswith("/o/")
+
+
+def _handle(request, status: int):
+    code, title = _ERRORS[status]
+    if _is_api(request):
+        return problem_response(request, status=status, code=code, title=title)
+    return render(
+        request,
+        "error.html",
+        {"status": status, "title": title, "request_id": getattr(request, "request_id", "")},
+        status=status,
+    )
+
+
+@requires_csrf_token
+def bad_request(request, exception=None):
+    return _handle(request, 400)
+
+
+@requires_csrf_token
+def permission_denied(request, exception=None):
+    return _handle(request, 403)
+
+
+def page_not_found(request, exception=None):
+    return _handle(request, 404)
+
+
+@requires_csrf_token
+def server_error(request):
+    return _handle(request, 500)

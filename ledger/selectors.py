@@ -1,0 +1,1 @@
+"""Selectors of this domain; see ../shared/STYLE.md for what belongs here."""

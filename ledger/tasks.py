@@ -1,0 +1,1 @@
+"""Tasks of this domain; see ../shared/STYLE.md for what belongs here."""

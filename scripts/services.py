@@ -1,0 +1,268 @@
+#!/usr/bin/env python3
+"""Makes sure PostgreSQL and Redis answer, and tells Django where they are.
+
+For each service, in order:
+1. the URL from the environment or `.env` (DATABASE_URL / REDIS_URL) when set;
+2. the service on its standard local port when it answers;
+3. a project-local instance under var/, started from the system's binaries,
+   installing the Debian packages first when they are missing and we are root.
+The chosen URLs are written to var/services.env, which the settings read.
+Running it again reuses whatever is already up.
+
+Usage: services.py up | down | status
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+VAR = Path(os.environ.get("FINTECH_VAR_DIR", ROOT / "var"))
+SERVICES_ENV = VAR / "services.env"
+LOCAL_PG_PORT = int(os.environ.get("FINTECH_LOCAL_PG_PORT", "54329"))
+LOCAL_REDIS_PORT = int(os.environ.get("FINTECH_LOCAL_REDIS_PORT", "63799"))
+FORCE_LOCAL = os.environ.get("FINTECH_FORCE_LOCAL_SERVICES") == "1"
+DATABASES = ("fintech", "fintech_vault")
+
+
+def say(message: str) -> None:
+    print(f"[services] {message}", flush=True)
+
+
+def dotenv_value(name: str) -> str | None:
+    if os.environ.get(name):
+        return os.environ[name]
+    dotenv = ROOT / ".env"
+    if dotenv.is_file():
+        for line in dotenv.read_text().splitlines():
+            key, _, value = line.partition("=")
+            if key.strip() == name and value.strip():
+                return value.strip().strip("'\"")
+    return None
+
+
+# --- PostgreSQL ----------------------------------------------------------------
+
+
+def pg_answers(url: str) -> bool:
+    import psycopg
+
+    try:
+        with psycopg.connect(url, connect_timeout=3) as connection:
+            connection.execute("SELECT 1")
+        return True
+    except psycopg.Error:
+        return False
+
+
+def with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, ""))
+
+
+def ensure_databases(server_url: str) -> None:
+    import psycopg
+
+    with psycopg.connect(with_database(server_url, "postgres"), autocommit=True, connect_timeout=5) as connection:
+        for name in DATABASES:
+            exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+            if not exists:
+                connection.execute(f'CREATE DATABASE "{name}"')
+                say(f"created database {name}")
+
+
+def apt_install(*packages: str) -> None:
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        sys.exit(f"[services] {', '.join(packages)} missing and cannot be installed here (not root or no apt-get).")
+    say(f"installing {' '.join(packages)} with apt-get")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+    subprocess.run(["apt-get", "install", "-y", "-qq", *packages], check=True, env=env)
+
+
+def pg_bindir() -> Path | None:
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(Path(p).parent.name))
+    if candidates:
+        return Path(candidates[-1])
+    initdb = shutil.which("initdb")
+    return Path(initdb).parent if initdb else None
+
+
+def run_as_postgres_user(command: list[str]) -> None:
+    """initdb and postgres refuse to run as root: use the system's postgres account."""
+    if os.geteuid() == 0:
+        user = pwd.getpwnam("postgres")
+        subprocess.run(command, check=True, user=user.pw_uid, group=user.pw_gid, cwd="/")
+    else:
+        subprocess.run(command, check=True)
+
+
+def start_local_postgres() -> str:
+    bindir = pg_bindir()
+    if bindir is None:
+        apt_install("postgresql")
+        bindir = pg_bindir()
+    home = VAR / "postgres"
+    data, run = home / "data", home / "run"
+    for folder in (home, run):
+        folder.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() == 0:
+        user = pwd.getpwnam("postgres")
+        for folder in (home, run):
+            os.chown(folder, user.pw_uid, user.pw_gid)
+    url = f"postgres://postgres@127.0.0.1:{LOCAL_PG_PORT}/postgres"
+    if pg_answers(url):
+        return url
+    if not (data / "PG_VERSION").exists():
+        say(f"initialising a project-local PostgreSQL in {data}")
+        run_as_postgres_user(
+            [
+                str(bindir / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-instructions",
+            ]
+        )
+    options = (
+        f"-c listen_addresses=127.0.0.1 -c port={LOCAL_PG_PORT} -c unix_socket_directories={run} -c max_connections=200"
+    )
+    say(f"starting project-local PostgreSQL on 127.0.0.1:{LOCAL_PG_PORT}")
+    run_as_postgres_user(
+        [str(bindir / "pg_ctl"), "-D", str(data), "-l", str(home / "postgres.log"), "-o", options, "-w", "start"]
+    )
+    if not pg_answers(url):
+        sys.exit(f"[services] PostgreSQL did not come up; see {home / 'postgres.log'}")
+    return url
+
+
+def ensure_postgres() -> dict[str, str]:
+    configured = dotenv_value("DATABASE_URL")
+    if configured:
+        say("PostgreSQL: using DATABASE_URL from the environment")
+        if not pg_answers(configured):
+            sys.exit("[services] DATABASE_URL is set but PostgreSQL does not answer there.")
+        vault = dotenv_value("VAULT_DATABASE_URL") or with_database(
+            configured, urlsplit(configured).path.strip("/") + "_vault"
+        )
+        return {"VAULT_DATABASE_URL": vault} if not dotenv_value("VAULT_DATABASE_URL") else {}
+    standard = "postgres://postgres@127.0.0.1:5432/postgres"
+    if not FORCE_LOCAL and pg_answers(standard):
+        say("PostgreSQL: using the server on 127.0.0.1:5432")
+        server = standard
+    else:
+        server = start_local_postgres()
+    ensure_databases(server)
+    return {
+        "DATABASE_URL": with_database(server, "fintech"),
+        "VAULT_DATABASE_URL": with_database(server, "fintech_vault"),
+    }
+
+
+# --- Redis -----------------------------------------------------------------------
+
+
+def redis_answers(url: str) -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2).ping())
+    except redis.RedisError:
+        return False
+
+
+def start_local_redis() -> str:
+    url = f"redis://127.0.0.1:{LOCAL_REDIS_PORT}/0"
+    if redis_answers(url):
+        return url
+    if not shutil.which("redis-server"):
+        apt_install("redis-server")
+    home = VAR / "redis"
+    home.mkdir(parents=True, exist_ok=True)
+    say(f"starting project-local Redis on 127.0.0.1:{LOCAL_REDIS_PORT}")
+    subprocess.run(
+        [
+            "redis-server",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(LOCAL_REDIS_PORT),
+            "--daemonize",
+            "yes",
+            "--dir",
+            str(home),
+            "--pidfile",
+            str(home / "redis.pid"),
+            "--logfile",
+            str(home / "redis.log"),
+            "--appendonly",
+            "yes",
+            "--save",
+            "",
+        ],
+        check=True,
+    )
+    for _ in range(50):
+        if redis_answers(url):
+            return url
+        time.sleep(0.1)
+    sys.exit(f"[services] Redis did not come up; see {home / 'redis.log'}")
+
+
+def ensure_redis() -> dict[str, str]:
+    configured = dotenv_value("REDIS_URL")
+    if configured:
+        say("Redis: using REDIS_URL from the environment")
+        if not redis_answers(configured):
+            sys.exit("[services] REDIS_URL is set but Redis does not answer there.")
+        return {}
+    standard = "redis://127.0.0.1:6379/0"
+    if not FORCE_LOCAL and redis_answers(standard):
+        say("Redis: using the server on 127.0.0.1:6379")
+        return {"REDIS_URL": standard}
+    return {"REDIS_URL": start_local_redis()}
+
+
+# --- Commands -------------------------------------------------------------------
+
+
+def up() -> None:
+    VAR.mkdir(parents=True, exist_ok=True)
+    chosen = {**ensure_postgres(), **ensure_redis()}
+    lines = ["# Written by scripts/services.py; environment variables and .env take precedence."]
+    lines += [f"{key}={value}" for key, value in sorted(chosen.items())]
+    SERVICES_ENV.write_text("\n".join(lines) + "\n")
+    say(f"wrote {SERVICES_ENV.relative_to(ROOT) if SERVICES_ENV.is_relative_to(ROOT) else SERVICES_ENV}")
+
+
+def down() -> None:
+    data = VAR / "postgres" / "data"
+    bindir = pg_bindir()
+    if (data / "postmaster.pid").exists() and bindir:
+        run_as_postgres_user([str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"])
+    pidfile = VAR / "redis" / "redis.pid"
+    if pidfile.exists():
+        subprocess.run(["redis-cli", "-p", str(LOCAL_REDIS_PORT), "shutdown", "nosave"], check=False)
+    say("project-local services stopped (shared services are left alone)")
+
+
+def status() -> None:
+    print(
+        SERVICES_ENV.read_text() if SERVICES_ENV.exists() else "no var/services.env yet: run `make run` or `make test`"
+    )
+
+
+if __name__ == "__main__":
+    {"up": up, "down": down, "status": status}[sys.argv[1] if len(sys.argv) > 1 else "up"]()

@@ -1,0 +1,2 @@
+app_name = __package__
+urlpatterns: list = []
