@@ -21,20 +21,28 @@ REDIS_URL=redis://redis.invalid:6379/0 \
   $PY manage.py check --deploy --fail-level WARNING
 
 echo "== bandit"
-.venv/bin/bandit -q -c pyproject.toml -r fintech accounts ledger tokenvault audit scripts -x '*/tests/*'
+.venv/bin/bandit -q -c pyproject.toml -r fintech accounts ledger tokenvault audit -x '*/tests/*'
+# The bootstrap script's whole job is to run fixed local commands (initdb, pg_ctl,
+# redis-server, apt-get) with arguments it builds itself: skip only those checks there.
+.venv/bin/bandit -q -c pyproject.toml -r scripts --skip B404,B603,B607
 
 echo "== pip-audit (pinned requirements)"
 set +e
 audit_output=$(.venv/bin/pip-audit --requirement requirements.txt --no-deps --disable-pip --progress-spinner off 2>&1)
 audit_status=$?
 set -e
-echo "$audit_output"
-if [ $audit_status -ne 0 ]; then
-  if grep -qiE 'connection|resolve|timed out|network|unreachable|HTTPSConnectionPool|Max retries' <<<"$audit_output" \
-     && ! grep -qE '^Found [0-9]+ known vulnerabilit' <<<"$audit_output"; then
-    echo "!! pip-audit could NOT reach its vulnerability source: dependencies were NOT audited in this run."
-  else
-    echo "!! pip-audit found vulnerable pinned dependencies" >&2
-    exit 1
-  fi
+pinned=$(grep -cE '^[A-Za-z0-9_.-]+==' requirements.txt)
+unaudited=$(grep -c 'could not be audited' <<<"$audit_output" || true)
+if grep -qE '^Found [0-9]+ known vulnerabilit' <<<"$audit_output"; then
+  echo "$audit_output"
+  echo "!! pip-audit found vulnerable pinned dependencies" >&2
+  exit 1
+elif [ $audit_status -ne 0 ]; then
+  echo "$audit_output" | tail -5
+  echo "!! pip-audit could NOT reach its vulnerability source: dependencies were NOT audited in this run."
+elif [ "$unaudited" -gt 0 ]; then
+  echo "!! pip-audit: the vulnerability source had no data for $unaudited of $pinned pinned packages:"
+  echo "!! those were NOT audited in this run (no silent pass). Audited: $((pinned - unaudited))."
+else
+  echo "pip-audit: all $pinned pinned packages audited, no known vulnerabilities."
 fi

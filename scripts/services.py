@@ -15,6 +15,7 @@ Usage: services.py up | down | status
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 import pwd
 import shutil
@@ -105,15 +106,28 @@ def run_as_postgres_user(command: list[str]) -> None:
         subprocess.run(command, check=True)
 
 
+def local_postgres_home() -> Path:
+    """Where the project-local cluster lives.
+
+    As a normal user: var/postgres. As root, PostgreSQL must run as the
+    `postgres` account, which often cannot traverse the checkout (a 0700 home
+    or temp dir), so the cluster lives in that account's home, one per checkout.
+    """
+    if os.geteuid() != 0:
+        return VAR / "postgres"
+    checkout = hashlib.sha256(str(VAR.resolve()).encode()).hexdigest()[:12]
+    return Path(pwd.getpwnam("postgres").pw_dir) / f"fintech-{checkout}"
+
+
 def start_local_postgres() -> str:
     bindir = pg_bindir()
     if bindir is None:
         apt_install("postgresql")
         bindir = pg_bindir()
-    home = VAR / "postgres"
+    home = local_postgres_home()
     data, run = home / "data", home / "run"
     for folder in (home, run):
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     if os.geteuid() == 0:
         user = pwd.getpwnam("postgres")
         for folder in (home, run):
@@ -248,7 +262,7 @@ def up() -> None:
 
 
 def down() -> None:
-    data = VAR / "postgres" / "data"
+    data = local_postgres_home() / "data"
     bindir = pg_bindir()
     if (data / "postmaster.pid").exists() and bindir:
         run_as_postgres_user([str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"])
