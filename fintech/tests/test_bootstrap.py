@@ -30,7 +30,6 @@ def test_services_script_starts_project_local_postgres_and_redis(tmp_path):
     if not (glob.glob("/usr/lib/postgresql/*/bin/initdb") and shutil.which("redis-server")):
         pytest.skip("PostgreSQL/Redis server binaries are not installed on this machine")
     var_dir = tmp_path / "var"
-    os.chmod(tmp_path, 0o755)  # the postgres account must reach its data directory
     env = {
         **{k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "VAULT_DATABASE_URL", "REDIS_URL"}},
         "FINTECH_VAR_DIR": str(var_dir),
