@@ -1,7 +1,7 @@
 """Test settings: the real PostgreSQL and Redis, with a fast password hasher."""
 
 from fintech.settings.base import *  # noqa: F403
-from fintech.settings.base import CACHES
+from fintech.settings.base import CACHES, STATIC_ROOT
 from fintech.settings.env import dev_secret, env
 
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="") or dev_secret("django_secret_key")
@@ -15,3 +15,5 @@ STORAGES = {
 }
 # A running `make run` worker shares the broker: tests use their own queue.
 CELERY_TASK_DEFAULT_QUEUE = "fintech-test"
+WHITENOISE_USE_FINDERS = True
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns about a missing root
