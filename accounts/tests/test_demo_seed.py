@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 import pytest
 from django.core.management import CommandError, call_command
 
@@ -34,3 +36,15 @@ def test_demo_seed_refuses_where_demo_data_is_not_allowed(var_dir, settings):
     with pytest.raises(CommandError):
         call_command("demo_seed")
     assert not User.objects.exists()
+
+
+@pytest.mark.django_db
+def test_printed_passwords_work_even_when_the_users_predate_the_logins_file(var_dir, tmp_path_factory, settings):
+    call_command("demo_seed")
+    settings.VAR_DIR = tmp_path_factory.mktemp("another-checkout")
+
+    call_command("demo_seed")
+
+    passwords = json.loads((settings.VAR_DIR / "demo-logins.json").read_text())
+    for email, password in passwords.items():
+        assert User.objects.get(email=email).check_password(password)

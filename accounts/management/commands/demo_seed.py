@@ -55,6 +55,12 @@ class Command(BaseCommand):
         for email, roles in DEMO_STAFF.items():
             if not User.objects.filter(email=email).exists():
                 staff_create(email=email, password=passwords[email], roles=roles)
+        # Another checkout may have created these users against the same database:
+        # the printed passwords must be the ones that work.
+        for user in User.objects.filter(email__in=passwords):
+            if not user.check_password(passwords[user.email]):
+                user.set_password(passwords[user.email])
+                user.save(update_fields=["password"])
 
         base = f"http://127.0.0.1:{os.environ.get('PORT', '8000')}"
         self.stdout.write("")
