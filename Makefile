@@ -26,8 +26,8 @@ services-down:
 	@$(PY) scripts/services.py down
 
 migrate: bootstrap
-	$(PY) manage.py migrate --noinput
-	$(PY) manage.py migrate --noinput --database vault
+	FINTECH_DATABASE_ROLE=owner $(PY) manage.py migrate --noinput
+	FINTECH_DATABASE_ROLE=owner $(PY) manage.py migrate --noinput --database vault
 
 demo: migrate
 	$(PY) manage.py demo_seed

@@ -90,11 +90,21 @@ def redis_server():
 
 
 def database_url(alias: str) -> str:
-    """The URL of the database this test session really uses (pytest-django's test_* copy)."""
+    """The URL of the test database (pytest-django's test_* copy), as the runtime role.
+
+    Child processes (workers, servers) connect the way production processes do,
+    so a missing grant fails a test instead of a deployment.
+    """
+    from django.conf import settings
     from django.db import connections
 
     params = connections[alias].settings_dict
-    auth = params["USER"] + (f":{params['PASSWORD']}" if params["PASSWORD"] else "")
+    runtime_role = settings.DATABASE_RUNTIME_ROLES[alias]
+    auth = (
+        runtime_role
+        if runtime_role != params["USER"]
+        else params["USER"] + (f":{params['PASSWORD']}" if params["PASSWORD"] else "")
+    )
     return f"postgres://{auth}@{params['HOST'] or '127.0.0.1'}:{params['PORT'] or 5432}/{params['NAME']}"
 
 

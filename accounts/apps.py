@@ -14,5 +14,15 @@ class AccountsConfig(AppConfig):
     name = "accounts"
 
     def ready(self) -> None:
-        # After every app has migrated, so permissions of all apps exist.
-        post_migrate.connect(_sync_roles, dispatch_uid="accounts.roles_sync")
+        from auditlog.registry import auditlog
+
+        from accounts.models import CustomerProfile, User
+
+        # Model changes of people are logged (and mirrored into the sealed trail);
+        # the email is masked entirely, the password hash never logged.
+        auditlog.register(User, exclude_fields=["password", "last_login"], mask_fields=["email"])
+        auditlog.register(CustomerProfile)
+        from django.apps import apps
+
+        # Sent for the platform app, listed last: every app's permissions exist by then.
+        post_migrate.connect(_sync_roles, sender=apps.get_app_config("fintech"), dispatch_uid="accounts.roles_sync")

@@ -11,11 +11,16 @@ OPERATIONS = "operations"
 SECURITY_ADMIN = "security_admin"
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
-    # Reads customers and the audit trail; unmasking PII is granted separately.
+    # Reads customers and the audit trail; may unmask an actor there, each unmask recorded with purpose and reason.
     COMPLIANCE_OFFICER: frozenset(
         {
             "accounts.view_user",
             "accounts.view_customerprofile",
+            "audit.view_auditevent",
+            "audit.view_auditcheckpoint",
+            "audit.view_auditverification",
+            "audit.view_auditarchive",
+            "audit.unmask_pii",
         }
     ),
     # Day-to-day customer servicing.
@@ -33,6 +38,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "accounts.change_user",
             "auth.view_group",
             "auth.view_permission",
+            "audit.view_auditevent",
         }
     ),
 }

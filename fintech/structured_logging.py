@@ -100,7 +100,10 @@ class RequestContextFilter(logging.Filter):
         if getattr(record, "request_id", None) in (None, "", _NO_REQUEST):
             from fintech.request_context import current_request_id
 
-            record.request_id = current_request_id() or _NO_REQUEST
+            # django.request logs a failed response after our middleware has
+            # returned, but hands the request along on the record.
+            from_request = getattr(getattr(record, "request", None), "request_id", None)
+            record.request_id = current_request_id() or from_request or _NO_REQUEST
         return True
 
 

@@ -32,6 +32,10 @@ LOCAL_PG_PORT = int(os.environ.get("FINTECH_LOCAL_PG_PORT", "54329"))
 LOCAL_REDIS_PORT = int(os.environ.get("FINTECH_LOCAL_REDIS_PORT", "63799"))
 FORCE_LOCAL = os.environ.get("FINTECH_FORCE_LOCAL_SERVICES") == "1"
 DATABASES = ("fintech", "fintech_vault")
+# Migrations run as the owner; the web/worker processes connect as the runtime
+# role, which is not the owner of any table (so it cannot disable triggers) and
+# holds only INSERT/SELECT on write-once tables (see fintech/db_privileges.py).
+OWNER_ROLE, RUNTIME_ROLE = "fintech_owner", "fintech_app"
 
 
 def say(message: str) -> None:
@@ -69,14 +73,25 @@ def with_database(url: str, name: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, ""))
 
 
-def ensure_databases(server_url: str) -> None:
+def with_role(url: str, role: str) -> str:
+    parts = urlsplit(url)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit((parts.scheme, f"{role}@{host}", parts.path, parts.query, ""))
+
+
+def ensure_roles_and_databases(server_url: str) -> None:
+    """As a superuser: the two roles, and databases owned by the owner role."""
     import psycopg
 
     with psycopg.connect(with_database(server_url, "postgres"), autocommit=True, connect_timeout=5) as connection:
+        for role, options in ((OWNER_ROLE, "LOGIN CREATEDB"), (RUNTIME_ROLE, "LOGIN")):
+            if not connection.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone():
+                connection.execute(f'CREATE ROLE "{role}" {options}')
+                say(f"created role {role}")
         for name in DATABASES:
             exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
             if not exists:
-                connection.execute(f'CREATE DATABASE "{name}"')
+                connection.execute(f'CREATE DATABASE "{name}" OWNER "{OWNER_ROLE}"')
                 say(f"created database {name}")
 
 
@@ -178,10 +193,13 @@ def ensure_postgres() -> dict[str, str]:
         server = standard
     else:
         server = start_local_postgres()
-    ensure_databases(server)
+    ensure_roles_and_databases(server)
+    main, vault = with_database(server, "fintech"), with_database(server, "fintech_vault")
     return {
-        "DATABASE_URL": with_database(server, "fintech"),
-        "VAULT_DATABASE_URL": with_database(server, "fintech_vault"),
+        "DATABASE_URL": with_role(main, RUNTIME_ROLE),
+        "DATABASE_OWNER_URL": with_role(main, OWNER_ROLE),
+        "VAULT_DATABASE_URL": with_role(vault, RUNTIME_ROLE),
+        "VAULT_DATABASE_OWNER_URL": with_role(vault, OWNER_ROLE),
     }
 
 

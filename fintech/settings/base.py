@@ -23,10 +23,12 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "csp",
+    "auditlog",
     "accounts",
     "ledger",
     "tokenvault",
     "audit",
+    "fintech.apps.PlatformConfig",  # last: its post_migrate runs after every other app's
 ]
 
 MIDDLEWARE = [
@@ -42,6 +44,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "audit.middleware.AuditContextMiddleware",
+    "audit.middleware.ApiCallAuditMiddleware",
 ]
 
 ROOT_URLCONF = "fintech.urls"
@@ -67,20 +71,45 @@ TEMPLATES = [
 # `default` holds everything but the token vault; `vault` is the vault's own
 # database (its own role, in production its own network segment). The router
 # keeps each app on its side.
-DATABASES = {
-    "default": env.db_url_config(env.str("DATABASE_URL", default="") or "postgres://postgres@127.0.0.1:5432/fintech"),
-    "vault": env.db_url_config(
-        env.str("VAULT_DATABASE_URL", default="") or "postgres://postgres@127.0.0.1:5432/fintech_vault"
+#
+# Two roles per database: web and worker processes connect as the runtime role
+# (DATABASE_URL); migrations run as the owner (DATABASE_OWNER_URL), selected by
+# FINTECH_DATABASE_ROLE=owner. The runtime role owns no table, so it can neither
+# disable a trigger nor write to write-once tables beyond INSERT.
+DATABASE_ROLE = env.str("FINTECH_DATABASE_ROLE", default="runtime")
+_DATABASE_URLS = {
+    "default": (
+        env.str("DATABASE_URL", default="") or "postgres://postgres@127.0.0.1:5432/fintech",
+        env.str("DATABASE_OWNER_URL", default=""),
+    ),
+    "vault": (
+        env.str("VAULT_DATABASE_URL", default="") or "postgres://postgres@127.0.0.1:5432/fintech_vault",
+        env.str("VAULT_DATABASE_OWNER_URL", default=""),
     ),
 }
-for _alias in DATABASES.values():
-    _alias.setdefault("OPTIONS", {})
-    _alias["OPTIONS"].setdefault("connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT_SECONDS", default=5))
-    _alias["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE_SECONDS", default=60)
-    _alias["CONN_HEALTH_CHECKS"] = True
-    # One decision for the whole project: services open their own
-    # `transaction.atomic(durable=True)`; requests are not wrapped.
-    _alias["ATOMIC_REQUESTS"] = False
+DATABASE_RUNTIME_ROLES = {alias: env.db_url_config(urls[0])["USER"] for alias, urls in _DATABASE_URLS.items()}
+
+
+def databases_for(role: str, **options) -> dict:
+    """Django DATABASES for the runtime role or the owner role (owner falls back to runtime)."""
+    if role not in ("runtime", "owner"):
+        raise ValueError(f"FINTECH_DATABASE_ROLE must be 'runtime' or 'owner', not {role!r}")
+    databases = {}
+    for alias, (runtime_url, owner_url) in _DATABASE_URLS.items():
+        config = env.db_url_config(owner_url or runtime_url if role == "owner" else runtime_url)
+        config.setdefault("OPTIONS", {}).update(
+            {"connect_timeout": env.int("DATABASE_CONNECT_TIMEOUT_SECONDS", default=5), **options}
+        )
+        config["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE_SECONDS", default=60)
+        config["CONN_HEALTH_CHECKS"] = True
+        # One decision for the whole project: services open their own
+        # `transaction.atomic(durable=True)`; requests are not wrapped.
+        config["ATOMIC_REQUESTS"] = False
+        databases[alias] = config
+    return databases
+
+
+DATABASES = databases_for(DATABASE_ROLE)
 DATABASE_ROUTERS = ["fintech.db_router.DomainDatabaseRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -118,6 +147,8 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_IMPORTS = ("fintech.tasks",)
 CELERY_BEAT_SCHEDULE: dict = {
     "heartbeat": {"task": "fintech.heartbeat", "schedule": 30.0, "options": {"expires": 25}},
+    "audit-seal": {"task": "audit.seal_pending_events", "schedule": 10.0, "options": {"expires": 9}},
+    "audit-verify": {"task": "audit.verify_trail", "schedule": 3600.0, "options": {"expires": 3000}},
 }
 
 # --- Auth --------------------------------------------------------------------
@@ -240,5 +271,16 @@ HEALTH_CHECK_TIMEOUT_SECONDS = env.float("HEALTH_CHECK_TIMEOUT_SECONDS", default
 ADMIN_URL = env.str("DJANGO_ADMIN_URL", default="admin/")
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="no-reply@fintech.example")
-STATICFILES_DIRS = [BASE_DIR / "fintech" / "static"]
 DEMO_DATA_ALLOWED = env.bool("DEMO_DATA_ALLOWED", default=True)
+
+# --- Audit trail --------------------------------------------------------------------
+AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=7 * 365 + 2)  # 7 years incl. leap days
+AUDIT_SIGNING_KEY_PATH = env.str("AUDIT_SIGNING_KEY_PATH", default="") or str(
+    VAR_DIR / "keys" / "audit-signing-ed25519.pem"
+)
+AUDIT_SIGNING_KEY_GENERATE = True  # dev/test only; production sets False
+AUDIT_SEAL_BATCH_SIZE = env.int("AUDIT_SEAL_BATCH_SIZE", default=1000)
+AUDIT_SEAL_MAX_BATCHES_PER_RUN = env.int("AUDIT_SEAL_MAX_BATCHES_PER_RUN", default=50)
+AUDIT_ARCHIVE_DIR = env.str("AUDIT_ARCHIVE_DIR", default="") or str(VAR_DIR / "audit-archives")
+AUDITLOG_MASK_CALLABLE = "audit.masking.mask_entirely"
+AUDITLOG_INCLUDE_ALL_MODELS = False

@@ -7,6 +7,7 @@ ImproperlyConfigured, so a misconfigured process never starts.
 from django.core.exceptions import ImproperlyConfigured
 
 from fintech.settings.base import *  # noqa: F403
+from fintech.settings.base import DATABASE_ROLE, databases_for
 from fintech.settings.env import env
 
 DEBUG = False
@@ -14,15 +15,10 @@ SECRET_KEY = env.str("DJANGO_SECRET_KEY")
 if len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5 or SECRET_KEY.startswith("django-insecure"):
     raise ImproperlyConfigured("DJANGO_SECRET_KEY must be a random value of at least 50 characters.")
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
-DATABASES = {
-    "default": env.db("DATABASE_URL"),
-    "vault": env.db("VAULT_DATABASE_URL"),
-}
-for _alias in DATABASES.values():
-    _alias["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE_SECONDS", default=60)
-    _alias["CONN_HEALTH_CHECKS"] = True
-    _alias["ATOMIC_REQUESTS"] = False
-    _alias.setdefault("OPTIONS", {}).setdefault("sslmode", env.str("DATABASE_SSLMODE", default="verify-full"))
+# No fallback to a local server in production: both URLs must be given.
+for _required in ("DATABASE_URL", "VAULT_DATABASE_URL"):
+    env.str(_required)
+DATABASES = databases_for(DATABASE_ROLE, sslmode=env.str("DATABASE_SSLMODE", default="verify-full"))
 
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
@@ -38,3 +34,5 @@ CSRF_COOKIE_NAME = "__Host-csrftoken"
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
 DEMO_DATA_ALLOWED = False
+AUDIT_SIGNING_KEY_PATH = env.str("AUDIT_SIGNING_KEY_PATH")
+AUDIT_SIGNING_KEY_GENERATE = False

@@ -1,9 +1,12 @@
 """Test settings: the real PostgreSQL and Redis, with a fast password hasher."""
 
 from fintech.settings.base import *  # noqa: F403
-from fintech.settings.base import CACHES, STATIC_ROOT
+from fintech.settings.base import CACHES, STATIC_ROOT, databases_for
 from fintech.settings.env import dev_secret, env
 
+# pytest-django creates the test databases and migrates them, which is the owner's
+# job; tests that prove what the runtime role may do connect as it explicitly.
+DATABASES = databases_for("owner")
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="") or dev_secret("django_secret_key")
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # test speed only
 # Tests share the Redis server with a running `make run`; keep their keys apart.
@@ -17,3 +20,9 @@ STORAGES = {
 CELERY_TASK_DEFAULT_QUEUE = "fintech-test"
 WHITENOISE_USE_FINDERS = True
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns about a missing root
+# Transactional tests end with a flush; let it empty write-once tables (owner role only).
+WRITE_ONCE_FLUSH_ALLOWED = True
+# Lets two test runs share one PostgreSQL server without sharing test databases.
+_TEST_DATABASE_SUFFIX = env.str("TEST_DATABASE_SUFFIX", default="")
+for _config in DATABASES.values():
+    _config["TEST"] = {"NAME": f"test_{_config['NAME']}{_TEST_DATABASE_SUFFIX}"}

@@ -18,6 +18,7 @@ PRODUCTION_ENV = {
     "DATABASE_URL": "postgres://app@db.invalid:5432/fintech",
     "VAULT_DATABASE_URL": "postgres://vault@vault-db.invalid:5432/fintech_vault",
     "REDIS_URL": "redis://redis.invalid:6379/0",
+    "AUDIT_SIGNING_KEY_PATH": "/run/secrets/audit-signing-ed25519.pem",
 }
 
 

@@ -1,0 +1,28 @@
+"""Forms of the audit admin: what a compliance officer must state before seeing PII in clear."""
+
+from __future__ import annotations
+
+from django import forms
+
+from audit.services.events import PII_PURPOSES
+
+REASON_MIN_LENGTH = 10
+# The reason lands in the event payload, which is kept for seven years: bound it.
+REASON_MAX_LENGTH = 500
+
+
+def purpose_choices() -> list[tuple[str, str]]:
+    """The legal grounds a PII read may cite, in a stable order, with a blank first option."""
+    return [("", "---------")] + [(purpose, purpose.replace("_", " ").capitalize()) for purpose in sorted(PII_PURPOSES)]
+
+
+class UnmaskActorForm(forms.Form):
+    """Why the officer needs to see the actor's identity; both answers are recorded in the trail."""
+
+    purpose = forms.ChoiceField(choices=purpose_choices, help_text="The legal ground for seeing this PII.")
+    reason = forms.CharField(
+        min_length=REASON_MIN_LENGTH,
+        max_length=REASON_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text="For example the case or ticket number. Recorded in the audit trail; do not paste PII here.",
+    )

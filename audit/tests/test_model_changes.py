@@ -1,0 +1,67 @@
+"""Model changes of sensitive models: logged by django-auditlog, masked whole, attributed, sealed."""
+
+from __future__ import annotations
+
+import pytest
+from auditlog.models import LogEntry
+
+from accounts.models import CustomerProfile, User
+from accounts.services import customer_create
+from audit.models import AuditEvent
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def security_admin(client):
+    admin = User.objects.create_superuser(email="root@example.com", password=None)
+    client.force_login(admin)
+    return admin
+
+
+def test_an_admin_change_is_attributed_masked_and_mirrored_into_the_trail(client, security_admin):
+    customer = customer_create(email="old.address@example.com", password=None)
+    profile = customer.customer_profile
+
+    response = client.post(
+        f"/admin/accounts/customerprofile/{profile.pk}/change/",
+        {"user": customer.pk, "tier": "premium", "status": "active"},
+        HTTP_X_FORWARDED_FOR="6.6.6.6",  # a client-supplied header must not become the address
+    )
+
+    assert response.status_code == 302
+    entry = LogEntry.objects.get_for_object(profile).latest("timestamp")
+    assert entry.actor == security_admin
+    assert entry.actor_email is None
+    assert entry.remote_addr == "127.0.0.1"
+    assert entry.changes_dict["tier"] == ["standard", "premium"]
+    mirrored = AuditEvent.objects.filter(event_type="model.changed", object_type="accounts.customerprofile").last()
+    assert mirrored.object_id == str(profile.pk)
+    assert mirrored.actor_staff == str(security_admin.public_id)
+    assert mirrored.payload["changes"]["tier"] == ["standard", "premium"]
+    assert mirrored.source_ip == "127.0.0.1"
+
+
+def test_an_email_change_is_masked_entirely_everywhere():
+    customer = customer_create(email="first.address@example.com", password=None)
+
+    customer.email = "second.address@example.com"
+    customer.save()
+
+    entry = LogEntry.objects.get_for_object(customer).latest("timestamp")
+    assert entry.changes_dict["email"] == ["****", "****"]
+    assert "address@example.com" not in entry.object_repr
+    trail = " ".join(str(payload) for payload in AuditEvent.objects.values_list("payload", flat=True))
+    assert "first.address" not in trail
+    assert "second.address" not in trail
+
+
+def test_password_hashes_are_never_logged():
+    customer = customer_create(email="pw@example.com", password="a long enough password")
+
+    customer.set_password("another long password")
+    customer.save()
+
+    entries = LogEntry.objects.get_for_object(customer)
+    assert all("password" not in entry.changes_dict for entry in entries)
+    assert CustomerProfile.objects.count() == 1
