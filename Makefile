@@ -14,6 +14,9 @@ test: bootstrap
 	scripts/quality_gates.sh
 	$(PY) -m pytest
 
+bench: bootstrap
+	$(PY) benchmarks/audit_cost.py
+
 bootstrap: venv services
 
 venv:

@@ -115,6 +115,9 @@ def subprocess_env() -> dict[str, str]:
         "DJANGO_SETTINGS_MODULE": "fintech.settings.test",
         "DATABASE_URL": database_url("default"),
         "VAULT_DATABASE_URL": database_url("vault"),
+        # Test settings connect as the owner; point that at the runtime role too.
+        "DATABASE_OWNER_URL": database_url("default"),
+        "VAULT_DATABASE_OWNER_URL": database_url("vault"),
     }
 
 

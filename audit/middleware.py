@@ -12,6 +12,8 @@ import json
 import logging
 import time
 
+from django.conf import settings
+
 from audit.context import bind_request, reset_request
 from audit.models import AuditEvent
 from audit.risk import assess_api_call
@@ -47,10 +49,13 @@ class ApiCallAuditMiddleware:
         if not request.path.startswith(API_PREFIX) or request.path.startswith(UNAUDITED_PATHS):
             return self.get_response(request)
         started = time.perf_counter()
-        try:
-            request_body = request.body  # read now: the view's parser consumes the stream
-        except Exception:  # too large / unreadable: the response says so, the record says 0
-            request_body = b""
+        request_body = b""
+        declared = request.META.get("CONTENT_LENGTH") or "0"
+        if declared.isdigit() and int(declared) <= settings.REQUEST_BODY_MAX_BYTES:
+            try:
+                request_body = request.body  # read now: the view's parser consumes the stream
+            except Exception:  # unreadable: the response says so, the record says 0 bytes
+                request_body = b""
         response = self.get_response(request)
         self._record(request, request_body, response, time.perf_counter() - started)
         return response

@@ -34,6 +34,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "fintech.middleware.request_context.RequestContextMiddleware",
     "fintech.middleware.observability.RequestObservabilityMiddleware",
+    # Early, so calls refused by later middleware (413, bad host) are on record too.
+    "audit.middleware.AuditContextMiddleware",
+    "audit.middleware.ApiCallAuditMiddleware",
     "fintech.middleware.body_size.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -44,8 +47,6 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "audit.middleware.AuditContextMiddleware",
-    "audit.middleware.ApiCallAuditMiddleware",
 ]
 
 ROOT_URLCONF = "fintech.urls"
