@@ -17,14 +17,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ["DJANGO_SETTINGS_MODULE"] = "fintech.settings.test"
 os.environ.setdefault("TEST_DATABASE_SUFFIX", "_bench")
 
-import django  # noqa: E402
+import django
 
 django.setup()
 
-from django.conf import settings  # noqa: E402
-from django.db import connections  # noqa: E402
-from django.test import Client, override_settings  # noqa: E402
-from django.test.utils import setup_databases, setup_test_environment, teardown_databases  # noqa: E402
+from django.conf import settings
+from django.db import connections
+from django.test import Client, override_settings
+from django.test.utils import setup_databases, setup_test_environment, teardown_databases
 
 ITERATIONS = int(os.environ.get("BENCH_ITERATIONS", "2000"))
 
