@@ -148,15 +148,34 @@ def checkpoint_document(checkpoint) -> dict:
 
 
 def purged_through_checkpoint() -> int:
-    from audit.models import AuditEvent
+    """Up to which checkpoint missing events count as purged rather than deleted.
 
-    through = [
-        int(p.get("through_checkpoint_id", 0))
-        for p in AuditEvent.objects.filter(event_type="audit.purged", outcome="success").values_list(
-            "payload", flat=True
-        )
-    ]
-    return max(through, default=0)
+    The runtime role can insert events, so an `audit.purged` record alone is
+    not proof: its claim is honoured only as far as exported archives reach,
+    and only over a run of archived checkpoints with no gap (the same rule the
+    database trigger applies before it lets a purge DELETE through).
+    """
+    from audit.models import AuditArchive, AuditCheckpoint, AuditEvent
+
+    claimed = max(
+        (
+            int(p.get("through_checkpoint_id", 0))
+            for p in AuditEvent.objects.filter(event_type="audit.purged", outcome="success").values_list(
+                "payload", flat=True
+            )
+        ),
+        default=0,
+    )
+    if not claimed:
+        return 0
+    covered = 0
+    ranges = sorted(AuditArchive.objects.values_list("first_checkpoint_id", "last_checkpoint_id"))
+    checkpoint_ids = AuditCheckpoint.objects.filter(id__lte=claimed).order_by("id").values_list("id", flat=True)
+    for checkpoint_id in checkpoint_ids.iterator(chunk_size=2000):
+        if not any(first <= checkpoint_id <= last for first, last in ranges):
+            break
+        covered = checkpoint_id
+    return covered
 
 
 def audit_trail_verify(*, progress: Callable[[int], None] | None = None, record: bool = True) -> VerificationReport:
