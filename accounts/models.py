@@ -101,3 +101,90 @@ class CustomerProfile(models.Model):
 
     def __str__(self) -> str:
         return f"customer {self.user.public_id}"
+
+
+class OAuthSession(models.Model):
+    """One login behind a family of rotating refresh tokens: when it began and when MFA was last proven.
+
+    Absolute refresh lifetime counts from `authenticated_at`; step-up
+    (RFC 9470) reads `mfa_verified_at`. Keyed by DOT's refresh-token family,
+    which every rotated refresh token of the login shares.
+    """
+
+    token_family = models.UUIDField(primary_key=True)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="oauth_sessions")
+    client_id = models.CharField(max_length=100)
+    authenticated_at = models.DateTimeField()
+    mfa_verified_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"oauth session {self.token_family}"
+
+
+class OAuthClientPolicy(models.Model):
+    """What a client may do beyond its grant type, decided by staff, not by the client."""
+
+    application = models.OneToOneField(
+        "oauth2_provider.Application", on_delete=models.CASCADE, related_name="client_policy"
+    )
+    can_introspect = models.BooleanField(default=False, help_text="may call the introspection endpoint")
+
+    def __str__(self) -> str:
+        return f"policy of {self.application_id}"
+
+
+# --- Partner API keys (seed 002) ---------------------------------------------------
+# Imports for the appended block sit here, not at the top, so this change only appends.
+from datetime import timedelta  # noqa: E402
+
+PARTNER_API_KEY_MAX_LIFETIME = timedelta(days=365)
+
+
+class PartnerApiKey(models.Model):
+    """A second credential for a partner server, presented as `X-API-Key` next to its OAuth token.
+
+    Only the sha256 checksum of the key is stored: keys are 256-bit random, so
+    a fast hash cannot be brute-forced and lookups stay one index probe
+    (accounts/api_keys/). The raw key is shown once, at issue, and never again.
+    `prefix` is not secret: it is how people recognise a key in lists and logs.
+    """
+
+    application = models.ForeignKey(
+        "oauth2_provider.Application", on_delete=models.PROTECT, related_name="partner_api_keys"
+    )
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=32, unique=True)
+    key_checksum = models.CharField(max_length=64, unique=True, db_index=True, editable=False)
+    scopes = models.CharField(max_length=500, help_text="space-separated OAuth scopes")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    created_by = models.CharField(max_length=64, help_text='staff public id, or "system"')
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_reason = models.CharField(max_length=500, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        permissions = [("revoke_partnerapikey", "Can revoke partner API keys")]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(expires_at__gt=models.F("created_at")), name="accounts_apikey_expires_after_created"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(expires_at__lte=models.F("created_at") + PARTNER_API_KEY_MAX_LIFETIME),
+                name="accounts_apikey_lifetime_max_365_days",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(revoked_at__isnull=True, revoked_reason="")
+                | (models.Q(revoked_at__isnull=False) & ~models.Q(revoked_reason="")),
+                name="accounts_apikey_revoked_with_reason",
+            ),
+            models.CheckConstraint(condition=~models.Q(scopes=""), name="accounts_apikey_scopes_not_empty"),
+            models.CheckConstraint(
+                condition=models.Q(key_checksum__regex=r"^[0-9a-f]{64}$"), name="accounts_apikey_checksum_sha256_hex"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        # The prefix only: str() ends up in logs, admin history and audit reprs.
+        return self.prefix

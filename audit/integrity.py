@@ -23,7 +23,8 @@ EVENT_FIELDS = (
 )  # fmt: skip
 
 
-def _timestamp(value: datetime) -> str:
+def timestamp_text(value: datetime) -> str:
+    """The one text form of a time that hashes and signatures cover: an archive must repeat it byte for byte."""
     if value.tzinfo is None:
         raise ValueError("audit timestamps must be timezone-aware")
     return value.astimezone(UTC).isoformat(timespec="microseconds")
@@ -36,7 +37,7 @@ def canonical_json(document: dict[str, Any]) -> bytes:
 def event_document(event: Any) -> dict[str, Any]:
     """The fields of an event that the seal covers, as JSON-ready values."""
     document = {field: getattr(event, field) for field in EVENT_FIELDS}
-    document["occurred_at"] = _timestamp(document["occurred_at"])
+    document["occurred_at"] = timestamp_text(document["occurred_at"])
     document["source_ip"] = document["source_ip"] or None
     return document
 
@@ -64,7 +65,7 @@ def checkpoint_message(checkpoint: dict[str, Any]) -> bytes:
             "id": checkpoint["id"],
             "sealed_at": checkpoint["sealed_at"]
             if isinstance(checkpoint["sealed_at"], str)
-            else _timestamp(checkpoint["sealed_at"]),
+            else timestamp_text(checkpoint["sealed_at"]),
             "first_event_id": checkpoint["first_event_id"],
             "last_event_id": checkpoint["last_event_id"],
             "event_count": checkpoint["event_count"],

@@ -28,8 +28,14 @@ def record_login_failure(sender, credentials, request=None, **kwargs) -> None:
 @receiver(user_logged_in, dispatch_uid="audit.logged_in")
 def record_login(sender, request, user, **kwargs) -> None:
     actor = Actor(staff=str(user.public_id)) if user.is_staff else Actor(user=str(user.public_id))
-    audit_event_record(event_type="auth.login", outcome=AuditEvent.Outcome.SUCCESS, actor=actor,
-                       object_type="accounts.user", object_id=str(user.public_id), request=request)  # fmt: skip
+    audit_event_record(
+        event_type="auth.login",
+        outcome=AuditEvent.Outcome.SUCCESS,
+        actor=actor,
+        object_type="accounts.user",
+        object_id=str(user.public_id),
+        request=request,
+    )
 
 
 @receiver(user_logged_out, dispatch_uid="audit.logged_out")
@@ -37,8 +43,14 @@ def record_logout(sender, request, user, **kwargs) -> None:
     if user is None:
         return
     actor = Actor(staff=str(user.public_id)) if user.is_staff else Actor(user=str(user.public_id))
-    audit_event_record(event_type="auth.logout", outcome=AuditEvent.Outcome.SUCCESS, actor=actor,
-                       object_type="accounts.user", object_id=str(user.public_id), request=request)  # fmt: skip
+    audit_event_record(
+        event_type="auth.logout",
+        outcome=AuditEvent.Outcome.SUCCESS,
+        actor=actor,
+        object_type="accounts.user",
+        object_id=str(user.public_id),
+        request=request,
+    )
 
 
 @receiver(pre_save, sender=LogEntry, dispatch_uid="audit.logentry_actor")

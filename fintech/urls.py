@@ -3,6 +3,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from accounts.oauth.urls import well_known_urlpatterns
 from fintech import health, metrics
 
 api_v1 = [
@@ -19,6 +20,8 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("metrics", metrics.metrics_view, name="metrics"),
     path("v1/", include(api_v1)),
+    path("o/", include("accounts.oauth.urls")),
+    path("", include((well_known_urlpatterns, "oauth2_provider_metadata"))),
     path("accounts/", include("accounts.web_urls")),
     path(settings.ADMIN_URL, admin.site.urls),
 ]

@@ -12,6 +12,9 @@ echo "== makemigrations --check"
 $PY manage.py makemigrations --check --dry-run
 
 echo "== check --deploy (production settings, throw-away values)"
+throwaway_key=$(mktemp --suffix=.pem)
+trap 'rm -f "$throwaway_key"' EXIT
+$PY -c 'import sys; from cryptography.hazmat.primitives.asymmetric import rsa; from cryptography.hazmat.primitives import serialization as s; k = rsa.generate_private_key(public_exponent=65537, key_size=2048); open(sys.argv[1], "wb").write(k.private_bytes(s.Encoding.PEM, s.PrivateFormat.PKCS8, s.NoEncryption()))' "$throwaway_key"
 DJANGO_SETTINGS_MODULE=fintech.settings.production \
 DJANGO_SECRET_KEY="$($PY -c 'import secrets; print(secrets.token_urlsafe(64))')" \
 DJANGO_ALLOWED_HOSTS=api.fintech.example \
@@ -19,6 +22,8 @@ DATABASE_URL=postgres://app@db.invalid:5432/fintech \
 VAULT_DATABASE_URL=postgres://vault@vault-db.invalid:5432/fintech_vault \
 REDIS_URL=redis://redis.invalid:6379/0 \
 AUDIT_SIGNING_KEY_PATH=/run/secrets/audit-signing-ed25519.pem \
+OIDC_SIGNING_KEY_PATH="$throwaway_key" \
+OAUTH_ISSUER_URL=https://api.fintech.example \
   $PY manage.py check --deploy --fail-level WARNING
 
 echo "== bandit"

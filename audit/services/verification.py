@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from audit import integrity
 
@@ -39,15 +40,26 @@ class TrailVerifier:
 
     `purged_through_checkpoint`: seals of checkpoints up to this id may have
     no event any more (exported, then purged after the retention period).
+    `previous_hash`: the link the first checkpoint must carry; an archive that
+    starts mid-chain anchors on its first checkpoint's own link instead of genesis.
+    `report`: pass one in to collect these problems with a caller's own (an
+    archive's framing and structure), in the order they were found.
     """
 
-    def __init__(self, public_keys: dict[str, bytes], *, purged_through_checkpoint: int = 0,
-                 progress: Callable[[int], None] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        public_keys: dict[str, bytes],
+        *,
+        purged_through_checkpoint: int = 0,
+        previous_hash: str = integrity.GENESIS_HASH,
+        report: VerificationReport | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
         self.public_keys = public_keys
         self.purged_through = purged_through_checkpoint
         self.progress = progress or (lambda n: None)
-        self.report = VerificationReport()
-        self.previous_hash = integrity.GENESIS_HASH
+        self.report = report if report is not None else VerificationReport()
+        self.previous_hash = previous_hash
 
     def check_checkpoint(self, checkpoint: dict, seals: list[dict], events: dict[int, dict]) -> None:
         report = self.report
@@ -99,36 +111,40 @@ class TrailVerifier:
                 self.report.fail(event_id, f"sequence {event_id}: committed before the last seal but never sealed")
 
 
-def chunks(iterable: Iterable, size: int) -> Iterator[list]:
-    chunk: list = []
-    for item in iterable:
-        chunk.append(item)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
 # --- The database side -------------------------------------------------------------
 
 
-def _database_checkpoints(batch: int = 20) -> Iterator[tuple[dict, list[dict], dict[int, dict]]]:
+def database_checkpoints(
+    *, after_id: int = 0, through_id: int | None = None, page_size: int = 20
+) -> Iterator[tuple[Any, list[dict], dict[int, dict]]]:
+    """(checkpoint, its seals in event order, the events present in its page's id range), in checkpoint order.
+
+    Paged, so memory holds one page of events however long the trail is. The
+    database verifier and the archive export both read the trail through this
+    one loop, so an archive holds exactly what `audit_verify` checks.
+    """
     from audit.models import AuditCheckpoint, AuditEvent, AuditSeal
 
-    last_id = 0
+    selected = AuditCheckpoint.objects.all()
+    if through_id is not None:
+        selected = selected.filter(id__lte=through_id)
+    last_id = after_id
     while True:
-        checkpoints = list(AuditCheckpoint.objects.filter(id__gt=last_id).order_by("id")[:batch])
+        checkpoints = list(selected.filter(id__gt=last_id).order_by("id")[:page_size])
         if not checkpoints:
             return
         ids = [c.id for c in checkpoints]
         seals: dict[int, list[dict]] = {i: [] for i in ids}
-        for seal in AuditSeal.objects.filter(checkpoint_id__in=ids).values("event_id", "checkpoint_id", "leaf_hash"):
+        for seal in (
+            AuditSeal.objects.filter(checkpoint_id__in=ids)
+            .order_by("event_id")
+            .values("event_id", "checkpoint_id", "leaf_hash")
+        ):
             seals[seal["checkpoint_id"]].append(seal)
         low, high = min(c.first_event_id for c in checkpoints), max(c.last_event_id for c in checkpoints)
         events = {e.id: integrity.event_document(e) for e in AuditEvent.objects.filter(id__gte=low, id__lte=high)}
         for checkpoint in checkpoints:
-            yield checkpoint_document(checkpoint), seals[checkpoint.id], events
+            yield checkpoint, seals[checkpoint.id], events
         last_id = ids[-1]
 
 
@@ -186,8 +202,8 @@ def audit_trail_verify(*, progress: Callable[[int], None] | None = None, record:
 
     keys = {k.key_id: bytes(k.public_key) for k in AuditSigningKey.objects.all()}
     verifier = TrailVerifier(keys, purged_through_checkpoint=purged_through_checkpoint(), progress=progress)
-    for checkpoint, seals, events in _database_checkpoints():
-        verifier.check_checkpoint(checkpoint, seals, events)
+    for checkpoint, seals, events in database_checkpoints():
+        verifier.check_checkpoint(checkpoint_document(checkpoint), seals, events)
     floor = (
         AuditCheckpoint.objects.filter(drained_below_xact_id__isnull=False)
         .order_by("-id")

@@ -47,9 +47,11 @@ def every_audit_value() -> str:
 
 def test_an_api_call_is_recorded_with_the_seed_fields(client):
     response = client.post(
-        "/v1/no-such-endpoint", data=json.dumps({"amount": "12.00"}), content_type="application/json",
+        "/v1/no-such-endpoint",
+        data=json.dumps({"amount": "12.00"}),
+        content_type="application/json",
         HTTP_USER_AGENT="partner-sdk/2.1",
-    )  # fmt: skip
+    )
 
     event = AuditEvent.objects.get(event_type="api.call")
     assert event.request_id == response["X-Request-ID"]
@@ -72,8 +74,9 @@ def test_bodies_with_card_numbers_emails_and_passwords_leave_no_trace(client, lo
         {"nested": [{"pan": "4111-1111-1111-1111"}], "comment": f"password={PASSWORD}"},
     ]
     for body in bodies:
-        client.post("/v1/cards", data=json.dumps(body), content_type="application/json",
-                    HTTP_AUTHORIZATION=f"Bearer {PASSWORD}")  # fmt: skip
+        client.post(
+            "/v1/cards", data=json.dumps(body), content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {PASSWORD}"
+        )
         client.post("/v1/cards", data=b"{broken json " + CARD.encode(), content_type="application/json")
     client.get(f"/v1/customers?email={EMAIL}&card={CARD}")
     logging.getLogger("fintech.test").warning("login failed for %s with card %s", EMAIL, CARD)

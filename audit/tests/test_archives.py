@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from audit import integrity
 from audit.models import AuditArchive, AuditCheckpoint, AuditEvent, AuditSeal, AuditSigningKey
-from audit.services.archives import _ArchiveWriter, audit_archive_verify
+from audit.services.archives import ArchiveWriter, audit_archive_verify
 from audit.services.events import Actor, audit_event_record
 from audit.services.sealing import audit_events_seal
 from conftest import ROOT
@@ -86,7 +86,7 @@ def rewrite(path: Path, records: list[dict]) -> Path:
     """A correctly framed archive with other content: only the content checks can catch it."""
     target = path.with_name("rewritten.jsonl.gz")
     with target.open("wb") as handle:
-        writer = _ArchiveWriter(handle)
+        writer = ArchiveWriter(handle)
         for record in records:
             writer.write(record)
         writer.close()
@@ -191,7 +191,7 @@ def test_export_never_overwrites_an_existing_file(tmp_path):
     )
     existing.write_bytes(b"someone else's file")
 
-    with mock.patch("audit.services.archives.timezone.now", return_value=frozen):
+    with mock.patch("audit.services.archives.export.timezone.now", return_value=frozen):
         code, _, stderr = run(
             "audit_export", "--from", str(day), "--to", str(day + timedelta(days=1)), "--output-dir", str(tmp_path)
         )
@@ -208,7 +208,7 @@ def test_export_refuses_a_name_already_registered(tmp_path):
     day = events[0].occurred_at.astimezone(UTC).date()
     frozen = datetime(2030, 5, 6, 7, 8, 9, tzinfo=UTC)
 
-    with mock.patch("audit.services.archives.timezone.now", return_value=frozen):
+    with mock.patch("audit.services.archives.export.timezone.now", return_value=frozen):
         first = export(day, day + timedelta(days=1), tmp_path / "first")
         code, _, stderr = run(
             "audit_export", "--from", str(day), "--to", str(day + timedelta(days=1)), "--output-dir", str(tmp_path)

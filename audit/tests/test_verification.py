@@ -19,8 +19,12 @@ def test_a_forged_purge_record_does_not_excuse_a_deleted_row():
     audit_events_seal()
     checkpoint = AuditCheckpoint.objects.get()
     # Anyone who can insert events could write this; no archive backs it.
-    audit_event_record(event_type="audit.purged", outcome="success", actor=Actor.system("audit_purge"),
-                       payload={"through_checkpoint_id": checkpoint.id})  # fmt: skip
+    audit_event_record(
+        event_type="audit.purged",
+        outcome="success",
+        actor=Actor.system("audit_purge"),
+        payload={"through_checkpoint_id": checkpoint.id},
+    )
     with connection.cursor() as cursor:
         cursor.execute("ALTER TABLE audit_auditevent DISABLE TRIGGER audit_auditevent_write_once")
         cursor.execute("DELETE FROM audit_auditevent WHERE id = %s", [events[1].id])

@@ -101,8 +101,9 @@ def test_deleting_a_user_does_not_touch_their_audit_events():
 
 def test_a_pii_read_without_a_purpose_is_a_programming_error():
     with pytest.raises(ValueError, match="purposes"):
-        pii_read_record(actor=Actor(staff="s1"), object_type="accounts.user", object_id="u1", fields=["email"],
-                        purpose="")  # fmt: skip
+        pii_read_record(
+            actor=Actor(staff="s1"), object_type="accounts.user", object_id="u1", fields=["email"], purpose=""
+        )
     with pytest.raises(ValueError, match="purposes"):
         audit_event_record(event_type="pii.read", outcome="success", actor=Actor(staff="s1"), purpose="curiosity")
 

@@ -6,6 +6,8 @@ only what differs. Values come from `fintech.settings.env` alone.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fintech.settings.env import BASE_DIR, VAR_DIR, env
 
 DEBUG = False
@@ -24,6 +26,10 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "csp",
     "auditlog",
+    "oauth2_provider",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "accounts",
     "ledger",
     "tokenvault",
@@ -45,6 +51,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -218,8 +225,8 @@ CONTENT_SECURITY_POLICY_API = {"default-src": ["'none'"], "frame-ancestors": ["'
 
 # --- REST API -------------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": [],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.BearerTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.HasRequiredScopes"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -285,3 +292,76 @@ AUDIT_SEAL_MAX_BATCHES_PER_RUN = env.int("AUDIT_SEAL_MAX_BATCHES_PER_RUN", defau
 AUDIT_ARCHIVE_DIR = env.str("AUDIT_ARCHIVE_DIR", default="") or str(VAR_DIR / "audit-archives")
 AUDITLOG_MASK_CALLABLE = "audit.masking.mask_entirely"
 AUDITLOG_INCLUDE_ALL_MODELS = False
+
+# --- OAuth 2.1 authorization server (django-oauth-toolkit) ----------------------------
+# DOT's defaults are unsafe for a payments platform; every value here is deliberate.
+OAUTH_ACCESS_TOKEN_SECONDS = env.int("OAUTH_ACCESS_TOKEN_SECONDS", default=600)
+if not 300 <= OAUTH_ACCESS_TOKEN_SECONDS <= 900:
+    raise ValueError("OAUTH_ACCESS_TOKEN_SECONDS must be between 300 and 900 (5-15 minutes).")
+# Idle lifetime of a refresh token, and the hard limit from the original login.
+OAUTH_REFRESH_TOKEN_IDLE_SECONDS = env.int("OAUTH_REFRESH_TOKEN_IDLE_SECONDS", default=7 * 24 * 3600)
+OAUTH_REFRESH_TOKEN_ABSOLUTE_SECONDS = env.int("OAUTH_REFRESH_TOKEN_ABSOLUTE_SECONDS", default=30 * 24 * 3600)
+OAUTH_SCOPES = {
+    "openid": "Sign you in",
+    "profile:read": "See your profile",
+    "accounts:read": "See your accounts and balances",
+    "accounts:write": "Open accounts",
+    "transfers:read": "See your transfers",
+    "transfers:write": "Move money from your accounts",
+    "cards:read": "See your saved cards",
+    "cards:write": "Save and remove cards",
+}
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
+OAUTH2_PROVIDER = {
+    "SCOPES": OAUTH_SCOPES,
+    "DEFAULT_SCOPES": ["profile:read"],
+    "OAUTH2_VALIDATOR_CLASS": "accounts.oauth.validators.FintechOAuth2Validator",
+    "OAUTH2_SERVER_CLASS": "accounts.oauth.server.OAuth21Server",
+    "OIDC_SERVER_CLASS": "accounts.oauth.server.OAuth21Server",
+    "ACCESS_TOKEN_EXPIRE_SECONDS": OAUTH_ACCESS_TOKEN_SECONDS,
+    "AUTHORIZATION_CODE_EXPIRE_SECONDS": 60,
+    "ID_TOKEN_EXPIRE_SECONDS": OAUTH_ACCESS_TOKEN_SECONDS,
+    "REFRESH_TOKEN_EXPIRE_SECONDS": OAUTH_REFRESH_TOKEN_IDLE_SECONDS,
+    "ROTATE_REFRESH_TOKEN": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "REFRESH_TOKEN_GRACE_PERIOD_SECONDS": 0,
+    "PKCE_REQUIRED": True,
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https", "http"],  # http only for loopback: accounts/oauth/clients.py
+    "ALLOW_URI_WILDCARDS": False,
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    "COMPLIANT_BCP_RFC9700_REFRESH_TOKEN": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_SCHEME": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_MATCHING": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_REQUIRED": True,
+    "OAUTH2_RESPONSE_TYPES_SUPPORTED": ["code"],
+    "OAUTH2_GRANT_TYPES_SUPPORTED": ["authorization_code", "client_credentials", "refresh_token"],
+    "OAUTH2_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": ["client_secret_basic", "none"],
+    "OIDC_ENABLED": True,
+    "OIDC_RESPONSE_TYPES_SUPPORTED": ["code"],
+    "OIDC_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": ["client_secret_basic", "none"],
+    "OIDC_ISS_ENDPOINT": env.str("OAUTH_ISSUER_URL", default=""),
+    "OIDC_RSA_PRIVATE_KEY": "",  # set by the environment module below
+    "OIDC_RSA_PRIVATE_KEYS_INACTIVE": [],
+    "ERROR_RESPONSE_WITH_SCOPES": True,
+    "REQUEST_APPROVAL_PROMPT": "auto",
+    "DCR_ENABLED": False,
+    "CIMD_ENABLED": False,
+}
+# ID-token signing keys (RSA, PEM files). The current key signs; inactive ones stay
+# in the JWKS until tokens signed with them have expired (rotation without downtime).
+OIDC_SIGNING_KEY_PATH = env.str("OIDC_SIGNING_KEY_PATH", default="") or str(VAR_DIR / "keys" / "oidc-rsa.pem")
+OIDC_INACTIVE_KEY_PATHS = env.list("OIDC_INACTIVE_KEY_PATHS", default=[])
+OAUTH2_PROVIDER["OIDC_RSA_PRIVATE_KEYS_INACTIVE"] = [Path(p).read_text() for p in OIDC_INACTIVE_KEY_PATHS]
+# Step-up (RFC 9470): amounts above this, in minor units of any currency, need recent MFA.
+STEP_UP_AMOUNT_MINOR = env.int("STEP_UP_AMOUNT_MINOR", default=100_000)
+STEP_UP_MAX_AGE_SECONDS = env.int("STEP_UP_MAX_AGE_SECONDS", default=300)
+# Login throttling (seed 002: 5 per 15 minutes), per account and per address.
+LOGIN_ATTEMPTS_PER_ACCOUNT = env.str("LOGIN_ATTEMPTS_PER_ACCOUNT", default="5/15m")
+LOGIN_ATTEMPTS_PER_ADDRESS = env.str("LOGIN_ATTEMPTS_PER_ADDRESS", default="50/15m")
+RATELIMIT_USE_CACHE = "default"
+RATELIMIT_FAIL_OPEN = False

@@ -1,10 +1,20 @@
 """Local development: `make run`. Secrets are generated into var/keys/ on first use."""
 
+from pathlib import Path
+
 from fintech.settings.base import *  # noqa: F403
-from fintech.settings.env import dev_secret, env
+from fintech.settings.base import OAUTH2_PROVIDER, OIDC_SIGNING_KEY_PATH
+from fintech.settings.env import dev_rsa_private_key_pem, dev_secret, env
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="") or dev_secret("django_secret_key")
 # `make run` serves plain HTTP on loopback; cookies cannot be Secure there.
 SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
+
+# ID-token signing key, generated on first use into var/keys/ (production provides its own).
+OAUTH2_PROVIDER["OIDC_RSA_PRIVATE_KEY"] = dev_rsa_private_key_pem(Path(OIDC_SIGNING_KEY_PATH))
+# The issuer must be one stable URL (it is in every ID token and the iss parameter).
+OAUTH2_PROVIDER["OIDC_ISS_ENDPOINT"] = (
+    OAUTH2_PROVIDER["OIDC_ISS_ENDPOINT"] or f"http://127.0.0.1:{env.int('PORT', default=8000)}"
+)

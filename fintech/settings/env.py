@@ -51,3 +51,21 @@ def dev_secret(name: str, *, nbytes: int = 48) -> str:
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_urlsafe(nbytes))
     return path.read_text().strip()
+
+
+def dev_rsa_private_key_pem(path: Path) -> str:
+    """An RSA key (PEM) generated on first use at `path`; dev and test only."""
+    if not path.exists():
+        from cryptography.hazmat.primitives.asymmetric import rsa
+        from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return path.read_text()
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(pem)
+    return path.read_text()

@@ -4,10 +4,12 @@ Importing this module without DJANGO_SECRET_KEY (and the other secrets) raises
 ImproperlyConfigured, so a misconfigured process never starts.
 """
 
+from pathlib import Path
+
 from django.core.exceptions import ImproperlyConfigured
 
 from fintech.settings.base import *  # noqa: F403
-from fintech.settings.base import DATABASE_ROLE, databases_for
+from fintech.settings.base import DATABASE_ROLE, OAUTH2_PROVIDER, databases_for
 from fintech.settings.env import env
 
 DEBUG = False
@@ -36,3 +38,6 @@ EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp
 DEMO_DATA_ALLOWED = False
 AUDIT_SIGNING_KEY_PATH = env.str("AUDIT_SIGNING_KEY_PATH")
 AUDIT_SIGNING_KEY_GENERATE = False
+# ID tokens are signed with a key the operator provides; nothing is generated here.
+OAUTH2_PROVIDER["OIDC_RSA_PRIVATE_KEY"] = Path(env.str("OIDC_SIGNING_KEY_PATH")).read_text()
+OAUTH2_PROVIDER["OIDC_ISS_ENDPOINT"] = env.str("OAUTH_ISSUER_URL")

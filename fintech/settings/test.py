@@ -1,8 +1,10 @@
 """Test settings: the real PostgreSQL and Redis, with a fast password hasher."""
 
+from pathlib import Path
+
 from fintech.settings.base import *  # noqa: F403
-from fintech.settings.base import CACHES, STATIC_ROOT, databases_for
-from fintech.settings.env import dev_secret, env
+from fintech.settings.base import CACHES, OAUTH2_PROVIDER, OIDC_SIGNING_KEY_PATH, STATIC_ROOT, databases_for
+from fintech.settings.env import dev_rsa_private_key_pem, dev_secret, env
 
 # pytest-django creates the test databases and migrates them, which is the owner's
 # job; tests that prove what the runtime role may do connect as it explicitly.
@@ -26,3 +28,7 @@ WRITE_ONCE_FLUSH_ALLOWED = True
 _TEST_DATABASE_SUFFIX = env.str("TEST_DATABASE_SUFFIX", default="")
 for _config in DATABASES.values():
     _config["TEST"] = {"NAME": f"test_{_config['NAME']}{_TEST_DATABASE_SUFFIX}"}
+
+# ID-token signing key, generated on first use into var/keys/ (production provides its own).
+OAUTH2_PROVIDER["OIDC_RSA_PRIVATE_KEY"] = dev_rsa_private_key_pem(Path(OIDC_SIGNING_KEY_PATH))
+OAUTH2_PROVIDER["OIDC_ISS_ENDPOINT"] = OAUTH2_PROVIDER["OIDC_ISS_ENDPOINT"] or "http://testserver"

@@ -7,6 +7,7 @@ import re
 import secrets
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -19,12 +20,25 @@ PRODUCTION_ENV = {
     "VAULT_DATABASE_URL": "postgres://vault@vault-db.invalid:5432/fintech_vault",
     "REDIS_URL": "redis://redis.invalid:6379/0",
     "AUDIT_SIGNING_KEY_PATH": "/run/secrets/audit-signing-ed25519.pem",
+    "OAUTH_ISSUER_URL": "https://api.fintech.example",
 }
+
+
+def throwaway_rsa_key_file() -> str:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    handle = tempfile.NamedTemporaryFile("wb", suffix=".pem", delete=False)  # noqa: SIM115
+    handle.write(key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
+    handle.close()
+    return handle.name
 
 
 def load_production_settings(**overrides: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in PRODUCTION_ENV and k != "DJANGO_SECRET_KEY"}
     env.update(PRODUCTION_ENV)
+    env["OIDC_SIGNING_KEY_PATH"] = throwaway_rsa_key_file()
     env["FINTECH_VAR_DIR"] = "/nonexistent-var-dir"  # production must not lean on var/services.env
     env.update(overrides)
     code = "import django; django.setup(); from django.conf import settings; print(settings.SECURE_HSTS_SECONDS)"

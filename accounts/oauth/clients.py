@@ -1,0 +1,79 @@
+"""Registering OAuth clients: mobile apps (public, PKCE) and partner servers (confidential).
+
+Redirect URIs must be https, except loopback http for native apps (RFC 8252
+§7.3); no wildcards, matched exactly by DOT.
+"""
+
+from __future__ import annotations
+
+import secrets
+from urllib.parse import urlsplit
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from oauth2_provider.models import Application
+
+from accounts.models import OAuthClientPolicy
+from audit.models import AuditEvent
+from audit.services.events import Actor, audit_event_record
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "[::1]", "::1", "localhost"})
+
+
+def redirect_uri_validate(uri: str) -> None:
+    parts = urlsplit(uri)
+    if parts.fragment or "*" in uri:
+        raise ValidationError(f"Redirect URI {uri!r} may not contain a fragment or a wildcard.")
+    if parts.scheme == "https" and parts.hostname:
+        return
+    if parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS:
+        return
+    raise ValidationError(f"Redirect URI {uri!r} must be https, or http on a loopback address for native apps.")
+
+
+def oauth_client_register_mobile(*, name: str, redirect_uris: list[str], actor: Actor) -> Application:
+    """A public client (no secret) for a mobile or native app: authorization code + PKCE only."""
+    for uri in redirect_uris:
+        redirect_uri_validate(uri)
+    with transaction.atomic():
+        application = Application.objects.create(
+            name=name,
+            client_type=Application.CLIENT_PUBLIC,
+            authorization_grant_type=Application.GRANT_AUTHORIZATION_CODE,
+            redirect_uris=" ".join(redirect_uris),
+            algorithm=Application.RS256_ALGORITHM,
+            skip_authorization=False,
+        )
+        OAuthClientPolicy.objects.create(application=application)
+        audit_event_record(
+            event_type="oauth.client_registered",
+            outcome=AuditEvent.Outcome.SUCCESS,
+            actor=actor,
+            object_type="oauth.client",
+            object_id=application.client_id,
+            payload={"kind": "mobile"},
+        )
+    return application
+
+
+def oauth_client_register_partner(*, name: str, can_introspect: bool, actor: Actor) -> tuple[Application, str]:
+    """A confidential client for a partner server (client credentials). The secret is returned once."""
+    secret = secrets.token_urlsafe(40)
+    with transaction.atomic():
+        application = Application.objects.create(
+            name=name,
+            client_type=Application.CLIENT_CONFIDENTIAL,
+            authorization_grant_type=Application.GRANT_CLIENT_CREDENTIALS,
+            client_secret=secret,
+            hash_client_secret=True,
+        )
+        OAuthClientPolicy.objects.create(application=application, can_introspect=can_introspect)
+        audit_event_record(
+            event_type="oauth.client_registered",
+            outcome=AuditEvent.Outcome.SUCCESS,
+            actor=actor,
+            object_type="oauth.client",
+            object_id=application.client_id,
+            payload={"kind": "partner", "can_introspect": can_introspect},
+        )
+    return application, secret
