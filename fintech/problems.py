@@ -32,10 +32,13 @@ class DomainError(Exception):
     code: str = "domain_error"
     title: str = "Request refused"
 
-    def __init__(self, detail: str | None = None, *, extra: dict[str, Any] | None = None):
+    def __init__(
+        self, detail: str | None = None, *, extra: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+    ):
         super().__init__(detail or self.title)
         self.detail = detail or self.title
         self.extra = extra or {}
+        self.headers = headers or {}
 
 
 _DRF_CODES: dict[type[drf.APIException], tuple[str, str]] = {
@@ -105,7 +108,7 @@ def problem_exception_handler(exc: Exception, context: dict) -> Any:
     if isinstance(exc, DomainError):
         set_rollback()
         body = problem_body(request, status=exc.status, code=exc.code, title=exc.title, detail=exc.detail, **exc.extra)
-        return Response(body, status=exc.status, content_type=PROBLEM_CONTENT_TYPE)
+        return Response(body, status=exc.status, headers=exc.headers, content_type=PROBLEM_CONTENT_TYPE)
 
     if not isinstance(exc, drf.APIException):
         return None  # a bug: Django's 500 handler answers, and the traceback is logged

@@ -17,23 +17,13 @@ from django.views.decorators.csrf import csrf_exempt
 from oauth2_provider import views as dot_views
 from oauth2_provider.models import AccessToken, Application
 
+from accounts.mfa import session_mfa_verified_at
 from accounts.models import OAuthClientPolicy
 from accounts.oauth.validators import as_utc_text
 from audit.models import AuditEvent
 from audit.services.events import Actor, audit_event_record
 
 MFA_ACR = "urn:fintech:acr:mfa"
-
-
-def _session_mfa_verified_at(request):
-    try:
-        from accounts.mfa import session_mfa_verified_at
-    except ImportError:  # TEMP until accounts.mfa lands
-        from datetime import datetime
-
-        raw = request.session.get("mfa_verified_at")
-        return datetime.fromisoformat(raw) if raw else None
-    return session_mfa_verified_at(request)
 
 
 class AuthorizationView(dot_views.AuthorizationView):
@@ -59,7 +49,7 @@ class AuthorizationView(dot_views.AuthorizationView):
         ):
             return redirect_to_login(request.get_full_path(), settings.LOGIN_URL)
         if wants_mfa:
-            verified_at = _session_mfa_verified_at(request)
+            verified_at = session_mfa_verified_at(request)
             limit = int(max_age) if max_age.isdigit() else settings.STEP_UP_MAX_AGE_SECONDS
             if verified_at is None or (now - verified_at).total_seconds() > limit:
                 return redirect_to_login(request.get_full_path(), reverse("login-mfa"))
@@ -70,7 +60,7 @@ class AuthorizationView(dot_views.AuthorizationView):
             **credentials,
             "fintech_auth": {
                 "authenticated_at": as_utc_text(request.user.last_login),
-                "mfa_verified_at": as_utc_text(_session_mfa_verified_at(request)),
+                "mfa_verified_at": as_utc_text(session_mfa_verified_at(request)),
             },
         }
         return super().create_authorization_response(request, scopes, credentials, allow)
