@@ -48,3 +48,20 @@ def test_printed_passwords_work_even_when_the_users_predate_the_logins_file(var_
     passwords = json.loads((settings.VAR_DIR / "demo-logins.json").read_text())
     for email, password in passwords.items():
         assert User.objects.get(email=email).check_password(password)
+
+
+@pytest.mark.django_db
+def test_demo_seed_registers_a_pkce_mobile_app_and_a_partner_once(var_dir):
+    from oauth2_provider.models import Application
+
+    call_command("demo_seed")
+    call_command("demo_seed")
+
+    mobile = Application.objects.get(name="Fintech Mobile (demo)")
+    partner = Application.objects.get(name="Acme Payments (demo partner)")
+    assert (mobile.client_type, mobile.authorization_grant_type) == ("public", "authorization-code")
+    assert mobile.redirect_uris == "http://127.0.0.1:8765/callback"
+    assert (partner.client_type, partner.authorization_grant_type) == ("confidential", "client-credentials")
+    stored = json.loads((var_dir / "demo-oauth-clients.json").read_text())
+    assert stored["partner_client_id"] == partner.client_id
+    assert partner.client_secret != stored["partner_client_secret"]  # only its hash is in the database

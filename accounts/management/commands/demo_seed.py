@@ -14,11 +14,18 @@ import secrets
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from oauth2_provider.models import Application
+
 from accounts.models import User
+from accounts.oauth.clients import oauth_client_register_mobile, oauth_client_register_partner
 from accounts.roles import COMPLIANCE_OFFICER, OPERATIONS, SECURITY_ADMIN
 from accounts.services import customer_create, staff_create
+from audit.services.events import Actor
 
 DEMO_CUSTOMERS = ("alice@demo.fintech.example", "bob@demo.fintech.example")
+DEMO_MOBILE_APP = "Fintech Mobile (demo)"
+DEMO_PARTNER = "Acme Payments (demo partner)"
+DEMO_REDIRECT_URI = "http://127.0.0.1:8765/callback"
 DEMO_STAFF = {
     "compliance@demo.fintech.example": [COMPLIANCE_OFFICER],
     "operations@demo.fintech.example": [OPERATIONS],
@@ -62,6 +69,7 @@ class Command(BaseCommand):
                 user.set_password(passwords[user.email])
                 user.save(update_fields=["password"])
 
+        clients = self._demo_clients()
         base = f"http://127.0.0.1:{os.environ.get('PORT', '8000')}"
         self.stdout.write("")
         self.stdout.write(self.style.SUCCESS("Fintech back office is starting:"))
@@ -73,4 +81,30 @@ class Command(BaseCommand):
         for email in (*DEMO_CUSTOMERS, *DEMO_STAFF):
             role = ", ".join(DEMO_STAFF.get(email, ["customer"]))
             self.stdout.write(f"  {email:<36} {passwords[email]:<20} {role}")
+        self.stdout.write("OAuth clients (see README, 'Try the OAuth flow'):")
+        self.stdout.write(f"  mobile app (public, PKCE)   client_id={clients['mobile_client_id']}")
+        self.stdout.write(f"                              redirect_uri={DEMO_REDIRECT_URI}")
+        self.stdout.write(f"  partner (confidential)      client_id={clients['partner_client_id']}")
+        self.stdout.write("                              client_secret in var/demo-oauth-clients.json")
         self.stdout.write("")
+
+    def _demo_clients(self) -> dict[str, str]:
+        """The demo mobile app and partner, created once; the partner secret is kept in var/ (0600)."""
+        path = settings.VAR_DIR / "demo-oauth-clients.json"
+        stored = json.loads(path.read_text()) if path.exists() else {}
+        actor = Actor.system("demo_seed")
+        mobile = Application.objects.filter(name=DEMO_MOBILE_APP).first() or oauth_client_register_mobile(
+            name=DEMO_MOBILE_APP, redirect_uris=[DEMO_REDIRECT_URI], actor=actor
+        )
+        partner = Application.objects.filter(name=DEMO_PARTNER).first()
+        if partner is None or "partner_client_secret" not in stored:
+            if partner is not None:
+                partner.delete()  # its secret is lost with another checkout's var/: issue a new client
+            partner, secret = oauth_client_register_partner(name=DEMO_PARTNER, can_introspect=True, actor=actor)
+            stored["partner_client_secret"] = secret
+        stored["mobile_client_id"] = mobile.client_id
+        stored["partner_client_id"] = partner.client_id
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(stored, handle, indent=2)
+        return stored
