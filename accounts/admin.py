@@ -1,9 +1,13 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
+from accounts.api_keys.exceptions import ApiKeyAlreadyRevoked
+from accounts.api_keys.services import partner_api_key_revoke
 from accounts.forms import UserChangeForm, UserCreationForm
-from accounts.models import CustomerProfile, User
+from accounts.models import CustomerProfile, PartnerApiKey, User
+from audit.services.events import Actor
 
 
 @admin.register(User)
@@ -29,3 +33,77 @@ class CustomerProfileAdmin(admin.ModelAdmin):
     list_filter = ("tier", "status")
     raw_id_fields = ("user",)
     readonly_fields = ("created_at", "updated_at")
+
+
+# --- Partner API keys (seed 002) ---------------------------------------------------
+# Imports for the appended block sit here, not at the top, so this change only appends.
+
+
+ADMIN_REVOKE_MAX_KEYS = 200
+
+
+@admin.register(PartnerApiKey)
+class PartnerApiKeyAdmin(admin.ModelAdmin):
+    """Read-only, plus one action: revoke. Keys are issued by `manage.py partner_api_key_issue`.
+
+    Adding is off because the admin has no safe place to show a raw key once;
+    changing is off because nothing about a key may change but its revocation,
+    which goes through the service (audit event, reason); deleting is off
+    because the row is evidence of what could call the API and when.
+    """
+
+    list_display = ("prefix", "name", "application", "scopes", "expires_at", "revoked_at", "last_used_at")
+    list_filter = (("revoked_at", admin.EmptyFieldListFilter), "expires_at")
+    search_fields = ("prefix", "name", "application__client_id", "application__name")
+    list_select_related = ("application",)
+    ordering = ("-created_at",)
+    fields = (
+        "prefix",
+        "name",
+        "application",
+        "scopes",
+        "created_at",
+        "created_by",
+        "expires_at",
+        "revoked_at",
+        "revoked_reason",
+        "last_used_at",
+    )  # never key_checksum: not the key, but nothing anyone needs to see either
+    readonly_fields = fields
+    actions = ["revoke_selected"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_revoke_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("accounts.revoke_partnerapikey")
+
+    @admin.action(description="Revoke selected keys", permissions=["revoke"])
+    def revoke_selected(self, request: HttpRequest, queryset) -> None:
+        staff_id = str(request.user.public_id)
+        prefixes = list(
+            queryset.filter(revoked_at__isnull=True)
+            .order_by("pk")
+            .values_list("prefix", flat=True)[: ADMIN_REVOKE_MAX_KEYS + 1]
+        )
+        if len(prefixes) > ADMIN_REVOKE_MAX_KEYS:
+            self.message_user(
+                request, f"Select at most {ADMIN_REVOKE_MAX_KEYS} active keys at a time; nothing was revoked.", "error"
+            )
+            return
+        revoked = 0
+        for prefix in prefixes:
+            try:
+                partner_api_key_revoke(
+                    prefix=prefix, reason=f"revoked in admin by {staff_id}", actor=Actor(staff=staff_id)
+                )
+            except ApiKeyAlreadyRevoked:
+                continue  # revoked by someone else meanwhile; their reason stands
+            revoked += 1
+        self.message_user(request, f"Revoked {revoked} key(s).")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
@@ -136,7 +137,6 @@ class OAuthClientPolicy(models.Model):
 
 # --- Partner API keys (seed 002) ---------------------------------------------------
 # Imports for the appended block sit here, not at the top, so this change only appends.
-from datetime import timedelta  # noqa: E402
 
 PARTNER_API_KEY_MAX_LIFETIME = timedelta(days=365)
 

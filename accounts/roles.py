@@ -39,6 +39,8 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "auth.view_group",
             "auth.view_permission",
             "audit.view_auditevent",
+            "accounts.view_partnerapikey",
+            "accounts.revoke_partnerapikey",
         }
     ),
 }

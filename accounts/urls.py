@@ -3,8 +3,10 @@
 from django.urls import path
 
 from accounts.apis import MeApi
+from accounts.partner_apis import partner_urlpatterns
 
 app_name = "accounts"
 urlpatterns = [
     path("me", MeApi.as_view(), name="me"),
+    *partner_urlpatterns,
 ]

@@ -49,7 +49,7 @@ _SENSITIVE_FRAGMENTS = ("password", "passwd", "secret", "authorization", "api_ke
 # --- Free-text patterns -----------------------------------------------------------
 
 _JWT_RE = re.compile(r"\beyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
-_API_KEY_RE = re.compile(r"\bfk_(?:live|test)_[A-Za-z0-9]+")
+_API_KEY_RE = re.compile(r"\bfk_(?:live|test)_[A-Za-z0-9_-]+")
 # Header lines: the whole rest of the line goes, because Basic/Digest values
 # contain spaces and quotes that a tighter pattern would cut short.
 _HEADER_RE = re.compile(

@@ -62,6 +62,7 @@ PRINCIPAL_ENDPOINTS: list[PrincipalEndpoint] = [
 EXEMPT_ROUTES: dict[str, str] = {
     "v1/schema": "public OpenAPI document",
     "v1/docs": "public API documentation page",
+    "v1/partner/whoami": "token + API key; its own matrix is in accounts/tests/test_api_keys.py",
 }
 
 

@@ -202,3 +202,10 @@ def test_scrub_mapping_truncates_long_strings_without_leaking_a_split_card() -> 
     result = scrub_mapping({"note": text}, max_string_length=100)["note"]
     assert result == "x" * 95 + " [car...[truncated]"
     assert "41111" not in result
+
+
+def test_partner_api_keys_are_masked_whole_including_the_secret_after_the_prefix():
+    key = "fk_live_ABCD2345_q8Zr-0pT_mkd9s0LxYw1aZ3cV5bN7mQ2wE4rT6yU8iO"
+
+    assert scrub_text(f"X-API-Key: {key}") == "X-API-Key: [redacted]"
+    assert scrub_text(f"key {key} used") == "key [api-key] used"
