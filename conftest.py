@@ -156,3 +156,50 @@ def celery_worker_process(settings, django_db_setup):
         process.wait(timeout=15)
     except subprocess.TimeoutExpired:
         process.kill()
+
+
+class LiveServer:
+    """The real stack: gunicorn serving the project on a free port, as the runtime database role."""
+
+    def __init__(self, tmp_path: Path):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = tmp_path / "gunicorn.log"
+        env = {
+            **subprocess_env(),
+            "PORT": str(self.port),
+            "WEB_CONCURRENCY": "1",
+            "WEB_THREADS": "4",
+            "OAUTH_ISSUER_URL": self.url,
+            "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prometheus"),
+        }
+        self.process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "gunicorn"), "fintech.wsgi", "--config", "fintech/gunicorn.conf.py"],
+            cwd=ROOT,
+            env=env,
+            stdout=self.log.open("wb"),
+            stderr=subprocess.STDOUT,
+        )
+        import requests
+
+        def answers() -> bool:
+            try:
+                return requests.get(f"{self.url}/healthz", timeout=1).status_code == 200
+            except requests.RequestException:
+                return False
+
+        wait_until(answers, timeout_seconds=30)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+@pytest.fixture
+def live_server_process(django_db_setup, tmp_path):
+    server = LiveServer(tmp_path)
+    yield server
+    server.stop()

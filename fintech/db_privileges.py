@@ -39,4 +39,7 @@ def grant_runtime_privileges(sender=None, using: str = "default", **kwargs) -> N
         cursor.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}")
         cursor.execute(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}")
         for table in write_once_tables(using):
+            cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [table])
+            if not cursor.fetchone()[0]:
+                continue  # its app was not migrated in this run (e.g. `migrate audit`)
             cursor.execute(f"REVOKE UPDATE, DELETE, TRUNCATE ON TABLE {connection.ops.quote_name(table)} FROM {role}")

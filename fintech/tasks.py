@@ -21,3 +21,11 @@ def heartbeat(nonce: str = "") -> None:
     overwrites one Redis hash.
     """
     get_redis().hset(heartbeat_key(), mapping={"at": f"{time.time():.3f}", "nonce": nonce})
+
+
+@shared_task(name="fintech.purge_idempotency_records", ignore_result=True, time_limit=600, soft_time_limit=550)
+def purge_idempotency_records() -> int:
+    """Hourly: drop Idempotency-Key records past their lifetime (at least 24 hours)."""
+    from fintech.idempotency import idempotency_records_purge
+
+    return idempotency_records_purge()

@@ -157,6 +157,11 @@ CELERY_BEAT_SCHEDULE: dict = {
     "heartbeat": {"task": "fintech.heartbeat", "schedule": 30.0, "options": {"expires": 25}},
     "audit-seal": {"task": "audit.seal_pending_events", "schedule": 10.0, "options": {"expires": 9}},
     "audit-verify": {"task": "audit.verify_trail", "schedule": 3600.0, "options": {"expires": 3000}},
+    "idempotency-purge": {
+        "task": "fintech.purge_idempotency_records",
+        "schedule": 3600.0,
+        "options": {"expires": 3000},
+    },
 }
 
 # --- Auth --------------------------------------------------------------------
@@ -365,3 +370,5 @@ LOGIN_ATTEMPTS_PER_ACCOUNT = env.str("LOGIN_ATTEMPTS_PER_ACCOUNT", default="5/15
 LOGIN_ATTEMPTS_PER_ADDRESS = env.str("LOGIN_ATTEMPTS_PER_ADDRESS", default="50/15m")
 RATELIMIT_USE_CACHE = "default"
 RATELIMIT_FAIL_OPEN = False
+# Idempotency-Key records live at least this long (seed 004: 24 hours).
+IDEMPOTENCY_KEY_TTL_SECONDS = env.int("IDEMPOTENCY_KEY_TTL_SECONDS", default=24 * 3600)

@@ -1,0 +1,147 @@
+"""Idempotency-Key for every state-changing /v1 call: exactly one effect per key.
+
+Why not the usual check-then-set in a cache: two concurrent requests with one
+key both see "absent" and both run. Here, inside one durable transaction:
+
+1. a transaction-scoped advisory lock on (client, principal, key): a second
+   request with the key while the first runs gets 409 at once;
+2. the stored record, if any: same fingerprint -> the original status and
+   body again (`Idempotent-Replayed: true`); different request -> 422;
+3. otherwise the operation runs in a savepoint and its outcome is stored in
+   the same transaction as its effect: both commit, or neither does.
+
+Error policy (ADR 0006): a domain refusal (insufficient funds, a limit) is an
+outcome and is stored, so a retry with the key gets the same answer instead of
+moving money later. Input validation (400) happens before this and is not
+stored; an unexpected error rolls everything back, so a retry runs afresh.
+Deadlocks and serialization failures are retried a bounded number of times.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+from rest_framework.response import Response
+
+from fintech.db_retry import run_with_retry
+from fintech.models import IdempotencyRecord
+from fintech.problems import PROBLEM_CONTENT_TYPE, DomainError, problem_body
+
+HEADER = "Idempotency-Key"
+_ACCEPTABLE_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")  # printable ASCII, no spaces
+
+
+class IdempotencyKeyMissing(DomainError):
+    status = 400
+    code = "idempotency_key_missing"
+    title = "An Idempotency-Key header is required for this call"
+
+
+class IdempotencyKeyInvalid(DomainError):
+    status = 400
+    code = "idempotency_key_invalid"
+    title = "The Idempotency-Key must be 1-255 printable ASCII characters"
+
+
+class IdempotencyKeyInProgress(DomainError):
+    status = 409
+    code = "idempotency_key_in_progress"
+    title = "A request with this Idempotency-Key is still being processed"
+
+
+class IdempotencyKeyReused(DomainError):
+    status = 422
+    code = "idempotency_key_reused"
+    title = "This Idempotency-Key was used for a different request"
+
+
+def idempotency_key_from(request) -> str:
+    key = request.headers.get(HEADER, "")
+    if not key:
+        raise IdempotencyKeyMissing()
+    if not _ACCEPTABLE_KEY.match(key):
+        raise IdempotencyKeyInvalid()
+    return key
+
+
+def _caller(request) -> tuple[str, str]:
+    application = getattr(request.auth, "application", None)
+    user = request.user if getattr(request.user, "is_authenticated", False) else None
+    return (application.client_id if application else "", str(user.public_id) if user else "client")
+
+
+def _fingerprint(request, payload: Any) -> str:
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(f"{request.method}\n{request.path}\n{canonical}".encode()).hexdigest()
+
+
+def _lock_id(client_id: str, principal: str, key: str) -> int:
+    digest = hashlib.sha256(f"idempotency\n{client_id}\n{principal}\n{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def idempotent_response(request, payload: Any, operation: Callable[[], tuple[int, dict]]) -> Response:
+    """Run `operation` (returning status and body) at most once per Idempotency-Key."""
+    key = idempotency_key_from(request)
+    client_id, principal = _caller(request)
+    fingerprint = _fingerprint(request, payload)
+
+    def attempt() -> tuple[int, dict, bool]:
+        with transaction.atomic(durable=True):
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [_lock_id(client_id, principal, key)])
+                if not cursor.fetchone()[0]:
+                    raise IdempotencyKeyInProgress()
+            stored = IdempotencyRecord.objects.filter(client_id=client_id, principal=principal, key=key).first()
+            if stored is not None:
+                if stored.fingerprint != fingerprint:
+                    raise IdempotencyKeyReused()
+                return stored.response_status, stored.response_body, True
+            try:
+                with transaction.atomic():
+                    status, body = operation()
+            except DomainError as refusal:
+                status = refusal.status
+                body = problem_body(
+                    request,
+                    status=status,
+                    code=refusal.code,
+                    title=refusal.title,
+                    detail=refusal.detail,
+                    **refusal.extra,
+                )
+            IdempotencyRecord.objects.create(
+                client_id=client_id,
+                principal=principal,
+                key=key,
+                fingerprint=fingerprint,
+                response_status=status,
+                response_body=body,
+                expires_at=timezone.now() + timedelta(seconds=settings.IDEMPOTENCY_KEY_TTL_SECONDS),
+            )
+            return status, body, False
+
+    status, body, replayed = run_with_retry(attempt)
+    headers = {"Idempotent-Replayed": "true"} if replayed else {}
+    content_type = PROBLEM_CONTENT_TYPE if status >= 400 else None
+    return Response(body, status=status, headers=headers, content_type=content_type)
+
+
+def idempotency_records_purge(*, now=None, batch_size: int = 5000) -> int:
+    """Delete expired records in bounded batches; returns how many went."""
+    now = now or timezone.now()
+    deleted_total = 0
+    while True:
+        ids = list(IdempotencyRecord.objects.filter(expires_at__lt=now).values_list("id", flat=True)[:batch_size])
+        if not ids:
+            return deleted_total
+        deleted, _ = IdempotencyRecord.objects.filter(id__in=ids).delete()
+        deleted_total += deleted

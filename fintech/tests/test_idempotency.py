@@ -1,0 +1,170 @@
+"""Idempotency-Key: one effect per key, under real concurrency, in the effect's own transaction."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.utils import timezone
+
+from accounts.services import customer_create
+from accounts.tests.access_matrix import issue_token
+from accounts.tests.oauth_helpers import mobile_client
+from audit.models import AuditEvent
+from conftest import wait_until
+from fintech.idempotency import idempotency_records_purge
+from fintech.models import IdempotencyRecord
+from fintech.tests import idempotency_views
+
+pytestmark = pytest.mark.urls("fintech.tests.idempotency_views")
+
+
+@pytest.fixture
+def token():
+    customer = customer_create(email="idem@example.com", password=None)
+    return issue_token(application=mobile_client(), user=customer, scope="transfers:write")
+
+
+def post(client, token, body, key="key-0001"):
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+    if key is not None:
+        headers["HTTP_IDEMPOTENCY_KEY"] = key
+    return client.post("/v1/probe", data=json.dumps(body), content_type="application/json", **headers)
+
+
+def effects() -> int:
+    return AuditEvent.objects.filter(event_type="probe.effect").count()
+
+
+@pytest.mark.django_db
+class TestSequential:
+    def test_a_missing_key_is_a_400_and_changes_nothing(self, client, token):
+        response = post(client, token, {"amount": "1.00"}, key=None)
+
+        assert response.status_code == 400
+        assert response.json()["code"] == "idempotency_key_missing"
+        assert effects() == 0
+
+    def test_the_same_request_again_replays_the_original_answer(self, client, token):
+        first = post(client, token, {"amount": "1.00"})
+        second = post(client, token, {"amount": "1.00"})
+
+        assert (first.status_code, second.status_code) == (201, 201)
+        assert second.json() == first.json() == {"accepted": "1.00"}
+        assert second["Idempotent-Replayed"] == "true"
+        assert "Idempotent-Replayed" not in first
+        assert effects() == 1
+
+    def test_the_same_key_with_another_body_is_a_422(self, client, token):
+        post(client, token, {"amount": "1.00"})
+
+        response = post(client, token, {"amount": "2.00"})
+
+        assert response.status_code == 422
+        assert response.json()["code"] == "idempotency_key_reused"
+        assert effects() == 1
+
+    def test_a_refusal_is_stored_and_replayed_but_its_effect_is_rolled_back(self, client, token):
+        first = post(client, token, {"amount": "1.00", "refuse": True})
+        again = post(client, token, {"amount": "1.00", "refuse": True})
+
+        assert first.status_code == again.status_code == 422
+        assert again.json()["code"] == "probe_refused"
+        assert again["Idempotent-Replayed"] == "true"
+        assert effects() == 0
+        assert IdempotencyRecord.objects.count() == 1
+
+    def test_an_unexpected_error_stores_nothing_so_a_retry_runs_afresh(self, token):
+        client = Client(raise_request_exception=False)
+        crashed = post(client, token, {"amount": "1.00", "explode": True})
+
+        assert crashed.status_code == 500
+        assert IdempotencyRecord.objects.count() == 0
+        assert effects() == 0
+
+    def test_keys_belong_to_their_caller(self, client, token):
+        other = issue_token(
+            application=mobile_client(),
+            user=customer_create(email="o@example.com", password=None),
+            scope="transfers:write",
+        )
+
+        post(client, token, {"amount": "1.00"})
+        response = post(client, other, {"amount": "1.00"})
+
+        assert "Idempotent-Replayed" not in response
+        assert effects() == 2
+
+    def test_expired_records_are_purged_and_live_ones_kept(self, client, token):
+        post(client, token, {"amount": "1.00"}, key="old")
+        post(client, token, {"amount": "1.00"}, key="new")
+        IdempotencyRecord.objects.filter(key="old").update(expires_at=timezone.now() - timedelta(seconds=1))
+
+        assert idempotency_records_purge() == 1
+        assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["new"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_twenty_simultaneous_requests_with_one_key_make_exactly_one_effect(token):
+    barrier = threading.Barrier(20)
+    statuses: list[tuple[int, str | None]] = []
+    lock = threading.Lock()
+
+    def send():
+        try:
+            barrier.wait()
+            response = post(Client(), token, {"amount": "5.00"}, key="race-key")
+            with lock:
+                statuses.append((response.status_code, response.headers.get("Idempotent-Replayed")))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=send) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    assert effects() == 1
+    assert len(statuses) == 20
+    created = [s for s in statuses if s == (201, None)]
+    assert len(created) == 1
+    assert all(s in {(201, None), (201, "true"), (409, None)} for s in statuses)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_request_arriving_while_the_first_runs_gets_409(token):
+    idempotency_views.hold_open.set()
+    idempotency_views.release.clear()
+    results: list[int] = []
+
+    def first():
+        try:
+            results.append(post(Client(), token, {"amount": "1.00"}, key="slow").status_code)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    try:
+        wait_until(_first_started, timeout_seconds=10)
+        second = post(Client(), token, {"amount": "1.00"}, key="slow")
+    finally:
+        idempotency_views.hold_open.clear()
+        idempotency_views.release.set()
+        thread.join(30)
+
+    assert second.status_code == 409
+    assert second.json()["code"] == "idempotency_key_in_progress"
+    assert results == [201]
+    assert effects() == 1
+
+
+def _first_started() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted")
+        return cursor.fetchone()[0] > 0
