@@ -1,11 +1,14 @@
-"""Server-rendered pages for people: login, logout, home."""
+"""Server-rendered pages for people: login (password, second factor), MFA enrolment, logout, home."""
 
 from django.contrib.auth import views as auth_views
 from django.urls import path
-from django.views.generic import TemplateView
+
+from accounts import web_views
 
 urlpatterns = [
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("login/", web_views.login_view, name="login"),
+    path("login/mfa/", web_views.login_mfa_view, name="login-mfa"),
+    path("mfa/setup/", web_views.mfa_setup_view, name="mfa-setup"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("", TemplateView.as_view(template_name="home.html"), name="home"),
+    path("", web_views.home_view, name="home"),
 ]

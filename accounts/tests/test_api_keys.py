@@ -35,13 +35,13 @@ from accounts.api_keys.selectors import (
 from accounts.api_keys.services import partner_api_key_issue, partner_api_key_revoke
 from accounts.models import PartnerApiKey
 from accounts.services import staff_create
+from accounts.tests.mfa_helpers import force_login_with_mfa
 from audit.models import AuditEvent
 from audit.services.events import Actor
 
 WHOAMI = "/v1/partner/whoami"
 PARTNER_SECRET = "partner-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
 SYSTEM = Actor.system("test")
-
 
 
 # --- Helpers ----------------------------------------------------------------------------
@@ -557,7 +557,7 @@ def test_staff_revoke_selected_keys_in_the_admin_with_a_recorded_reason(partner,
         )
     )
     client = Client()
-    client.force_login(officer)
+    force_login_with_mfa(client, officer)
     changelist = reverse("admin:accounts_partnerapikey_changelist")
 
     listing = client.get(changelist)
@@ -581,7 +581,7 @@ def test_the_admin_cannot_add_change_or_delete_keys_and_hides_revoke_without_the
         Permission.objects.get(content_type__app_label="accounts", codename="view_partnerapikey")
     )
     client = Client()
-    client.force_login(viewer)
+    force_login_with_mfa(client, viewer)
     changelist = reverse("admin:accounts_partnerapikey_changelist")
 
     assert client.get(reverse("admin:accounts_partnerapikey_add")).status_code == 403

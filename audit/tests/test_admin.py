@@ -12,6 +12,7 @@ from django.urls import reverse
 
 from accounts.models import User
 from accounts.services import customer_create, staff_create
+from accounts.tests.mfa_helpers import force_login_with_mfa
 from audit.admin import email_masked
 from audit.models import (
     AuditArchive,
@@ -82,7 +83,7 @@ def officer() -> User:
 
 @pytest.fixture
 def officer_client(client, officer) -> Client:
-    client.force_login(officer)
+    force_login_with_mfa(client, officer)
     return client
 
 
@@ -92,13 +93,13 @@ def viewer_client() -> Client:
     viewer = staff_create(email="victor@fintech.example", password=None, roles=[])
     viewer.user_permissions.add(Permission.objects.get(content_type__app_label="audit", codename="view_auditevent"))
     client = Client()
-    client.force_login(viewer)
+    force_login_with_mfa(client, viewer)
     return client
 
 
 @pytest.fixture
 def superuser_client(client) -> Client:
-    client.force_login(User.objects.create_superuser("root@fintech.example", "correct horse battery"))
+    force_login_with_mfa(client, User.objects.create_superuser("root@fintech.example", "correct horse battery"))
     return client
 
 
@@ -182,7 +183,7 @@ def test_event_list_filters_by_actor_kind(officer_client, officer, event):
 
 def test_staff_without_the_view_permission_cannot_see_the_trail(client, event):
     operator = staff_create(email="oscar@fintech.example", password=None, roles=["operations"])
-    client.force_login(operator)
+    force_login_with_mfa(client, operator)
 
     assert client.get(EVENT_LIST_URL).status_code == 403
     assert client.get(change_url(event)).status_code == 403
@@ -309,7 +310,7 @@ def test_unmask_with_purpose_and_reason_shows_the_email_and_records_one_pii_read
 
 def test_unmask_refuses_a_post_without_a_csrf_token(officer, event):
     client = Client(enforce_csrf_checks=True)
-    client.force_login(officer)
+    force_login_with_mfa(client, officer)
 
     response = client.post(unmask_url(event), {"purpose": "fraud_investigation", "reason": REASON})
 

@@ -7,6 +7,7 @@ from auditlog.models import LogEntry
 
 from accounts.models import CustomerProfile, User
 from accounts.services import customer_create
+from accounts.tests.mfa_helpers import force_login_with_mfa
 from audit.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
@@ -15,7 +16,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def security_admin(client):
     admin = User.objects.create_superuser(email="root@example.com", password=None)
-    client.force_login(admin)
+    force_login_with_mfa(client, admin)
     return admin
 
 

@@ -14,7 +14,7 @@ DEBUG = False
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "accounts.admin_site.FintechAdminConfig",  # django.contrib.admin, with MFA required for staff
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

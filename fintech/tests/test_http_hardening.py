@@ -30,7 +30,7 @@ def test_pages_get_a_policy_without_inline_scripts_and_are_never_framed(client):
 
 
 def test_admin_login_page_is_served_with_the_page_policy(client):
-    response = client.get("/admin/login/")
+    response = client.get("/accounts/login/")
 
     assert response.status_code == 200
     assert "'unsafe-inline'" not in csp_directives(response["Content-Security-Policy"])["script-src"]
