@@ -13,7 +13,6 @@ import secrets
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-
 from oauth2_provider.models import Application
 
 from accounts.models import User
