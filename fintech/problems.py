@@ -117,6 +117,7 @@ def problem_exception_handler(exc: Exception, context: dict) -> Any:
     code, title = next(
         ((c, t) for cls, (c, t) in _DRF_CODES.items() if isinstance(exc, cls)), ("error", "Request failed")
     )
+    code = getattr(exc, "problem_code", code)  # a subclass may name its own stable code
     extra: dict[str, Any] = {}
     if isinstance(exc, drf.ValidationError):
         extra["errors"] = _field_errors(exc.detail)

@@ -8,8 +8,9 @@ import pytest
 from django.utils import timezone
 from oauth2_provider.models import AccessToken, Grant, RefreshToken
 
-from accounts.models import OAuthSession
+from accounts.models import OAuthSession, User
 from accounts.services import customer_create
+from accounts.tests.access_matrix import issue_token
 from accounts.tests.oauth_helpers import (
     REDIRECT_URI,
     authorize_query,
@@ -224,3 +225,32 @@ class TestIntrospection:
         assert allowed.json()["client_id"] == app.client_id
         assert "username" not in allowed.json()
         assert by_get.status_code == 405
+
+
+def test_a_revoked_access_token_stops_working(logged_in, app, client):
+    token = tokens_for(logged_in, app)["access_token"]
+
+    revoked = client.post("/o/revoke_token/", {"token": token, "client_id": app.client_id})
+
+    assert revoked.status_code == 200
+    assert client.get("/v1/me", HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 401
+
+
+def test_failed_and_refused_calls_are_security_events_with_the_request_id(logged_in, app, client):
+    token = tokens_for(logged_in, app)["access_token"]
+    client.logout()
+    narrow = issue_token(application=app, user=User.objects.get(email="oauth.customer@example.com"), scope="cards:read")
+
+    unauthenticated = client.get("/v1/me", HTTP_AUTHORIZATION="Bearer not-a-real-token")
+    forbidden = client.get("/v1/me", HTTP_AUTHORIZATION=f"Bearer {narrow}")
+
+    assert unauthenticated.status_code == 401
+    assert 'error="invalid_token"' in unauthenticated["WWW-Authenticate"]
+    assert forbidden.status_code == 403
+    assert forbidden.json()["code"] == "insufficient_scope"
+    assert 'error="insufficient_scope"' in forbidden["WWW-Authenticate"]
+    failed = AuditEvent.objects.get(event_type="auth.failed", request_id=unauthenticated["X-Request-ID"])
+    denied = AuditEvent.objects.get(event_type="permission.denied", request_id=forbidden["X-Request-ID"])
+    assert (failed.outcome, denied.outcome) == ("denied", "denied")
+    assert denied.actor_user == str(User.objects.get(email="oauth.customer@example.com").public_id)
+    assert token not in str(AuditEvent.objects.values_list("payload", flat=True))
