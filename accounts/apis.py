@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -32,6 +33,7 @@ class MeApi(APIView):
 
             return any(True for _ in devices_for_user(profile.user, confirmed=True))
 
+    @extend_schema(responses=OutputSerializer, summary="The authenticated customer (PII masked)")
     def get(self, request):
         profile = customer_profile_get(user=request.user)
         return Response(self.OutputSerializer(profile).data)

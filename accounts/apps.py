@@ -14,6 +14,7 @@ class AccountsConfig(AppConfig):
     name = "accounts"
 
     def ready(self) -> None:
+        from accounts import schema  # noqa: F401 - registers the OpenAPI security scheme
         from auditlog.registry import auditlog
 
         from accounts.models import CustomerProfile, User

@@ -41,3 +41,6 @@ AUDIT_SIGNING_KEY_GENERATE = False
 # ID tokens are signed with a key the operator provides; nothing is generated here.
 OAUTH2_PROVIDER["OIDC_RSA_PRIVATE_KEY"] = Path(env.str("OIDC_SIGNING_KEY_PATH")).read_text()
 OAUTH2_PROVIDER["OIDC_ISS_ENDPOINT"] = env.str("OAUTH_ISSUER_URL")
+# Production clients redirect to https (mobile apps: claimed https links, RFC 8252 §7.2) or
+# to their own private-use scheme listed here; loopback http stays a development convenience.
+OAUTH2_PROVIDER["ALLOWED_REDIRECT_URI_SCHEMES"] = ["https", *env.list("OAUTH_EXTRA_REDIRECT_SCHEMES", default=[])]
