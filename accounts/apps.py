@@ -14,9 +14,9 @@ class AccountsConfig(AppConfig):
     name = "accounts"
 
     def ready(self) -> None:
-        from accounts import schema  # noqa: F401 - registers the OpenAPI security scheme
         from auditlog.registry import auditlog
 
+        from accounts import schema  # noqa: F401 - registers the OpenAPI security scheme
         from accounts.models import CustomerProfile, User
 
         # Model changes of people are logged (and mirrored into the sealed trail);
