@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import json
 import threading
-import uuid
 from urllib.parse import quote
 
 import pytest
-import redis as redis_lib
 
 from accounts import login_throttle
 from accounts.login_throttle import Attempt, Lockout, address_normalise, rate_parse
@@ -27,18 +25,7 @@ LOGIN = "/accounts/login/"
 WINDOW_EDGE_MS = 1_800_000_000_000
 
 
-@pytest.fixture(autouse=True)
-def isolated_throttle(settings):
-    """Own Redis key prefix per test; its keys are deleted afterwards (also when a test pointed Redis away)."""
-    prefix = f"fintech-test-login-{uuid.uuid4().hex[:12]}"
-    settings.REDIS_KEY_PREFIX = prefix
-    settings.LOGIN_ATTEMPTS_PER_ACCOUNT = "5/15m"
-    settings.LOGIN_ATTEMPTS_PER_ADDRESS = "50/15m"
-    cleanup = redis_lib.Redis.from_url(settings.REDIS_URL)
-    yield prefix
-    for key in cleanup.scan_iter(f"{prefix}:*", count=1000):
-        cleanup.delete(key)
-    cleanup.close()
+pytestmark = pytest.mark.usefixtures("isolated_throttle")
 
 
 class FakeClock:

@@ -9,13 +9,10 @@ from __future__ import annotations
 import base64
 import re
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import redis as redis_lib
 from django.contrib import admin
-from django.urls import include, path
 from django.utils import timezone
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.oath import TOTP
@@ -34,28 +31,8 @@ LOGIN = "/accounts/login/"
 LOGIN_MFA = "/accounts/login/mfa/"
 SETUP = "/accounts/mfa/setup/"
 
-# The admin as it will be once `FintechAdminConfig` is installed, mounted for tests that
-# must not depend on that settings change having been applied yet.
-test_admin_site = MfaAdminSite(name="admin")
-urlpatterns = [
-    path("accounts/", include("accounts.web_urls")),
-    path("admin/", test_admin_site.urls),
-]
-with_mfa_admin = pytest.mark.urls(__name__)
 
-
-@pytest.fixture(autouse=True)
-def isolated_throttle(settings):
-    """Own Redis key prefix per test; its keys are deleted afterwards."""
-    prefix = f"fintech-test-mfa-{uuid.uuid4().hex[:12]}"
-    settings.REDIS_KEY_PREFIX = prefix
-    settings.LOGIN_ATTEMPTS_PER_ACCOUNT = "5/15m"
-    settings.LOGIN_ATTEMPTS_PER_ADDRESS = "50/15m"
-    cleanup = redis_lib.Redis.from_url(settings.REDIS_URL)
-    yield prefix
-    for key in cleanup.scan_iter(f"{prefix}:*", count=1000):
-        cleanup.delete(key)
-    cleanup.close()
+pytestmark = pytest.mark.usefixtures("isolated_throttle")
 
 
 def totp_code(device: TOTPDevice, *, steps_from_now: int = 0) -> str:
@@ -331,7 +308,6 @@ def test_setup_requires_login(client):
 # --- the admin ------------------------------------------------------------------------------------------
 
 
-@with_mfa_admin
 @pytest.mark.django_db
 def test_staff_without_mfa_are_sent_to_enrolment(client):
     staff_create(email="ops@example.com", password=PASSWORD, roles=["operations"])
@@ -349,7 +325,6 @@ def test_staff_without_mfa_are_sent_to_enrolment(client):
     assert "Staff accounts must use two-step verification" in admin_page.content.decode()
 
 
-@with_mfa_admin
 @pytest.mark.django_db
 def test_staff_with_a_verified_device_get_into_the_admin(client):
     staff = staff_create(email="ops@example.com", password=PASSWORD, roles=["operations"])
@@ -366,7 +341,6 @@ def test_staff_with_a_verified_device_get_into_the_admin(client):
     assert [e.actor_staff for e in events("auth.mfa_verified")] == [str(staff.public_id)]
 
 
-@with_mfa_admin
 @pytest.mark.django_db
 def test_staff_with_a_device_but_an_unverified_session_must_prove_it_first(client):
     staff = staff_create(email="ops@example.com", password=PASSWORD, roles=["operations"])
@@ -381,7 +355,6 @@ def test_staff_with_a_device_but_an_unverified_session_must_prove_it_first(clien
     assert client.get("/admin/").status_code == 200
 
 
-@with_mfa_admin
 @pytest.mark.django_db
 def test_customers_never_get_into_the_admin_even_with_mfa(client):
     customer = customer_create(email="alice@example.com", password=PASSWORD)
@@ -398,7 +371,6 @@ def test_customers_never_get_into_the_admin_even_with_mfa(client):
     assert client.get("/admin/accounts/user/").status_code == 302
 
 
-@with_mfa_admin
 @pytest.mark.django_db
 def test_the_admin_sends_anonymous_visitors_to_the_one_throttled_login(client):
     response = client.get("/admin/", follow=True)
@@ -424,7 +396,6 @@ def test_the_project_admin_is_the_mfa_admin_site(client):
     assert client.get("/admin/").status_code == 200
 
 
-@with_mfa_admin
 @pytest.mark.django_db
 def test_the_test_helper_logs_in_with_a_verified_session(client):
     staff = staff_create(email="ops@example.com", password=PASSWORD, roles=["operations"])
