@@ -29,6 +29,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework.response import Response
 
 from fintech.db_retry import run_with_retry
@@ -145,3 +146,13 @@ def idempotency_records_purge(*, now=None, batch_size: int = 5000) -> int:
             return deleted_total
         deleted, _ = IdempotencyRecord.objects.filter(id__in=ids).delete()
         deleted_total += deleted
+
+
+IDEMPOTENCY_PARAMETER = OpenApiParameter(
+    HEADER,
+    str,
+    location=OpenApiParameter.HEADER,
+    required=True,
+    description="Unique per operation (e.g. a UUID). Same key + same request replays the answer "
+    "(Idempotent-Replayed: true); same key + different request is 422; while the first runs, 409.",
+)

@@ -1,1 +1,5 @@
-"""Admin of this domain; see ../shared/STYLE.md for what belongs here."""
+"""Admin of the ledger: nothing registered yet.
+
+Ledger rows change only through `ledger.services`; a read-only admin comes
+with the back-office issue, behind the staff roles of `accounts.roles`.
+"""

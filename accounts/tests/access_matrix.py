@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -54,9 +55,144 @@ class PrincipalEndpoint:
     success: int = 200
 
 
-OBJECT_ENDPOINTS: list[ObjectEndpoint] = []
+def _ledger_account(owner) -> str:
+    from ledger.tests.factories import account, generous_limits
+
+    generous_limits()
+    return str(account(owner=owner, balance_minor=10_000).public_id)
+
+
+def _sent_transfer(owner) -> str:
+    from ledger.services import transfer_create
+    from ledger.tests.factories import TEST_ACTOR, account, generous_limits
+
+    generous_limits()
+    source = account(owner=owner, balance_minor=10_000)
+    return str(
+        transfer_create(
+            from_account=source,
+            to_account=account(),
+            amount_minor=500,
+            currency="EUR",
+            reference="matrix",
+            initiated_by=owner,
+            actor=TEST_ACTOR,
+        ).public_id
+    )
+
+
+def _received_transfer(owner) -> str:
+    from ledger.services import transfer_create
+    from ledger.tests.factories import TEST_ACTOR, account, customer, generous_limits
+
+    generous_limits()
+    payer = customer()
+    source = account(owner=payer, balance_minor=10_000)
+    return str(
+        transfer_create(
+            from_account=source,
+            to_account=account(owner=owner),
+            amount_minor=500,
+            currency="EUR",
+            reference="matrix",
+            initiated_by=payer,
+            actor=TEST_ACTOR,
+        ).public_id
+    )
+
+
+def _hold(owner) -> str:
+    from datetime import timedelta
+
+    from ledger.services import hold_create
+    from ledger.tests.factories import TEST_ACTOR, account, generous_limits
+
+    generous_limits()
+    return str(
+        hold_create(
+            account=account(owner=owner, balance_minor=10_000),
+            destination=account(),
+            amount_minor=500,
+            currency="EUR",
+            reference="matrix",
+            expires_at=timezone.now() + timedelta(days=1),
+            actor=TEST_ACTOR,
+        ).public_id
+    )
+
+
+OBJECT_ENDPOINTS: list[ObjectEndpoint] = [
+    ObjectEndpoint("v1/accounts/<uuid:account_id>", "GET", "/v1/accounts/{id}", "accounts:read", _ledger_account),
+    ObjectEndpoint(
+        "v1/accounts/<uuid:account_id>/entries", "GET", "/v1/accounts/{id}/entries", "accounts:read", _ledger_account
+    ),
+    ObjectEndpoint(
+        "v1/accounts/<uuid:account_id>/statement.csv",
+        "GET",
+        "/v1/accounts/{id}/statement.csv",
+        "accounts:read",
+        _ledger_account,
+    ),
+    ObjectEndpoint("v1/transfers/<uuid:transfer_id>", "GET", "/v1/transfers/{id}", "transfers:read", _sent_transfer),
+    ObjectEndpoint(
+        "v1/transfers/<uuid:transfer_id>/reverse",
+        "POST",
+        "/v1/transfers/{id}/reverse",
+        "transfers:write",
+        _received_transfer,
+        body=lambda: {"reason": "refund"},
+        success=201,
+    ),
+    ObjectEndpoint(
+        "v1/holds/<uuid:hold_id>/capture", "POST", "/v1/holds/{id}/capture", "transfers:write", _hold, success=201
+    ),
+    ObjectEndpoint("v1/holds/<uuid:hold_id>/void", "POST", "/v1/holds/{id}/void", "transfers:write", _hold),
+]
 PRINCIPAL_ENDPOINTS: list[PrincipalEndpoint] = [
     PrincipalEndpoint(route="v1/me", method="GET", path="/v1/me", scope="profile:read"),
+    PrincipalEndpoint(route="v1/accounts", method="GET", path="/v1/accounts", scope="accounts:read"),
+    PrincipalEndpoint(
+        route="v1/accounts",
+        method="POST",
+        path="/v1/accounts",
+        scope="accounts:write",
+        body=lambda: {"currency": "EUR"},
+        success=201,
+    ),
+    PrincipalEndpoint(
+        route="v1/transfers",
+        method="POST",
+        path="/v1/transfers",
+        scope="transfers:write",
+        body=lambda: {
+            "from_account": str(uuid.uuid4()),
+            "to_account": str(uuid.uuid4()),
+            "amount": "1.00",
+            "currency": "EUR",
+        },
+        success=404,
+    ),
+    PrincipalEndpoint(
+        route="v1/holds",
+        method="POST",
+        path="/v1/holds",
+        scope="transfers:write",
+        body=lambda: {
+            "account": str(uuid.uuid4()),
+            "destination": str(uuid.uuid4()),
+            "amount": "1.00",
+            "currency": "EUR",
+        },
+        success=404,
+    ),
+    PrincipalEndpoint(
+        route="v1/credit/charge",
+        method="POST",
+        path="/v1/credit/charge",
+        scope="transfers:write",
+        body=lambda: {"account": str(uuid.uuid4()), "amount": "1.00", "currency": "EUR"},
+        success=404,
+    ),
 ]
 # Routes outside the matrix, each with the reason.
 EXEMPT_ROUTES: dict[str, str] = {

@@ -157,6 +157,7 @@ CELERY_BEAT_SCHEDULE: dict = {
     "heartbeat": {"task": "fintech.heartbeat", "schedule": 30.0, "options": {"expires": 25}},
     "audit-seal": {"task": "audit.seal_pending_events", "schedule": 10.0, "options": {"expires": 9}},
     "audit-verify": {"task": "audit.verify_trail", "schedule": 3600.0, "options": {"expires": 3000}},
+    "ledger-expire-holds": {"task": "ledger.expire_holds", "schedule": 60.0, "options": {"expires": 55}},
     "idempotency-purge": {
         "task": "fintech.purge_idempotency_records",
         "schedule": 3600.0,

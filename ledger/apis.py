@@ -1,1 +1,0 @@
-"""Apis of this domain; see ../shared/STYLE.md for what belongs here."""

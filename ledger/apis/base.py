@@ -1,0 +1,108 @@
+"""Shared pieces of the ledger API: base views, amount parsing, output shapes."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+from rest_framework.views import APIView
+
+from accounts.permissions import HasRequiredScopes, IsCustomer
+from audit.services.events import Actor
+from ledger.currencies import format_amount, parse_amount
+from ledger.models import Hold, LedgerAccount, Posting, Transfer
+
+MAX_HOLD_SECONDS = 30 * 24 * 3600
+
+
+class CustomerApi(APIView):
+    """Acts for the customer behind the token; a client-only token is refused (403)."""
+
+    permission_classes = [HasRequiredScopes, IsCustomer]
+
+    def actor(self) -> Actor:
+        return Actor.from_request(self.request)
+
+    def client_id(self) -> str:
+        application = getattr(self.request.auth, "application", None)
+        return application.client_id if application else ""
+
+
+class MoneyField(serializers.CharField):
+    """An amount as a decimal string; parsed with the currency of the same payload."""
+
+    def __init__(self, **kwargs):
+        super().__init__(max_length=32, **kwargs)
+
+
+class CustomerObjectApi(CustomerApi):
+    """Acts on one object: for anyone but its owner (a client-only token included) it does not exist (404)."""
+
+    permission_classes = [HasRequiredScopes]
+
+
+def amount_minor_of(data: dict, field: str = "amount") -> int:
+    """Exact minor units, or `invalid_amount` (422) before anything runs."""
+    return parse_amount(data[field], data["currency"])
+
+
+# --- output shapes ------------------------------------------------------------------------
+
+
+def account_out(account: LedgerAccount) -> dict:
+    available = account.posted_minor - account.held_minor
+    return {
+        "id": str(account.public_id),
+        "kind": account.kind,
+        "status": account.status,
+        "currency": account.currency,
+        "posted": format_amount(account.posted_minor, account.currency),
+        "held": format_amount(account.held_minor, account.currency),
+        "available": format_amount(available, account.currency),
+        "credit_limit": format_amount(account.credit_limit_minor, account.currency),
+        "available_to_spend": format_amount(available + account.credit_limit_minor, account.currency),
+        "version": account.version,
+        "created_at": account.created_at.isoformat(),
+    }
+
+
+def transfer_out(transfer: Transfer) -> dict:
+    legs = {p.amount_minor < 0: p.account.public_id for p in transfer.postings.select_related("account")}
+    return {
+        "id": str(transfer.public_id),
+        "kind": transfer.kind,
+        "status": "posted",
+        "amount": format_amount(transfer.amount_minor, transfer.currency),
+        "currency": transfer.currency,
+        "from_account": str(legs.get(True, "")),
+        "to_account": str(legs.get(False, "")),
+        "reference": transfer.reference,
+        "reversed_amount": format_amount(transfer.reversed_minor, transfer.currency),
+        "reverses": str(transfer.reverses.public_id) if transfer.reverses_id else None,
+        "flagged_for_review": transfer.flagged_for_review,
+        "created_at": transfer.created_at.isoformat(),
+    }
+
+
+def hold_out(hold: Hold) -> dict:
+    return {
+        "id": str(hold.public_id),
+        "account": str(hold.account.public_id),
+        "destination": str(hold.destination.public_id),
+        "amount": format_amount(hold.amount_minor, hold.account.currency),
+        "captured": format_amount(hold.captured_minor, hold.account.currency),
+        "currency": hold.account.currency,
+        "status": hold.status,
+        "expires_at": hold.expires_at.isoformat(),
+        "reference": hold.reference,
+    }
+
+
+def posting_out(posting: Posting) -> dict:
+    return {
+        "transfer": str(posting.transfer.public_id),
+        "kind": posting.transfer.kind,
+        "amount": format_amount(posting.amount_minor, posting.currency),
+        "currency": posting.currency,
+        "balance_after": format_amount(posting.balance_after_minor, posting.currency),
+        "reference": posting.transfer.reference,
+        "created_at": posting.created_at.isoformat(),
+    }

@@ -1,0 +1,99 @@
+"""ISO 4217 currencies and the conversion between text amounts and integer minor units.
+
+Every amount inside the ledger is an integer count of minor units (cents,
+fils, yen) travelling with its currency. Text like "12.34" exists only at the
+edges (API input, statements); these two functions are the only crossing.
+Parsing is strict on purpose: an amount with more decimals than the currency
+has, a sign, an exponent or a NaN is refused rather than rounded, because a
+silently rounded amount is money moved that nobody asked to move.
+
+Adding a currency here also needs a migration: the database refuses codes it
+does not know (`ledger_*_currency_known` check constraints).
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+
+from ledger.exceptions import InvalidAmount, UnknownCurrency
+
+# Code -> exponent (number of minor-unit digits), from ISO 4217.
+CURRENCY_EXPONENTS: dict[str, int] = {
+    "AUD": 2,
+    "BHD": 3,
+    "CAD": 2,
+    "CHF": 2,
+    "CZK": 2,
+    "DKK": 2,
+    "EUR": 2,
+    "GBP": 2,
+    "HUF": 2,
+    "ISK": 0,
+    "JOD": 3,
+    "JPY": 0,
+    "KRW": 0,
+    "KWD": 3,
+    "NOK": 2,
+    "NZD": 2,
+    "OMR": 3,
+    "PLN": 2,
+    "SEK": 2,
+    "TND": 3,
+    "USD": 2,
+}
+CURRENCY_CODES: tuple[str, ...] = tuple(sorted(CURRENCY_EXPONENTS))
+
+# The largest amount a single operation may carry, in minor units. Ten
+# trillion units of a two-decimal currency: far above any real payment, far
+# below BigInteger's 9.2e18, so sums over many postings cannot overflow.
+MAX_AMOUNT_MINOR = 10**15
+# Longer input is refused before any parsing work is done.
+MAX_AMOUNT_TEXT_LENGTH = 32
+# ASCII digits only (`\d` would also accept Arabic-Indic and other digits),
+# an optional fraction, no sign, no exponent, no whitespace.
+_AMOUNT_RE = re.compile(r"\A[0-9]{1,20}(?:\.[0-9]{1,20})?\Z")
+
+
+def currency_exponent(currency: str) -> int:
+    """The number of minor-unit digits of `currency`; `UnknownCurrency` for anything not listed."""
+    try:
+        return CURRENCY_EXPONENTS[currency]
+    except (KeyError, TypeError):
+        raise UnknownCurrency(f"Unknown currency {str(currency)[:8]!r}.") from None
+
+
+def parse_amount(text: str, currency: str, *, allow_zero: bool = False) -> int:
+    """ "12.34" in EUR -> 1234. Refuses anything that is not an exact, positive, bounded amount."""
+    exponent = currency_exponent(currency)
+    if not isinstance(text, str) or len(text) > MAX_AMOUNT_TEXT_LENGTH or not _AMOUNT_RE.match(text):
+        raise InvalidAmount("An amount is written as digits with an optional decimal point, like 12.34.")
+    try:
+        value = Decimal(text)
+    except InvalidOperation:  # pragma: no cover - the pattern admits only valid decimals
+        raise InvalidAmount("Not a valid amount.") from None
+    if not value.is_finite():  # pragma: no cover - same: no NaN or Infinity gets past the pattern
+        raise InvalidAmount("Not a valid amount.")
+    decimals = -value.as_tuple().exponent if "." in text else 0
+    if decimals > exponent:
+        raise InvalidAmount(f"{currency} amounts have at most {exponent} decimal places.")
+    minor = int(value.scaleb(exponent))
+    if minor != value.scaleb(exponent):  # pragma: no cover - excluded by the decimals check above
+        raise InvalidAmount("Not a whole number of minor units.")
+    if minor == 0 and not allow_zero:
+        raise InvalidAmount("The amount must be greater than zero.")
+    if minor > MAX_AMOUNT_MINOR:
+        raise InvalidAmount("The amount is too large.")
+    return minor
+
+
+def format_amount(amount_minor: int, currency: str) -> str:
+    """1234 in EUR -> "12.34"; -5 in KWD -> "-0.005"; 1234 in JPY -> "1234". Exact, no float."""
+    exponent = currency_exponent(currency)
+    if isinstance(amount_minor, bool) or not isinstance(amount_minor, int):
+        raise TypeError("amount_minor must be an int")
+    sign = "-" if amount_minor < 0 else ""
+    units, fraction = divmod(abs(amount_minor), 10**exponent)
+    if exponent == 0:
+        return f"{sign}{units}"
+    return f"{sign}{units}.{fraction:0{exponent}d}"

@@ -1,0 +1,182 @@
+"""`ledger_verify`: the whole ledger, checked against its own history.
+
+Each check is one aggregate query, all run in one REPEATABLE READ READ ONLY
+transaction (when called outside a transaction), so every check sees the
+same snapshot and a transfer committing halfway cannot produce a false alarm.
+
+What is checked:
+
+* every transfer has postings, they sum to zero per currency, and they are in
+  the transfer's currency and their account's currency;
+* every account's `posted_minor` equals the sum of its postings and the last
+  posting's `balance_after_minor`; each posting's `balance_after_minor` is the
+  previous one plus its amount (the chain, in `account_version` order);
+* versions: postings of an account have increasing versions (the unique index
+  makes them distinct) and none is above the account's `version`;
+* `held_minor` equals the sum of the remaining amounts of active holds;
+* no customer account is below its credit limit;
+* every transfer's `reversed_minor` equals the sum of its reversals, and every
+  hold's `captured_minor` the sum of its captures.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import connection, transaction
+
+MAX_PROBLEMS_PER_CHECK = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    check: str
+    object_type: str  # "account", "transfer" or "hold"
+    object_id: str  # public id
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.check}: {self.object_type} {self.object_id}: {self.detail}"
+
+
+# (check name, object type, SQL returning (public_id, detail) rows). Literals only.
+_CHECKS: list[tuple[str, str, str]] = [
+    (
+        "transfer_without_postings",
+        "transfer",
+        """SELECT t.public_id::text, 'no postings' FROM ledger_transfer t
+           WHERE NOT EXISTS (SELECT 1 FROM ledger_posting p WHERE p.transfer_id = t.id) ORDER BY t.id""",
+    ),
+    (
+        "transfer_unbalanced",
+        "transfer",
+        """SELECT t.public_id::text, 'postings in ' || p.currency || ' sum to ' || sum(p.amount_minor)
+           FROM ledger_posting p JOIN ledger_transfer t ON t.id = p.transfer_id
+           GROUP BY t.id, t.public_id, p.currency HAVING sum(p.amount_minor) <> 0 ORDER BY t.id""",
+    ),
+    (
+        "transfer_amount_mismatch",
+        "transfer",
+        """SELECT t.public_id::text, 'amount ' || t.amount_minor || ' but postings credit '
+                  || sum(p.amount_minor) FILTER (WHERE p.amount_minor > 0)
+           FROM ledger_posting p JOIN ledger_transfer t ON t.id = p.transfer_id
+           GROUP BY t.id, t.public_id, t.amount_minor
+           HAVING sum(p.amount_minor) FILTER (WHERE p.amount_minor > 0) IS DISTINCT FROM t.amount_minor
+           ORDER BY t.id""",
+    ),
+    (
+        "posting_currency_mismatch",
+        "transfer",
+        """SELECT DISTINCT t.public_id::text, 'posting ' || p.id || ' in ' || p.currency || ', transfer in '
+                  || t.currency || ', account in ' || a.currency
+           FROM ledger_posting p JOIN ledger_transfer t ON t.id = p.transfer_id
+           JOIN ledger_ledgeraccount a ON a.id = p.account_id
+           WHERE p.currency <> t.currency OR p.currency <> a.currency""",
+    ),
+    (
+        "posted_not_sum_of_postings",
+        "account",
+        """SELECT a.public_id::text, 'posted ' || a.posted_minor || ' but postings sum to '
+                  || coalesce(s.total, 0)
+           FROM ledger_ledgeraccount a
+           LEFT JOIN (SELECT account_id, sum(amount_minor) AS total FROM ledger_posting GROUP BY account_id) s
+                  ON s.account_id = a.id
+           WHERE a.posted_minor <> coalesce(s.total, 0) ORDER BY a.id""",
+    ),
+    (
+        "posted_not_last_balance",
+        "account",
+        """SELECT a.public_id::text, 'posted ' || a.posted_minor || ' but last posting says '
+                  || coalesce(last.balance_after_minor, 0)
+           FROM ledger_ledgeraccount a
+           LEFT JOIN LATERAL (SELECT p.balance_after_minor FROM ledger_posting p WHERE p.account_id = a.id
+                              ORDER BY p.account_version DESC LIMIT 1) last ON true
+           WHERE a.posted_minor <> coalesce(last.balance_after_minor, 0) ORDER BY a.id""",
+    ),
+    (
+        "balance_chain_broken",
+        "account",
+        """SELECT a.public_id::text, 'posting ' || c.id || ': balance after ' || c.balance_after_minor
+                  || ' but previous ' || c.previous || ' plus amount ' || c.amount_minor
+           FROM (SELECT p.id, p.account_id, p.amount_minor, p.balance_after_minor,
+                        coalesce(lag(p.balance_after_minor) OVER w, 0) AS previous
+                 FROM ledger_posting p WINDOW w AS (PARTITION BY p.account_id ORDER BY p.account_version)) c
+           JOIN ledger_ledgeraccount a ON a.id = c.account_id
+           WHERE c.balance_after_minor <> c.previous + c.amount_minor ORDER BY c.id""",
+    ),
+    (
+        "version_inconsistent",
+        "account",
+        """SELECT a.public_id::text, 'version ' || a.version || ' but ' || count(p.id) || ' postings up to version '
+                  || coalesce(max(p.account_version), 0)
+           FROM ledger_ledgeraccount a LEFT JOIN ledger_posting p ON p.account_id = a.id
+           GROUP BY a.id, a.public_id, a.version
+           HAVING coalesce(max(p.account_version), 0) > a.version OR count(p.id) > a.version
+           ORDER BY a.id""",
+    ),
+    (
+        "version_out_of_order",
+        "account",
+        """SELECT a.public_id::text, 'posting ' || c.id || ' has version ' || c.account_version
+                  || ' below an earlier posting'
+           FROM (SELECT p.id, p.account_id, p.account_version,
+                        lag(p.account_version) OVER (PARTITION BY p.account_id ORDER BY p.id) AS previous
+                 FROM ledger_posting p) c
+           JOIN ledger_ledgeraccount a ON a.id = c.account_id
+           WHERE c.account_version <= c.previous ORDER BY c.id""",
+    ),
+    (
+        "held_not_sum_of_holds",
+        "account",
+        """SELECT a.public_id::text, 'held ' || a.held_minor || ' but active holds keep ' || coalesce(h.total, 0)
+           FROM ledger_ledgeraccount a
+           LEFT JOIN (SELECT account_id, sum(amount_minor - captured_minor) AS total FROM ledger_hold
+                      WHERE status = 'active' GROUP BY account_id) h ON h.account_id = a.id
+           WHERE a.held_minor <> coalesce(h.total, 0) ORDER BY a.id""",
+    ),
+    (
+        "below_credit_limit",
+        "account",
+        """SELECT a.public_id::text, 'available ' || (a.posted_minor - a.held_minor) || ' below limit -'
+                  || a.credit_limit_minor
+           FROM ledger_ledgeraccount a
+           WHERE a.kind <> 'platform' AND a.posted_minor - a.held_minor < -a.credit_limit_minor ORDER BY a.id""",
+    ),
+    (
+        "reversed_not_sum_of_reversals",
+        "transfer",
+        """SELECT t.public_id::text, 'reversed ' || t.reversed_minor || ' but reversals total ' || coalesce(r.total, 0)
+           FROM ledger_transfer t
+           LEFT JOIN (SELECT reverses_id, sum(amount_minor) AS total FROM ledger_transfer
+                      WHERE reverses_id IS NOT NULL GROUP BY reverses_id) r ON r.reverses_id = t.id
+           WHERE t.reversed_minor <> coalesce(r.total, 0) OR t.reversed_minor > t.amount_minor ORDER BY t.id""",
+    ),
+    (
+        "captured_not_sum_of_captures",
+        "hold",
+        """SELECT h.public_id::text, 'captured ' || h.captured_minor || ' but captures total ' || coalesce(c.total, 0)
+           FROM ledger_hold h
+           LEFT JOIN (SELECT hold_id, sum(amount_minor) AS total FROM ledger_transfer
+                      WHERE hold_id IS NOT NULL GROUP BY hold_id) c ON c.hold_id = h.id
+           WHERE h.captured_minor <> coalesce(c.total, 0) ORDER BY h.id""",
+    ),
+]
+
+
+def _run_checks() -> list[Problem]:
+    problems: list[Problem] = []
+    with connection.cursor() as cursor:
+        for check, object_type, sql in _CHECKS:
+            cursor.execute(sql + " LIMIT %s", [MAX_PROBLEMS_PER_CHECK])
+            problems.extend(Problem(check, object_type, object_id, detail) for object_id, detail in cursor.fetchall())
+    return problems
+
+
+def ledger_verify() -> list[Problem]:
+    """Every broken invariant of the whole ledger (up to MAX_PROBLEMS_PER_CHECK per check); [] when sound."""
+    if connection.in_atomic_block:
+        return _run_checks()  # inside the caller's transaction: its snapshot rules
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        return _run_checks()

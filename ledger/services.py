@@ -1,1 +1,0 @@
-"""Services of this domain; see ../shared/STYLE.md for what belongs here."""

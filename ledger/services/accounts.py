@@ -1,0 +1,97 @@
+"""Opening accounts and changing their status; platform accounts appear on first use."""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+
+from accounts.models import User
+from audit.services.events import Actor
+from ledger.currencies import MAX_AMOUNT_MINOR
+from ledger.exceptions import AccountNotActive, AccountNotEmpty, InvalidAmount
+from ledger.lock_objects import accounts_lock
+from ledger.models import LedgerAccount
+from ledger.services.core import audit_record, currency_check, reason_check
+
+
+def account_open(
+    *,
+    owner: User,
+    currency: str,
+    kind: str = LedgerAccount.Kind.DEPOSIT,
+    credit_limit_minor: int = 0,
+    actor: Actor,
+) -> LedgerAccount:
+    """Open a customer account (deposit or credit line) with a zero balance."""
+    currency_check(currency)
+    if kind not in (LedgerAccount.Kind.DEPOSIT, LedgerAccount.Kind.CREDIT_LINE):
+        raise ValueError(f"customers hold deposit or credit_line accounts, not {kind!r}")
+    if isinstance(credit_limit_minor, bool) or not isinstance(credit_limit_minor, int):
+        raise InvalidAmount("The credit limit must be a whole number of minor units.")
+    if not 0 <= credit_limit_minor <= MAX_AMOUNT_MINOR or (credit_limit_minor and kind != "credit_line"):
+        raise InvalidAmount("Only credit lines have a credit limit, and it must be within bounds.")
+    with transaction.atomic():
+        account = LedgerAccount.objects.create(
+            owner=owner, kind=kind, currency=currency, credit_limit_minor=credit_limit_minor
+        )
+        audit_record(
+            event_type="ledger.account.opened",
+            actor=actor,
+            object_type="ledger.account",
+            object_id=account.public_id,
+            payload={"kind": kind, "currency": currency, "credit_limit_minor": credit_limit_minor},
+        )
+    return account
+
+
+def platform_account_get_or_create(*, purpose: str, currency: str, actor: Actor) -> LedgerAccount:
+    """The platform's account for `purpose` in `currency`, created on first use.
+
+    Race-safe: the partial unique index on (purpose, currency) lets only one
+    creator win; the loser's INSERT waits for the winner's COMMIT, fails inside
+    a savepoint, and reads the winner's row. Call this before taking any
+    account lock (see `ledger.lock_objects`), because the INSERT may wait.
+    """
+    currency_check(currency)
+    if purpose not in (LedgerAccount.Purpose.FUNDING, LedgerAccount.Purpose.FEES, LedgerAccount.Purpose.SETTLEMENT):
+        raise ValueError(f"unknown platform account purpose {purpose!r}")
+    lookup = {"kind": LedgerAccount.Kind.PLATFORM, "purpose": purpose, "currency": currency}
+    existing = LedgerAccount.objects.filter(**lookup).first()
+    if existing is not None:
+        return existing
+    try:
+        with transaction.atomic():
+            account = LedgerAccount.objects.create(**lookup)
+            audit_record(
+                event_type="ledger.account.opened",
+                actor=actor,
+                object_type="ledger.account",
+                object_id=account.public_id,
+                payload={"kind": "platform", "purpose": purpose, "currency": currency},
+            )
+            return account
+    except IntegrityError:
+        return LedgerAccount.objects.get(**lookup)
+
+
+def account_status_change(*, account: LedgerAccount, status: str, reason: str, actor: Actor) -> LedgerAccount:
+    """Block, unblock or close an account. Closing needs a zero balance and no held money; closed is final."""
+    reason = reason_check(reason)
+    if status not in LedgerAccount.Status.values:
+        raise ValueError(f"unknown account status {status!r}")
+    with transaction.atomic():
+        locked = accounts_lock([account.pk])[account.pk]
+        if locked.status == LedgerAccount.Status.CLOSED:
+            raise AccountNotActive("A closed account stays closed.")
+        if status == LedgerAccount.Status.CLOSED and (locked.posted_minor != 0 or locked.held_minor != 0):
+            raise AccountNotEmpty()
+        previous = locked.status
+        LedgerAccount.objects.filter(pk=locked.pk).update(status=status)
+        locked.status = status
+        audit_record(
+            event_type="ledger.account.status_changed",
+            actor=actor,
+            object_type="ledger.account",
+            object_id=locked.public_id,
+            payload={"from": previous, "to": status, "reason": reason},
+        )
+    return locked

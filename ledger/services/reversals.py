@@ -1,0 +1,115 @@
+"""Reversals: give money back along the path it came, in full or in parts, never more than once over.
+
+A reversal is a new transfer (kind `reversal`, linked by `reverses`) whose
+postings mirror the original's; the original is never changed except for
+`reversed_minor`, which grows under the account locks and then the
+transfer's own lock. The database refuses `reversed_minor > amount_minor`
+even if this code were wrong (check constraint), and a trigger refuses any
+other change to a transfer.
+
+Blocked accounts may take part: reversing a fraudulent transfer out of (or
+back into) a blocked account is exactly when reversals are needed. Closed
+accounts may not. The reversal still needs the money: a receiver that has
+spent it gets `insufficient_funds`, and the reversal waits for collections.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.db.models import F
+
+from accounts.models import User
+from audit.services.events import Actor
+from ledger import notifications
+from ledger.exceptions import (
+    LedgerInvariantViolation,
+    ReversalExceedsOriginal,
+    TransferAlreadyReversed,
+    TransferNotReversible,
+)
+from ledger.lock_objects import accounts_lock, transfers_lock
+from ledger.models import Posting, Transfer
+from ledger.services.core import (
+    Leg,
+    active_check,
+    amount_check,
+    audit_record,
+    reason_check,
+    transfer_payload,
+    transfer_post,
+)
+
+
+def transfer_reverse(
+    *,
+    transfer: Transfer,
+    amount_minor: int | None = None,
+    reason: str,
+    actor: Actor,
+    initiated_by: User | None = None,
+) -> Transfer:
+    """Reverse `amount_minor` of `transfer` (all that remains if None). Returns the reversal transfer.
+
+    Opens `transaction.atomic()`, not a durable one, so the HTTP layer can
+    commit it together with its idempotency record.
+
+    Errors: reason_required, transfer_not_reversible, transfer_already_reversed,
+    reversal_exceeds_original, account_not_active, insufficient_funds, invalid_amount.
+    """
+    reason = reason_check(reason)
+    if amount_minor is not None:
+        amount_check(amount_minor)
+    if transfer.kind == Transfer.Kind.REVERSAL:
+        raise TransferNotReversible("A reversal cannot itself be reversed; post a new transfer instead.")
+    # Postings are append-only, so reading them before the locks is safe.
+    original_postings = list(Posting.objects.filter(transfer_id=transfer.pk).order_by("id"))
+    if len(original_postings) < 2 or any(
+        abs(posting.amount_minor) != transfer.amount_minor for posting in original_postings
+    ):
+        raise LedgerInvariantViolation(f"{transfer} is not a two-sided transfer and cannot be mirrored")
+
+    with transaction.atomic():
+        accounts = accounts_lock([posting.account_id for posting in original_postings])
+        locked = transfers_lock([transfer.pk])[transfer.pk]
+        remaining = locked.reversible_minor
+        if remaining == 0:
+            raise TransferAlreadyReversed()
+        amount = remaining if amount_minor is None else amount_minor
+        if amount > remaining:
+            raise ReversalExceedsOriginal(
+                f"At most {remaining} minor units of this transfer can still be reversed.",
+                extra={"reversible_minor": remaining},
+            )
+        active_check(*accounts.values(), allow_blocked=True)
+        legs = [
+            Leg(accounts[posting.account_id], amount if posting.amount_minor < 0 else -amount)
+            for posting in original_postings
+        ]
+        reversal = transfer_post(
+            legs=legs,
+            kind=Transfer.Kind.REVERSAL,
+            currency=locked.currency,
+            amount_minor=amount,
+            reference=reason,
+            initiated_by=initiated_by,
+            reverses=locked,
+        )
+        Transfer.objects.filter(pk=locked.pk).update(reversed_minor=F("reversed_minor") + amount)
+        reversed_after = Transfer.objects.filter(pk=locked.pk).values_list("reversed_minor", flat=True).get()
+        if reversed_after != locked.reversed_minor + amount:
+            raise LedgerInvariantViolation(f"{locked}: reversed_minor {reversed_after} after adding {amount}")
+        audit_record(
+            event_type="ledger.transfer.reversed",
+            actor=actor,
+            object_type="ledger.transfer",
+            object_id=reversal.public_id,
+            payload={
+                **transfer_payload(reversal),
+                "reverses": str(locked.public_id),
+                "reason": reason,
+                "reversed_minor_total": reversed_after,
+            },
+        )
+        notifications.transfer_posted(reversal)
+    transfer.reversed_minor = reversed_after
+    return reversal

@@ -1,0 +1,233 @@
+"""What PostgreSQL itself refuses, whoever writes: unbalanced transfers, edited postings, overdrawn accounts."""
+
+from __future__ import annotations
+
+import itertools
+
+import psycopg
+import pytest
+from django.conf import settings
+from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from conftest import database_url
+from fintech.db_privileges import write_once_tables
+from ledger.exceptions import AccountNotFound, LockOutsideTransaction
+from ledger.lock_objects import accounts_lock, holds_lock, owner_spend_lock, transfers_lock
+from ledger.models import Hold, LedgerAccount, Posting, Transfer
+from ledger.services import platform_account_get_or_create, transfer_create
+from ledger.tests.factories import TEST_ACTOR, account, generous_limits
+
+_versions = itertools.count(1000)  # unique per account: these postings never went through the balance update
+
+
+def insert_transfer(postings: list[tuple[LedgerAccount, int]], *, currency: str = "EUR") -> Transfer:
+    """Straight INSERTs, bypassing the services: what a buggy or malicious writer could do."""
+    transfer = Transfer.objects.create(
+        kind="transfer", currency=currency, amount_minor=max(amount for _, amount in postings)
+    )
+    for target, amount in postings:
+        version = next(_versions)
+        Posting.objects.create(
+            transfer=transfer,
+            account=target,
+            amount_minor=amount,
+            currency=currency,
+            balance_after_minor=amount,
+            account_version=version,
+        )
+    return transfer
+
+
+# --- the zero-sum rule, checked at COMMIT ---------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_unbalanced_transfer_fails_at_commit_and_leaves_nothing():
+    alice, bob = account(), account()
+
+    with pytest.raises(IntegrityError, match="does not balance"), transaction.atomic():
+        insert_transfer([(alice, -100), (bob, 99)])
+        # Inside the transaction nothing has complained yet: the check is deferred to COMMIT.
+        assert Posting.objects.count() == 2
+
+    assert Transfer.objects.count() == 0
+    assert Posting.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_balanced_set_commits_and_a_posting_in_a_foreign_currency_does_not():
+    alice, bob, dollars = account(), account(), account(currency="USD")
+
+    with transaction.atomic():
+        insert_transfer([(alice, -100), (bob, 100)])
+    assert Posting.objects.count() == 2
+
+    with pytest.raises(IntegrityError, match="is in EUR but account"), transaction.atomic():
+        insert_transfer([(alice, -100), (dollars, 100)])
+    assert Posting.objects.count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_transfer_without_postings_fails_at_commit():
+    with pytest.raises(IntegrityError, match="has no postings"), transaction.atomic():
+        Transfer.objects.create(kind="deposit", currency="EUR", amount_minor=100)
+
+    assert Transfer.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_the_balance_check_also_fires_on_demand_inside_a_transaction():
+    alice, bob = account(), account()
+
+    with pytest.raises(IntegrityError, match="does not balance"), transaction.atomic():
+        insert_transfer([(alice, -100), (bob, 101)])
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+
+
+# --- postings are append-only ----------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE ledger_posting SET amount_minor = amount_minor * 2",
+        "UPDATE ledger_posting SET balance_after_minor = 0",
+        "DELETE FROM ledger_posting",
+        "TRUNCATE ledger_posting CASCADE",
+    ],
+)
+def test_even_the_table_owner_cannot_change_or_remove_postings(statement):
+    account(balance_minor=10_00)
+    before = list(Posting.objects.order_by("id").values_list("id", "amount_minor", "balance_after_minor"))
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # TRUNCATE refuses to run with deferred checks pending
+
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(statement)
+
+    assert len(before) == 2
+    assert list(Posting.objects.order_by("id").values_list("id", "amount_minor", "balance_after_minor")) == before
+
+
+@pytest.mark.django_db
+def test_postings_are_write_once_for_the_runtime_role():
+    assert "ledger_posting" in write_once_tables("default")
+    if settings.DATABASE_RUNTIME_ROLES["default"] == connection.settings_dict["USER"]:
+        pytest.skip("single-role database: no separate runtime role to test")
+    with psycopg.connect(database_url("default"), autocommit=True) as runtime, runtime.cursor() as cursor:
+        cursor.execute(
+            "SELECT has_table_privilege(current_user, 'ledger_posting', 'INSERT'),"
+            " has_table_privilege(current_user, 'ledger_posting', 'UPDATE'),"
+            " has_table_privilege(current_user, 'ledger_posting', 'DELETE'),"
+            " has_table_privilege(current_user, 'ledger_posting', 'TRUNCATE'),"
+            " has_table_privilege(current_user, 'ledger_ledgeraccount', 'UPDATE')"
+        )
+        assert cursor.fetchone() == (True, False, False, False, True)
+
+
+# --- check constraints back the services ----------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_database_refuses_a_balance_below_the_credit_limit():
+    deposit = account(balance_minor=10_00)
+    line = account(kind="credit_line", credit_limit_minor=50_00)
+
+    with pytest.raises(IntegrityError, match="ledger_account_available_within_limit"), transaction.atomic():
+        LedgerAccount.objects.filter(pk=deposit.pk).update(posted_minor=-1)
+    with pytest.raises(IntegrityError, match="ledger_account_available_within_limit"), transaction.atomic():
+        LedgerAccount.objects.filter(pk=line.pk).update(posted_minor=-50_01)
+    with pytest.raises(IntegrityError, match="ledger_account_available_within_limit"), transaction.atomic():
+        LedgerAccount.objects.filter(pk=deposit.pk).update(held_minor=10_01)
+    LedgerAccount.objects.filter(pk=line.pk).update(posted_minor=-50_00)  # exactly the limit is fine
+
+
+@pytest.mark.django_db
+def test_the_database_refuses_inconsistent_accounts_and_holds():
+    deposit = account()
+    platform_account_get_or_create(purpose="fees", currency="EUR", actor=TEST_ACTOR)
+
+    for change, constraint in [
+        ({"credit_limit_minor": 1}, "ledger_account_credit_limit_only_credit_lines"),
+        ({"currency": "XXX"}, "ledger_account_currency_known"),
+        ({"held_minor": -1}, "ledger_account_held_gte_0"),
+        ({"owner": None}, "ledger_account_platform_has_purpose_no_owner"),
+    ]:
+        with pytest.raises(IntegrityError, match=constraint), transaction.atomic():
+            LedgerAccount.objects.filter(pk=deposit.pk).update(**change)
+    with pytest.raises(IntegrityError, match="ledger_platform_account_unique"), transaction.atomic():
+        LedgerAccount.objects.create(kind="platform", purpose="fees", currency="EUR")
+    other = account()
+    with pytest.raises(IntegrityError, match="ledger_hold_captured_lte_amount"), transaction.atomic():
+        Hold.objects.create(
+            account=deposit,
+            destination=other,
+            currency="EUR",
+            amount_minor=10,
+            captured_minor=11,
+            expires_at="2030-01-01T00:00:00Z",
+        )
+
+
+# --- locks -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_accounts_are_locked_in_one_statement_for_update_ordered_by_primary_key():
+    first, second, third = account(), account(), account()
+
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+        locked = accounts_lock([third.pk, first.pk, second.pk, first.pk])
+
+    assert list(locked) == [first.pk, second.pk, third.pk]
+    assert len(queries.captured_queries) == 1
+    sql = queries.captured_queries[0]["sql"]
+    assert sql.startswith('SELECT "ledger_ledgeraccount"."id"')
+    assert 'ORDER BY "ledger_ledgeraccount"."id" ASC' in sql
+    assert sql.endswith("FOR UPDATE")
+
+
+@pytest.mark.django_db
+def test_a_transfer_takes_each_lock_exactly_once_in_the_documented_order():
+    generous_limits()
+    alice, bob = account(balance_minor=10_00), account()
+
+    with CaptureQueriesContext(connection) as queries:
+        transfer_create(
+            from_account=alice,
+            to_account=bob,
+            amount_minor=1_00,
+            currency="EUR",
+            reference="x",
+            initiated_by=alice.owner,
+            actor=TEST_ACTOR,
+        )
+
+    statements = [query["sql"] for query in queries.captured_queries]
+    advisory = [i for i, sql in enumerate(statements) if "pg_advisory_xact_lock" in sql]
+    row_locks = [i for i, sql in enumerate(statements) if "FOR UPDATE" in sql]
+    balance_updates = [i for i, sql in enumerate(statements) if sql.startswith("UPDATE ledger_ledgeraccount")]
+    assert len(advisory) == 1
+    assert len(row_locks) == 1
+    assert advisory[0] < row_locks[0] < balance_updates[0]
+    assert len(balance_updates) == 2
+
+
+@pytest.mark.django_db
+def test_locking_unknown_rows_raises_not_found():
+    with transaction.atomic(), pytest.raises(AccountNotFound):
+        accounts_lock([2**40])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_locks_outside_a_transaction_are_refused():
+    alice = account()
+
+    for lock, ids in [(accounts_lock, [alice.pk]), (holds_lock, [1]), (transfers_lock, [1])]:
+        with pytest.raises(LockOutsideTransaction):
+            lock(ids)
+    with pytest.raises(LockOutsideTransaction):
+        owner_spend_lock(alice.owner_id)

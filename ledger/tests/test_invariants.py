@@ -1,0 +1,189 @@
+"""ledger_verify and the management commands: a sound ledger passes, every kind of damage is named."""
+
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import connection
+from django.utils import timezone
+
+from audit.models import AuditEvent
+from ledger.invariants import ledger_verify
+from ledger.models import LedgerAccount, Posting, Transfer
+from ledger.services import hold_capture, hold_create, transfer_create, transfer_reverse
+from ledger.tests.factories import TEST_ACTOR, account, generous_limits, no_rules
+
+
+def sql(statement: str, params: list | None = None) -> None:
+    with connection.cursor() as cursor:
+        if statement.startswith("ALTER TABLE"):
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # ALTER TABLE refuses to run with checks pending
+        cursor.execute(statement, params or [])
+
+
+def busy_ledger() -> tuple[LedgerAccount, LedgerAccount, Transfer]:
+    """A bit of everything: deposits, a transfer, a partial reversal, a hold with a capture, a credit line."""
+    alice = account(balance_minor=500_00)
+    bob = account(balance_minor=10_00)
+    line = account(kind="credit_line", credit_limit_minor=100_00)
+    paid = transfer_create(
+        from_account=alice,
+        to_account=bob,
+        amount_minor=120_00,
+        currency="EUR",
+        reference="x",
+        initiated_by=alice.owner,
+        actor=TEST_ACTOR,
+    )
+    transfer_reverse(transfer=paid, amount_minor=20_00, reason="partial refund", actor=TEST_ACTOR)
+    booking = hold_create(
+        account=line,
+        destination=bob,
+        amount_minor=80_00,
+        currency="EUR",
+        reference="x",
+        expires_at=timezone.now() + timedelta(days=1),
+        actor=TEST_ACTOR,
+    )
+    hold_capture(hold=booking, amount_minor=30_00, actor=TEST_ACTOR)
+    return alice, bob, paid
+
+
+def run_verify() -> tuple[int, str, str]:
+    stdout, stderr = io.StringIO(), io.StringIO()
+    try:
+        call_command("ledger_verify", stdout=stdout, stderr=stderr)
+    except CommandError as error:
+        return error.returncode, stdout.getvalue(), stderr.getvalue()
+    return 0, stdout.getvalue(), stderr.getvalue()
+
+
+@pytest.mark.django_db
+def test_a_sound_ledger_passes():
+    busy_ledger()
+
+    assert ledger_verify() == []
+    assert run_verify() == (0, "ledger verification PASSED\n", "")
+
+
+@pytest.mark.django_db
+def test_a_balance_changed_behind_the_ledgers_back_is_named():
+    alice, _, _ = busy_ledger()
+    sql("UPDATE ledger_ledgeraccount SET posted_minor = posted_minor + 1 WHERE id = %s", [alice.pk])
+
+    problems = ledger_verify()
+
+    assert {(p.check, p.object_id) for p in problems} == {
+        ("posted_not_sum_of_postings", str(alice.public_id)),
+        ("posted_not_last_balance", str(alice.public_id)),
+    }
+    code, _, stderr = run_verify()
+    assert code == 1
+    assert f"posted_not_sum_of_postings: account {alice.public_id}: posted 40001 but postings sum to 40000" in stderr
+
+
+@pytest.mark.django_db
+def test_an_edited_posting_is_named_with_its_transfer_and_account():
+    alice, _, paid = busy_ledger()
+    posting = Posting.objects.get(transfer=paid, account=alice)
+    sql("ALTER TABLE ledger_posting DISABLE TRIGGER ledger_posting_write_once")  # what only the owner can do
+    sql("UPDATE ledger_posting SET amount_minor = amount_minor - 1 WHERE id = %s", [posting.pk])
+
+    checks = {(p.check, p.object_type, p.object_id) for p in ledger_verify()}
+
+    assert ("transfer_unbalanced", "transfer", str(paid.public_id)) in checks
+    assert ("posted_not_sum_of_postings", "account", str(alice.public_id)) in checks
+    assert ("balance_chain_broken", "account", str(alice.public_id)) in checks
+
+
+@pytest.mark.django_db
+def test_held_money_without_a_hold_is_named():
+    alice, _, _ = busy_ledger()
+    sql("UPDATE ledger_ledgeraccount SET held_minor = 1 WHERE id = %s", [alice.pk])
+
+    assert [(p.check, p.object_id, p.detail) for p in ledger_verify()] == [
+        ("held_not_sum_of_holds", str(alice.public_id), "held 1 but active holds keep 0")
+    ]
+
+
+@pytest.mark.django_db
+def test_a_version_that_went_backwards_is_named():
+    alice, _, _ = busy_ledger()
+    sql("UPDATE ledger_ledgeraccount SET version = 1 WHERE id = %s", [alice.pk])
+
+    assert [(p.check, p.object_id) for p in ledger_verify()] == [("version_inconsistent", str(alice.public_id))]
+
+
+@pytest.mark.django_db
+def test_an_account_below_its_limit_is_named():
+    busy_ledger()
+    overdrawn = account()
+    sql("ALTER TABLE ledger_ledgeraccount DROP CONSTRAINT ledger_account_available_within_limit")
+    sql("UPDATE ledger_ledgeraccount SET held_minor = 5 WHERE id = %s", [overdrawn.pk])
+
+    checks = {(p.check, p.object_id) for p in ledger_verify()}
+
+    assert ("below_credit_limit", str(overdrawn.public_id)) in checks
+
+
+@pytest.mark.django_db
+def test_a_reversal_total_that_does_not_add_up_is_named():
+    _, _, paid = busy_ledger()
+    sql("ALTER TABLE ledger_transfer DISABLE TRIGGER ledger_transfer_guard")
+    sql("UPDATE ledger_transfer SET reversed_minor = 0 WHERE id = %s", [paid.pk])
+
+    assert [(p.check, p.object_id) for p in ledger_verify()] == [("reversed_not_sum_of_reversals", str(paid.public_id))]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_verification_runs_in_one_snapshot_and_the_deposit_command_works():
+    generous_limits()
+    no_rules()
+    alice = account()
+    assert not connection.in_atomic_block
+
+    code, stdout, _ = _deposit(str(alice.public_id), "100.00", "--reason", "bank wire 42")
+
+    assert code == 0
+    assert stdout.startswith(f"deposited 100.00 EUR into {alice.public_id}: transfer ")
+    alice.refresh_from_db()
+    assert alice.posted_minor == 100_00
+    event = AuditEvent.objects.get(event_type="ledger.deposit.posted")
+    assert (event.actor_client, event.payload["reason"]) == ("system:ledger_deposit", "bank wire 42")
+    assert ledger_verify() == []  # outside a transaction: its own REPEATABLE READ READ ONLY one
+    assert run_verify()[0] == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_deposit_command_refuses_without_a_reason_or_with_a_bad_amount():
+    alice = account()
+    transfers_before = Transfer.objects.count()
+
+    with pytest.raises(CommandError, match="--reason"):
+        call_command("ledger_deposit", str(alice.public_id), "100.00")
+    for arguments, message in [
+        ((str(alice.public_id), "100.00", "--reason", "  "), "reason_required"),
+        ((str(alice.public_id), "100.001", "--reason", "x"), "invalid_amount"),
+        ((str(alice.public_id), "-5", "--reason", "x"), "invalid_amount"),
+        (("not-a-uuid", "1.00", "--reason", "x"), "not an account id"),
+        (("00000000-0000-0000-0000-000000000000", "1.00", "--reason", "x"), "no customer account"),
+    ]:
+        with pytest.raises(CommandError, match=message):
+            call_command("ledger_deposit", *arguments, stdout=io.StringIO())
+
+    assert Transfer.objects.count() == transfers_before
+    alice.refresh_from_db()
+    assert alice.posted_minor == 0
+
+
+def _deposit(*arguments: str) -> tuple[int, str, str]:
+    stdout, stderr = io.StringIO(), io.StringIO()
+    try:
+        call_command("ledger_deposit", *arguments, stdout=stdout, stderr=stderr)
+    except CommandError as error:
+        return error.returncode, stdout.getvalue(), str(error)
+    return 0, stdout.getvalue(), stderr.getvalue()
