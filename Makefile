@@ -15,6 +15,7 @@ test: bootstrap
 	$(PY) -m pytest
 
 bench: bootstrap
+	$(PY) benchmarks/ledger_http.py
 	$(PY) benchmarks/audit_cost.py
 
 bootstrap: venv services

@@ -1,0 +1,224 @@
+"""`make bench`, ledger part: transfers per second through the whole HTTP stack, against pgbench.
+
+Everything a production request pays for is on: OAuth bearer token lookup,
+scopes, Idempotency-Key, limits and rules, the ledger transaction, the audit
+records (API call + ledger event), the access log and metrics. The server is
+gunicorn (gthread) on a throw-away database, connected as the runtime role;
+the load comes from a separate process (benchmarks/load_transfers.py) with 8
+and then 32 concurrent clients. pgbench's tpcb-like run on the same server
+gives the yardstick. Prints figures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import glob
+import io
+import json
+import os
+import pstats
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ["DJANGO_SETTINGS_MODULE"] = "fintech.settings.test"
+os.environ.setdefault("TEST_DATABASE_SUFFIX", "_bench")
+
+import django
+
+django.setup()
+
+from django.conf import settings
+from django.db import connections
+from django.test.utils import setup_databases, setup_test_environment, teardown_databases
+from django.utils import timezone
+
+SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
+CONCURRENCIES = [int(c) for c in os.environ.get("BENCH_CONCURRENCY", "8,32").split(",")]
+PAIRS = 64
+
+
+def seed() -> list[dict]:
+    from oauth2_provider.models import AccessToken, set_token_value
+
+    from accounts.oauth.clients import oauth_client_register_mobile
+    from accounts.services import customer_create
+    from audit.services.events import Actor
+    from ledger.models import TransferLimit, TransferRule
+    from ledger.services import account_open, deposit_from_funding
+
+    actor = Actor.system("bench")
+    TransferLimit.objects.update(per_transfer_max_minor=10**12, daily_outgoing_max_minor=10**15)
+    # Rules stay on (their queries are part of the cost); the velocity rule just cannot trip.
+    TransferRule.objects.filter(kind="velocity").update(max_count=10**9)
+    app = oauth_client_register_mobile(name="bench", redirect_uris=["https://bench.invalid/cb"], actor=actor)
+    pairs = []
+    for n in range(PAIRS):
+        sender = customer_create(email=f"bench{n}@example.com", password=None, tier="business")
+        source = account_open(owner=sender, currency="EUR", actor=actor)
+        target = account_open(
+            owner=customer_create(email=f"payee{n}@example.com", password=None), currency="EUR", actor=actor
+        )
+        deposit_from_funding(account=source, amount_minor=10**11, reason="bench funding", actor=actor)
+        raw = secrets.token_urlsafe(32)
+        token = AccessToken(
+            user=sender, application=app, scope="transfers:write", expires=timezone.now() + timedelta(hours=2)
+        )
+        set_token_value(token, raw)
+        token.save()
+        pairs.append({"from": str(source.public_id), "to": str(target.public_id), "token": raw})
+    return pairs
+
+
+def database_url(alias: str) -> str:
+    params = connections[alias].settings_dict
+    role = settings.DATABASE_RUNTIME_ROLES[alias]
+    return f"postgres://{role}@{params['HOST'] or '127.0.0.1'}:{params['PORT'] or 5432}/{params['NAME']}"
+
+
+def start_server(port: int, workdir: Path) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url("default"),
+        "DATABASE_OWNER_URL": database_url("default"),
+        "VAULT_DATABASE_URL": database_url("vault"),
+        "VAULT_DATABASE_OWNER_URL": database_url("vault"),
+        "PORT": str(port),
+        "WEB_CONCURRENCY": os.environ.get("BENCH_WEB_CONCURRENCY", "2"),
+        "WEB_THREADS": os.environ.get("BENCH_WEB_THREADS", "8"),
+        "PROMETHEUS_MULTIPROC_DIR": str(workdir / "prometheus"),
+    }
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "gunicorn"), "fintech.wsgi", "--config", "fintech/gunicorn.conf.py"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=(workdir / "server.log").open("wb"),
+    )
+    import requests
+
+    for _ in range(100):
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return server
+        except requests.RequestException:
+            time.sleep(0.2)
+    raise SystemExit(f"server did not start; see {workdir / 'server.log'}")
+
+
+def run_load(port: int, pairs: list[dict], concurrency: int, seconds: int, workdir: Path) -> dict:
+    config = workdir / f"load-{concurrency}.json"
+    config.write_text(
+        json.dumps({"host": "127.0.0.1", "port": port, "pairs": pairs, "concurrency": concurrency, "seconds": seconds})
+    )
+    output = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "load_transfers.py"), str(config)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(output.stdout.strip().splitlines()[-1])
+
+
+def pgbench_tps(clients: int, seconds: int) -> float | None:
+    binary = shutil.which("pgbench") or next(iter(sorted(glob.glob("/usr/lib/postgresql/*/bin/pgbench"))), None)
+    if binary is None:
+        print("  pgbench not installed: no yardstick (apt-get install postgresql-contrib / postgresql-client)")
+        return None
+    params = connections["default"].settings_dict
+    common = ["-h", params["HOST"] or "127.0.0.1", "-p", str(params["PORT"] or 5432), "-U", params["USER"]]
+    database = "fintech_pgbench"
+    with connections["default"].cursor() as cursor:
+        cursor.execute(f'DROP DATABASE IF EXISTS "{database}"')
+        cursor.execute(f'CREATE DATABASE "{database}"')
+    try:
+        subprocess.run([binary, *common, "-i", "-s", "10", "-q", database], check=True, capture_output=True)
+        result = subprocess.run(
+            [binary, *common, "-b", "tpcb-like", "-c", str(clients), "-j", "2", "-T", str(seconds), "-n", database],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        match = re.search(r"tps = ([0-9.]+) \(without initial connection time\)", result.stdout)
+        return float(match.group(1)) if match else None
+    finally:
+        with connections["default"].cursor() as cursor:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+def profile_in_process(pairs: list[dict], requests_count: int = 300) -> str:
+    """Where a transfer request's time goes inside Django (one process, cProfile)."""
+    from django.test import Client
+
+    client = Client()
+    pair = pairs[0]
+    body = {"from_account": pair["from"], "to_account": pair["to"], "amount": "0.01", "currency": "EUR"}
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for n in range(requests_count):
+        client.post(
+            "/v1/transfers",
+            data=json.dumps({**body, "reference": f"p{n}"}),
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {pair['token']}",
+            HTTP_IDEMPOTENCY_KEY=f"profile-{n}",
+        )
+    profiler.disable()
+    stream = io.StringIO()
+    pstats.Stats(profiler, stream=stream).sort_stats("cumulative").print_stats(
+        r"(fintech|ledger|accounts|audit|oauth2_provider|rest_framework|django/db|psycopg)", 25
+    )
+    return stream.getvalue()
+
+
+def main() -> None:
+    import logging
+
+    from conftest import free_port
+
+    logging.disable(logging.CRITICAL)
+    setup_test_environment()
+    config = setup_databases(verbosity=0, interactive=False, aliases={"default", "vault"})
+    workdir = Path(tempfile.mkdtemp(prefix="fintech-bench-"))
+    server = None
+    try:
+        pairs = seed()
+        connections.close_all()
+        port = free_port()
+        server = start_server(port, workdir)
+        run_load(port, pairs, 4, 2, workdir)  # warm-up: connections, caches
+        print(f"\nledger over HTTP ({SECONDS}s per run; gunicorn gthread, runtime DB role, everything on)")
+        print(
+            f"  {'clients':>7} {'transfers/s':>12} {'p50 ms':>8} {'p99 ms':>8} {'pgbench tps':>12} {'ratio':>6}  statuses"
+        )
+        for concurrency in CONCURRENCIES:
+            load = run_load(port, pairs, concurrency, SECONDS, workdir)
+            tps = pgbench_tps(concurrency, SECONDS)
+            ratio = f"{load['transfers_per_second'] / tps:.3f}" if tps else "n/a"
+            rate, p50, p99 = load["transfers_per_second"], load["p50_ms"], load["p99_ms"]
+            print(
+                f"  {concurrency:>7} {rate:>12.1f} {p50:>8.1f} {p99:>8.1f} {tps or 0:>12.1f} {ratio:>6}  {load['statuses']}"
+            )
+        server.terminate()
+        server.wait(timeout=20)
+        server = None
+        print("\nwhere the time goes (in-process cProfile of 300 transfer requests, cumulative):")
+        print(profile_in_process(pairs))
+    finally:
+        if server is not None:
+            server.terminate()
+        connections.close_all()
+        teardown_databases(config, verbosity=0)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
