@@ -196,17 +196,16 @@ def main() -> None:
         server = start_server(port, workdir)
         run_load(port, pairs, 4, 2, workdir)  # warm-up: connections, caches
         print(f"\nledger over HTTP ({SECONDS}s per run; gunicorn gthread, runtime DB role, everything on)")
-        print(
-            f"  {'clients':>7} {'transfers/s':>12} {'p50 ms':>8} {'p99 ms':>8} {'pgbench tps':>12} {'ratio':>6}  statuses"
-        )
+        columns = ("clients", "transfers/s", "p50 ms", "p99 ms", "pgbench tps", "ratio")
+        widths = (7, 12, 8, 8, 12, 6)
+        print("  " + " ".join(f"{c:>{w}}" for c, w in zip(columns, widths, strict=True)) + "  statuses")
         for concurrency in CONCURRENCIES:
             load = run_load(port, pairs, concurrency, SECONDS, workdir)
             tps = pgbench_tps(concurrency, SECONDS)
             ratio = f"{load['transfers_per_second'] / tps:.3f}" if tps else "n/a"
             rate, p50, p99 = load["transfers_per_second"], load["p50_ms"], load["p99_ms"]
-            print(
-                f"  {concurrency:>7} {rate:>12.1f} {p50:>8.1f} {p99:>8.1f} {tps or 0:>12.1f} {ratio:>6}  {load['statuses']}"
-            )
+            figures = f"{concurrency:>7} {rate:>12.1f} {p50:>8.1f} {p99:>8.1f} {tps or 0:>12.1f} {ratio:>6}"
+            print(f"  {figures}  {load['statuses']}")
         server.terminate()
         server.wait(timeout=20)
         server = None
