@@ -6,3 +6,15 @@ class LedgerConfig(AppConfig):
     # Postings are the ledger's history: INSERT and SELECT only for the runtime role
     # (fintech/db_privileges.py), and triggers refuse UPDATE/DELETE/TRUNCATE for everyone.
     write_once_models = ("Posting",)
+
+    def ready(self) -> None:
+        from auditlog.registry import auditlog
+
+        from ledger.models import LedgerAccount, TransferLimit, TransferRule
+
+        # Opening, blocking and closing accounts, and staff edits of limits and rules,
+        # are model changes on record. Balances are not: postings are their history
+        # (and they change through UPDATE ... RETURNING, which auditlog would not see).
+        auditlog.register(LedgerAccount, include_fields=["status", "kind", "currency", "credit_limit_minor", "owner"])
+        auditlog.register(TransferLimit)
+        auditlog.register(TransferRule)

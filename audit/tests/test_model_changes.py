@@ -66,3 +66,33 @@ def test_password_hashes_are_never_logged():
     entries = LogEntry.objects.get_for_object(customer)
     assert all("password" not in entry.changes_dict for entry in entries)
     assert CustomerProfile.objects.count() == 1
+
+
+def test_a_change_made_through_the_api_names_the_token_holder_as_actor(client):
+    from oauth2_provider.models import Application
+
+    from accounts.tests.access_matrix import issue_token
+    from accounts.tests.oauth_helpers import mobile_client
+    from ledger.models import LedgerAccount
+
+    customer = customer_create(email="api.actor@example.com", password=None)
+    app = mobile_client()
+    token = issue_token(application=app, user=customer, scope="accounts:write")
+
+    response = client.post(
+        "/v1/accounts",
+        data={"currency": "EUR"},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+        HTTP_IDEMPOTENCY_KEY="open-1",
+        HTTP_X_FORWARDED_FOR="6.6.6.6",
+    )
+
+    assert response.status_code == 201
+    account = LedgerAccount.objects.get(public_id=response.json()["id"])
+    entry = LogEntry.objects.get_for_object(account).get()
+    assert entry.actor == customer
+    assert entry.remote_addr == "127.0.0.1"
+    mirrored = AuditEvent.objects.get(event_type="model.changed", object_type="ledger.ledgeraccount")
+    assert (mirrored.actor_user, mirrored.actor_client) == (str(customer.public_id), app.client_id)
+    assert Application.objects.filter(client_id=mirrored.actor_client).exists()
