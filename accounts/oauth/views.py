@@ -135,7 +135,7 @@ class IntrospectView(View):
             "scope": token.scope,
             "client_id": token.application.client_id if token.application else None,
             "exp": int(token.expires.timestamp()),
-            "token_type": "Bearer",
+            "token_type": "Bearer",  # nosec B105 - the RFC 7662 token type, not a secret
         }
         if token.user is not None:
             body["sub"] = str(token.user.public_id)

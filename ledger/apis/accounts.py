@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from django.http import StreamingHttpResponse
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.pagination import CursorPagination
@@ -24,18 +25,21 @@ from ledger.currencies import format_amount
 class AccountListCreateApi(CustomerApi):
     required_scopes = {"GET": ["accounts:read"], "POST": ["accounts:write"]}
 
-    class InputSerializer(serializers.Serializer):
+    class AccountOpenInput(serializers.Serializer):
         currency = serializers.CharField(min_length=3, max_length=3)
 
-    @extend_schema(summary="The caller's accounts", responses={200: dict})
+    @extend_schema(operation_id="accounts_list", summary="The caller's accounts", responses={200: OpenApiTypes.OBJECT})
     def get(self, request):
         return Response({"results": [account_out(a) for a in selectors.accounts_list(owner=request.user)]})
 
     @extend_schema(
-        summary="Open a deposit account in a currency", request=InputSerializer, parameters=[IDEMPOTENCY_PARAMETER]
+        summary="Open a deposit account in a currency",
+        request=AccountOpenInput,
+        parameters=[IDEMPOTENCY_PARAMETER],
+        responses={201: OpenApiTypes.OBJECT},
     )
     def post(self, request):
-        data = self.InputSerializer(data=request.data)
+        data = self.AccountOpenInput(data=request.data)
         data.is_valid(raise_exception=True)
 
         def operation():
@@ -50,7 +54,7 @@ class AccountListCreateApi(CustomerApi):
 class AccountDetailApi(CustomerObjectApi):
     required_scopes = ["accounts:read"]
 
-    @extend_schema(summary="Balances of one of the caller's accounts", responses={200: dict})
+    @extend_schema(summary="Balances of one of the caller's accounts", responses={200: OpenApiTypes.OBJECT})
     def get(self, request, account_id):
         return Response(account_out(selectors.account_get(owner=request.user, public_id=account_id)))
 
@@ -68,7 +72,7 @@ class AccountEntriesApi(CustomerObjectApi):
     @extend_schema(
         summary="Postings of an account, newest first; `as_of` adds the balance at that instant",
         parameters=[OpenApiParameter("as_of", str, description="ISO 8601 instant")],
-        responses={200: dict},
+        responses={200: OpenApiTypes.OBJECT},
     )
     def get(self, request, account_id):
         account = selectors.account_get(owner=request.user, public_id=account_id)
@@ -92,7 +96,7 @@ class AccountStatementCsvApi(CustomerObjectApi):
     @extend_schema(
         summary="Statement as CSV (default: the last 31 days)",
         parameters=[OpenApiParameter("from", str), OpenApiParameter("to", str)],
-        responses={200: str},
+        responses={(200, "text/csv"): OpenApiTypes.STR},
     )
     def get(self, request, account_id):
         account = selectors.account_get(owner=request.user, public_id=account_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -28,7 +29,7 @@ from ledger.apis.base import (
 class TransferCreateApi(CustomerApi):
     required_scopes = ["transfers:write"]
 
-    class InputSerializer(serializers.Serializer):
+    class TransferInput(serializers.Serializer):
         from_account = serializers.UUIDField()
         to_account = serializers.UUIDField()
         amount = MoneyField()
@@ -37,12 +38,12 @@ class TransferCreateApi(CustomerApi):
 
     @extend_schema(
         summary="Move money from one of the caller's accounts",
-        request=InputSerializer,
+        request=TransferInput,
         parameters=[IDEMPOTENCY_PARAMETER],
-        responses={201: dict},
+        responses={201: OpenApiTypes.OBJECT},
     )
     def post(self, request):
-        data = self.InputSerializer(data=request.data)
+        data = self.TransferInput(data=request.data)
         data.is_valid(raise_exception=True)
         values = {**data.validated_data, "currency": data.validated_data["currency"].upper()}
         amount_minor = amount_minor_of(values)
@@ -67,7 +68,7 @@ class TransferCreateApi(CustomerApi):
 class TransferDetailApi(CustomerObjectApi):
     required_scopes = ["transfers:read"]
 
-    @extend_schema(summary="A transfer touching one of the caller's accounts", responses={200: dict})
+    @extend_schema(summary="A transfer touching one of the caller's accounts", responses={200: OpenApiTypes.OBJECT})
     def get(self, request, transfer_id):
         return Response(transfer_out(selectors.transfer_get(owner=request.user, public_id=transfer_id)))
 
@@ -77,18 +78,18 @@ class TransferReverseApi(CustomerObjectApi):
 
     required_scopes = ["transfers:write"]
 
-    class InputSerializer(serializers.Serializer):
+    class RefundInput(serializers.Serializer):
         amount = MoneyField(required=False)
         reason = serializers.CharField(max_length=200)
 
     @extend_schema(
         summary="Refund (reverse) a transfer the caller received",
-        request=InputSerializer,
+        request=RefundInput,
         parameters=[IDEMPOTENCY_PARAMETER],
-        responses={201: dict},
+        responses={201: OpenApiTypes.OBJECT},
     )
     def post(self, request, transfer_id):
-        data = self.InputSerializer(data=request.data)
+        data = self.RefundInput(data=request.data)
         data.is_valid(raise_exception=True)
 
         def operation():
@@ -113,7 +114,7 @@ class TransferReverseApi(CustomerObjectApi):
 class HoldCreateApi(CustomerApi):
     required_scopes = ["transfers:write"]
 
-    class InputSerializer(serializers.Serializer):
+    class HoldInput(serializers.Serializer):
         account = serializers.UUIDField()
         destination = serializers.UUIDField()
         amount = MoneyField()
@@ -123,12 +124,12 @@ class HoldCreateApi(CustomerApi):
 
     @extend_schema(
         summary="Reserve funds for a later capture",
-        request=InputSerializer,
+        request=HoldInput,
         parameters=[IDEMPOTENCY_PARAMETER],
-        responses={201: dict},
+        responses={201: OpenApiTypes.OBJECT},
     )
     def post(self, request):
-        data = self.InputSerializer(data=request.data)
+        data = self.HoldInput(data=request.data)
         data.is_valid(raise_exception=True)
         values = {**data.validated_data, "currency": data.validated_data["currency"].upper()}
         amount_minor = amount_minor_of(values)
@@ -153,17 +154,17 @@ class HoldCreateApi(CustomerApi):
 class HoldCaptureApi(CustomerObjectApi):
     required_scopes = ["transfers:write"]
 
-    class InputSerializer(serializers.Serializer):
+    class CaptureInput(serializers.Serializer):
         amount = MoneyField(required=False)
 
     @extend_schema(
         summary="Capture all or part of a hold",
-        request=InputSerializer,
+        request=CaptureInput,
         parameters=[IDEMPOTENCY_PARAMETER],
-        responses={201: dict},
+        responses={201: OpenApiTypes.OBJECT},
     )
     def post(self, request, hold_id):
-        data = self.InputSerializer(data=request.data)
+        data = self.CaptureInput(data=request.data)
         data.is_valid(raise_exception=True)
 
         def operation():
@@ -184,7 +185,12 @@ class HoldCaptureApi(CustomerObjectApi):
 class HoldVoidApi(CustomerObjectApi):
     required_scopes = ["transfers:write"]
 
-    @extend_schema(summary="Release what remains of a hold", parameters=[IDEMPOTENCY_PARAMETER], responses={200: dict})
+    @extend_schema(
+        request=None,
+        summary="Release what remains of a hold",
+        parameters=[IDEMPOTENCY_PARAMETER],
+        responses={200: OpenApiTypes.OBJECT},
+    )
     def post(self, request, hold_id):
         def operation():
             hold = services.hold_void(
@@ -198,7 +204,7 @@ class HoldVoidApi(CustomerObjectApi):
 class CreditChargeApi(CustomerApi):
     required_scopes = ["transfers:write"]
 
-    class InputSerializer(serializers.Serializer):
+    class CreditChargeInput(serializers.Serializer):
         account = serializers.UUIDField()
         amount = MoneyField()
         currency = serializers.CharField(min_length=3, max_length=3)
@@ -206,12 +212,12 @@ class CreditChargeApi(CustomerApi):
 
     @extend_schema(
         summary="Charge the caller's credit line",
-        request=InputSerializer,
+        request=CreditChargeInput,
         parameters=[IDEMPOTENCY_PARAMETER],
-        responses={201: dict},
+        responses={201: OpenApiTypes.OBJECT},
     )
     def post(self, request):
-        data = self.InputSerializer(data=request.data)
+        data = self.CreditChargeInput(data=request.data)
         data.is_valid(raise_exception=True)
         values = {**data.validated_data, "currency": data.validated_data["currency"].upper()}
         amount_minor = amount_minor_of(values)
