@@ -21,6 +21,9 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "audit.view_auditverification",
             "audit.view_auditarchive",
             "audit.unmask_pii",
+            "ledger.view_ledgeraccount",
+            "ledger.view_transfer",
+            "ledger.view_hold",
         }
     ),
     # Day-to-day customer servicing.
@@ -29,6 +32,13 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "accounts.view_user",
             "accounts.view_customerprofile",
             "accounts.change_customerprofile",
+            "ledger.view_ledgeraccount",
+            "ledger.view_transfer",
+            "ledger.view_hold",
+            "ledger.view_transferlimit",
+            "ledger.change_transferlimit",
+            "ledger.view_transferrule",
+            "ledger.change_transferrule",
         }
     ),
     # Manages staff access: users and their groups.
