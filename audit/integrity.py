@@ -98,3 +98,17 @@ def signature_valid(public_key: bytes, signature: bytes, message: bytes) -> bool
     except (InvalidSignature, ValueError):
         return False
     return True
+
+
+def signed_fields(checkpoint: Any) -> dict[str, Any]:
+    """The fields of a checkpoint row that its hash and signature cover."""
+    return {
+        "id": checkpoint.id,
+        "sealed_at": checkpoint.sealed_at,
+        "first_event_id": checkpoint.first_event_id,
+        "last_event_id": checkpoint.last_event_id,
+        "event_count": checkpoint.event_count,
+        "merkle_root": checkpoint.merkle_root,
+        "previous_hash": checkpoint.previous_hash,
+        "key_id": checkpoint.signing_key_id,
+    }

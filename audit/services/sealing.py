@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from audit import integrity
 from audit.models import AuditCheckpoint, AuditEvent, AuditSeal, AuditSigningKey
+from audit.selectors import drained_floor
 from audit.signing import signing_key
 
 logger = logging.getLogger(__name__)
@@ -60,12 +61,7 @@ def _seal_one_batch(batch_size: int) -> tuple[int, bool]:
             cursor.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
             horizon = cursor.fetchone()[0]
         previous = AuditCheckpoint.objects.order_by("-id").first()
-        floor = (
-            AuditCheckpoint.objects.filter(drained_below_xact_id__isnull=False)
-            .order_by("-id")
-            .values_list("drained_below_xact_id", flat=True)
-            .first()
-        ) or 0
+        floor = drained_floor()
         pending = list(
             AuditEvent.objects.filter(xact_id__gte=floor)
             .alias(sealed=Exists(AuditSeal.objects.filter(event_id=OuterRef("id"))))
@@ -91,16 +87,7 @@ def _seal_one_batch(batch_size: int) -> tuple[int, bool]:
         with connection.cursor() as cursor:
             cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id'))", [AuditCheckpoint._meta.db_table])
             checkpoint.id = cursor.fetchone()[0]
-        message_fields = {
-            "id": checkpoint.id,
-            "sealed_at": checkpoint.sealed_at,
-            "first_event_id": checkpoint.first_event_id,
-            "last_event_id": checkpoint.last_event_id,
-            "event_count": checkpoint.event_count,
-            "merkle_root": checkpoint.merkle_root,
-            "previous_hash": checkpoint.previous_hash,
-            "key_id": key.key_id,
-        }
+        message_fields = integrity.signed_fields(checkpoint)
         checkpoint.checkpoint_hash = integrity.checkpoint_hash(message_fields)
         checkpoint.signature = integrity.sign(private_key, integrity.checkpoint_message(message_fields))
         checkpoint.save(force_insert=True)

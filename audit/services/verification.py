@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from audit import integrity
+from audit.selectors import drained_floor
 
 
 @dataclass
@@ -150,16 +151,9 @@ def database_checkpoints(
 
 def checkpoint_document(checkpoint) -> dict:
     return {
-        "id": checkpoint.id,
-        "sealed_at": checkpoint.sealed_at,
-        "first_event_id": checkpoint.first_event_id,
-        "last_event_id": checkpoint.last_event_id,
-        "event_count": checkpoint.event_count,
-        "merkle_root": checkpoint.merkle_root,
-        "previous_hash": checkpoint.previous_hash,
+        **integrity.signed_fields(checkpoint),
         "checkpoint_hash": checkpoint.checkpoint_hash,
         "signature": bytes(checkpoint.signature),
-        "key_id": checkpoint.signing_key_id,
     }
 
 
@@ -198,18 +192,13 @@ def audit_trail_verify(*, progress: Callable[[int], None] | None = None, record:
     """Verify the whole trail in the database and record the outcome."""
     from django.db.models import Exists, OuterRef
 
-    from audit.models import AuditCheckpoint, AuditEvent, AuditSeal, AuditSigningKey, AuditVerification
+    from audit.models import AuditEvent, AuditSeal, AuditSigningKey, AuditVerification
 
     keys = {k.key_id: bytes(k.public_key) for k in AuditSigningKey.objects.all()}
     verifier = TrailVerifier(keys, purged_through_checkpoint=purged_through_checkpoint(), progress=progress)
     for checkpoint, seals, events in database_checkpoints():
         verifier.check_checkpoint(checkpoint_document(checkpoint), seals, events)
-    floor = (
-        AuditCheckpoint.objects.filter(drained_below_xact_id__isnull=False)
-        .order_by("-id")
-        .values_list("drained_below_xact_id", flat=True)
-        .first()
-    ) or 0
+    floor = drained_floor()
     unsealed = (
         AuditEvent.objects.alias(sealed=Exists(AuditSeal.objects.filter(event_id=OuterRef("id"))))
         .filter(sealed=False)

@@ -6,6 +6,7 @@ from rest_framework import serializers
 from rest_framework.views import APIView
 
 from accounts.permissions import HasRequiredScopes, IsCustomer
+from accounts.step_up import require_recent_mfa
 from audit.services.events import Actor
 from ledger.currencies import format_amount, parse_amount
 from ledger.models import Hold, LedgerAccount, Posting, Transfer
@@ -20,6 +21,15 @@ class CustomerApi(APIView):
 
     def actor(self) -> Actor:
         return Actor.from_request(self.request)
+
+    def money_request(self, serializer_class) -> tuple[dict, int]:
+        """Validated input (currency upper-cased), its exact amount, and step-up enforced for large ones."""
+        data = serializer_class(data=self.request.data)
+        data.is_valid(raise_exception=True)
+        values = {**data.validated_data, "currency": data.validated_data["currency"].upper()}
+        amount_minor = amount_minor_of(values)
+        require_recent_mfa(access_token=self.request.auth, amount_minor=amount_minor)
+        return values, amount_minor
 
     def client_id(self) -> str:
         application = getattr(self.request.auth, "application", None)

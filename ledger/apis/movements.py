@@ -10,7 +10,6 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from accounts.step_up import require_recent_mfa
 from fintech.idempotency import IDEMPOTENCY_PARAMETER, idempotent_response
 from ledger import selectors, services
 from ledger.apis.base import (
@@ -43,11 +42,7 @@ class TransferCreateApi(CustomerApi):
         responses={201: OpenApiTypes.OBJECT},
     )
     def post(self, request):
-        data = self.TransferInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        values = {**data.validated_data, "currency": data.validated_data["currency"].upper()}
-        amount_minor = amount_minor_of(values)
-        require_recent_mfa(access_token=request.auth, amount_minor=amount_minor)
+        values, amount_minor = self.money_request(self.TransferInput)
 
         def operation():
             transfer = services.transfer_create(
@@ -129,11 +124,7 @@ class HoldCreateApi(CustomerApi):
         responses={201: OpenApiTypes.OBJECT},
     )
     def post(self, request):
-        data = self.HoldInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        values = {**data.validated_data, "currency": data.validated_data["currency"].upper()}
-        amount_minor = amount_minor_of(values)
-        require_recent_mfa(access_token=request.auth, amount_minor=amount_minor)
+        values, amount_minor = self.money_request(self.HoldInput)
 
         def operation():
             hold = services.hold_create(
@@ -217,11 +208,7 @@ class CreditChargeApi(CustomerApi):
         responses={201: OpenApiTypes.OBJECT},
     )
     def post(self, request):
-        data = self.CreditChargeInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        values = {**data.validated_data, "currency": data.validated_data["currency"].upper()}
-        amount_minor = amount_minor_of(values)
-        require_recent_mfa(access_token=request.auth, amount_minor=amount_minor)
+        values, amount_minor = self.money_request(self.CreditChargeInput)
 
         def operation():
             transfer = services.credit_charge(
