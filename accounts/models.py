@@ -130,6 +130,28 @@ class OAuthClientPolicy(models.Model):
         "oauth2_provider.Application", on_delete=models.CASCADE, related_name="client_policy"
     )
     can_introspect = models.BooleanField(default=False, help_text="may call the introspection endpoint")
+    # Where `transfer.posted` events for this client's transfers are POSTed (ledger/outbox/webhooks.py).
+    # https only; plain http only to a loopback address (tests, local development), which the
+    # sender additionally refuses unless WEBHOOK_ALLOW_LOOPBACK_HTTP is set. No credentials in the URL:
+    # requests are signed with a secret derived per client (`partner_webhook_secret`).
+    webhook_url = models.URLField(
+        max_length=500, blank=True, help_text="https URL receiving signed transfer events; blank: none"
+    )
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(webhook_url="")
+                | models.Q(
+                    webhook_url__regex=r"^(https://[A-Za-z0-9.-]+|http://(127\.0\.0\.1|localhost|\[::1\]))"
+                    r"(:[0-9]{1,5})?(/[^\s#]*)?$"
+                ),
+                name="accounts_client_policy_webhook_url_https",
+                violation_error_message=(
+                    "The webhook URL must be https (http only on a loopback address), without user info or fragment."
+                ),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"policy of {self.application_id}"

@@ -24,6 +24,8 @@ REDIS_URL=redis://redis.invalid:6379/0 \
 AUDIT_SIGNING_KEY_PATH=/run/secrets/audit-signing-ed25519.pem \
 OIDC_SIGNING_KEY_PATH="$throwaway_key" \
 OAUTH_ISSUER_URL=https://api.fintech.example \
+VAULT_KEK_DIR=/run/secrets/vault-kek \
+WEBHOOK_SIGNING_KEY="$($PY -c 'import secrets; print(secrets.token_urlsafe(64))')" \
   $PY manage.py check --deploy --fail-level WARNING
 
 echo "== bandit"

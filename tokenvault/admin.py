@@ -1,1 +1,5 @@
-"""Admin of this domain; see ../shared/STYLE.md for what belongs here."""
+"""Deliberately empty: vault records are not browsable in the Django admin.
+
+The admin runs with the main site's staff sessions; vault access goes through
+`tokenvault.services` only, where every clear-text read is audited.
+"""

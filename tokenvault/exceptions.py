@@ -1,1 +1,87 @@
-"""Domain errors of this app: each a `fintech.problems.DomainError` with a stable code."""
+"""Domain errors of the token vault: each a `fintech.problems.DomainError` with a stable code.
+
+No `detail` here ever contains a card number, a national id or a key: details
+reach the client verbatim.
+"""
+
+from fintech.problems import DomainError
+
+
+class InvalidTokenType(DomainError):
+    status = 400
+    code = "vault_invalid_token_type"
+    title = "Unknown token type"
+
+
+class InvalidCardNumber(DomainError):
+    status = 400
+    code = "vault_invalid_card_number"
+    title = "The card number is not valid"
+
+
+class InvalidNationalId(DomainError):
+    status = 400
+    code = "vault_invalid_national_id"
+    title = "The national id is not valid"
+
+
+class InvalidMetadata(DomainError):
+    status = 400
+    code = "vault_invalid_metadata"
+    title = "The token metadata is not valid"
+
+
+class InvalidPurpose(DomainError):
+    status = 400
+    code = "vault_invalid_purpose"
+    title = "Reading a vaulted value needs a recognised purpose"
+
+
+class TokenNotFound(DomainError):
+    status = 404
+    code = "vault_token_not_found"
+    title = "Token not found"
+
+
+class TokenShredded(DomainError):
+    status = 410
+    code = "vault_token_shredded"
+    title = "The value behind this token was destroyed"
+
+
+class DetokenizeForbidden(DomainError):
+    status = 403
+    code = "vault_detokenize_forbidden"
+    title = "Not allowed to read this value in clear"
+
+
+class TokenizeConflict(DomainError):
+    status = 503
+    code = "vault_tokenize_conflict"
+    title = "Could not allocate a token; try again"
+
+
+class CiphertextTampered(DomainError):
+    """Authentication of a ciphertext or wrapped key failed: altered, or moved to another record."""
+
+    status = 500
+    code = "vault_ciphertext_tampered"
+    title = "A vaulted value failed its integrity check"
+
+
+class KeyUnavailable(DomainError):
+    status = 503
+    code = "vault_key_unavailable"
+    title = "A vault key is not available"
+
+
+class KekInUse(DomainError):
+    status = 409
+    code = "vault_kek_in_use"
+    title = "This key version still protects vaulted values"
+
+
+class KekIsCurrent(DomainError):
+    status = 409
+    code = "vault_kek_is_current"
+    title = "The current key version cannot be retired"

@@ -157,6 +157,7 @@ CELERY_BEAT_SCHEDULE: dict = {
     "heartbeat": {"task": "fintech.heartbeat", "schedule": 30.0, "options": {"expires": 25}},
     "audit-seal": {"task": "audit.seal_pending_events", "schedule": 10.0, "options": {"expires": 9}},
     "audit-verify": {"task": "audit.verify_trail", "schedule": 3600.0, "options": {"expires": 3000}},
+    "ledger-dispatch-outbox": {"task": "ledger.dispatch_outbox", "schedule": 30.0, "options": {"expires": 25}},
     "ledger-expire-holds": {"task": "ledger.expire_holds", "schedule": 60.0, "options": {"expires": 55}},
     "idempotency-purge": {
         "task": "fintech.purge_idempotency_records",
@@ -284,6 +285,10 @@ HEALTH_CHECK_TIMEOUT_SECONDS = env.float("HEALTH_CHECK_TIMEOUT_SECONDS", default
 
 ADMIN_URL = env.str("DJANGO_ADMIN_URL", default="admin/")
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default="") or str(VAR_DIR / "mail")
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT_SECONDS", default=10)  # the outbox holds a row lock while sending
+WEBHOOK_ALLOW_LOOPBACK_HTTP = False
+OUTBOX_DELIVERY_ON_COMMIT = True
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="no-reply@fintech.example")
 DEMO_DATA_ALLOWED = env.bool("DEMO_DATA_ALLOWED", default=True)
 

@@ -18,3 +18,8 @@ OAUTH2_PROVIDER["OIDC_RSA_PRIVATE_KEY"] = dev_rsa_private_key_pem(Path(OIDC_SIGN
 OAUTH2_PROVIDER["OIDC_ISS_ENDPOINT"] = (
     OAUTH2_PROVIDER["OIDC_ISS_ENDPOINT"] or f"http://127.0.0.1:{env.int('PORT', default=8000)}"
 )
+# Partner webhook secrets are derived from this key (ledger/outbox/webhooks.py).
+WEBHOOK_SIGNING_KEY = env.str("WEBHOOK_SIGNING_KEY", default="") or dev_secret("webhook_signing_key")
+WEBHOOK_ALLOW_LOOPBACK_HTTP = True
+# Token vault KEKs: generated on first use into var/keys/vault-kek/ (production provisions them).
+VAULT_KEK_GENERATE = True

@@ -44,3 +44,9 @@ OAUTH2_PROVIDER["OIDC_ISS_ENDPOINT"] = env.str("OAUTH_ISSUER_URL")
 # Production clients redirect to https (mobile apps: claimed https links, RFC 8252 §7.2) or
 # to their own private-use scheme listed here; loopback http stays a development convenience.
 OAUTH2_PROVIDER["ALLOWED_REDIRECT_URI_SCHEMES"] = ["https", *env.list("OAUTH_EXTRA_REDIRECT_SCHEMES", default=[])]
+WEBHOOK_SIGNING_KEY = env.str("WEBHOOK_SIGNING_KEY")
+if len(WEBHOOK_SIGNING_KEY) < 50 or len(set(WEBHOOK_SIGNING_KEY)) < 5:
+    raise ImproperlyConfigured("WEBHOOK_SIGNING_KEY must be a random value of at least 50 characters.")
+# Token vault key-encryption keys: provisioned outside the repository, never generated here.
+VAULT_KEK_DIR = env.str("VAULT_KEK_DIR")
+VAULT_KEK_GENERATE = False

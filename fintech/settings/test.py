@@ -32,3 +32,9 @@ for _config in DATABASES.values():
 # ID-token signing key, generated on first use into var/keys/ (production provides its own).
 OAUTH2_PROVIDER["OIDC_RSA_PRIVATE_KEY"] = dev_rsa_private_key_pem(Path(OIDC_SIGNING_KEY_PATH))
 OAUTH2_PROVIDER["OIDC_ISS_ENDPOINT"] = OAUTH2_PROVIDER["OIDC_ISS_ENDPOINT"] or "http://testserver"
+# Partner webhook secrets are derived from this key (ledger/outbox/webhooks.py).
+WEBHOOK_SIGNING_KEY = env.str("WEBHOOK_SIGNING_KEY", default="") or dev_secret("webhook_signing_key")
+WEBHOOK_ALLOW_LOOPBACK_HTTP = True
+OUTBOX_DELIVERY_ON_COMMIT = False  # no worker listens on the shared broker in tests; outbox tests turn it on
+# Token vault KEKs: generated on first use into var/keys/vault-kek/ (production provisions them).
+VAULT_KEK_GENERATE = True

@@ -21,6 +21,8 @@ PRODUCTION_ENV = {
     "REDIS_URL": "redis://redis.invalid:6379/0",
     "AUDIT_SIGNING_KEY_PATH": "/run/secrets/audit-signing-ed25519.pem",
     "OAUTH_ISSUER_URL": "https://api.fintech.example",
+    "VAULT_KEK_DIR": "/run/secrets/vault-kek",
+    "WEBHOOK_SIGNING_KEY": "k" * 30 + "0123456789abcdefghijklmnopqrst",
 }
 
 

@@ -1,0 +1,36 @@
+"""Fixtures for vault tests: a throw-away key directory per test, and an actor."""
+
+from __future__ import annotations
+
+import pytest
+
+from audit.services.events import Actor
+from tokenvault.keys import LocalFileKeyProvider, vault_key_provider
+
+VAULT_DATABASES = ["default", "vault"]
+# Test card numbers published by the schemes; none is a real account.
+VISA = "4111111111111111"
+MASTERCARD = "5555555555554444"
+MASTERCARD_2_SERIES = "2221000000000009"
+AMEX = "378282246310005"
+
+
+@pytest.fixture
+def key_directory(tmp_path, settings):
+    """Point the vault at a fresh key directory where keys may be generated."""
+    directory = tmp_path / "vault-kek"
+    settings.VAULT_KEK_DIR = str(directory)
+    settings.VAULT_KEK_GENERATE = True
+    return directory
+
+
+@pytest.fixture
+def provider(key_directory) -> LocalFileKeyProvider:
+    provider = vault_key_provider()
+    assert isinstance(provider, LocalFileKeyProvider)
+    return provider
+
+
+@pytest.fixture
+def actor() -> Actor:
+    return Actor(staff="staff_test_1")
