@@ -77,3 +77,22 @@ def oauth_client_register_partner(*, name: str, can_introspect: bool, actor: Act
             payload={"kind": "partner", "can_introspect": can_introspect},
         )
     return application, secret
+
+
+def oauth_client_rotate_secret(*, application: Application, actor: Actor) -> str:
+    """A new secret for a confidential client, returned once; the old one stops working at once."""
+    if application.client_type != Application.CLIENT_CONFIDENTIAL:
+        raise ValidationError("Only confidential clients have a secret.")
+    secret = secrets.token_urlsafe(40)
+    with transaction.atomic():
+        application.client_secret = secret
+        application.hash_client_secret = True
+        application.save(update_fields=["client_secret", "hash_client_secret"])
+        audit_event_record(
+            event_type="oauth.client_secret_rotated",
+            outcome=AuditEvent.Outcome.SUCCESS,
+            actor=actor,
+            object_type="oauth.client",
+            object_id=application.client_id,
+        )
+    return secret

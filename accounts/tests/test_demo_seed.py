@@ -65,3 +65,20 @@ def test_demo_seed_registers_a_pkce_mobile_app_and_a_partner_once(var_dir):
     stored = json.loads((var_dir / "demo-oauth-clients.json").read_text())
     assert stored["partner_client_id"] == partner.client_id
     assert partner.client_secret != stored["partner_client_secret"]  # only its hash is in the database
+
+
+@pytest.mark.django_db
+def test_a_second_checkout_gets_a_working_partner_secret_without_losing_the_client(var_dir, settings, tmp_path_factory):
+    from django.contrib.auth.hashers import check_password
+    from oauth2_provider.models import Application
+
+    call_command("demo_seed")
+    partner_before = Application.objects.get(name="Acme Payments (demo partner)")
+    settings.VAR_DIR = tmp_path_factory.mktemp("second-checkout")
+
+    call_command("demo_seed")
+
+    partner = Application.objects.get(name="Acme Payments (demo partner)")
+    stored = json.loads((settings.VAR_DIR / "demo-oauth-clients.json").read_text())
+    assert partner.pk == partner_before.pk
+    assert check_password(stored["partner_client_secret"], partner.client_secret)

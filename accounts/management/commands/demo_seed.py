@@ -16,7 +16,11 @@ from django.core.management.base import BaseCommand, CommandError
 from oauth2_provider.models import Application
 
 from accounts.models import User
-from accounts.oauth.clients import oauth_client_register_mobile, oauth_client_register_partner
+from accounts.oauth.clients import (
+    oauth_client_register_mobile,
+    oauth_client_register_partner,
+    oauth_client_rotate_secret,
+)
 from accounts.roles import COMPLIANCE_OFFICER, OPERATIONS, SECURITY_ADMIN
 from accounts.services import customer_create, staff_create
 from audit.services.events import Actor
@@ -96,11 +100,13 @@ class Command(BaseCommand):
             name=DEMO_MOBILE_APP, redirect_uris=[DEMO_REDIRECT_URI], actor=actor
         )
         partner = Application.objects.filter(name=DEMO_PARTNER).first()
-        if partner is None or "partner_client_secret" not in stored:
-            if partner is not None:
-                partner.delete()  # its secret is lost with another checkout's var/: issue a new client
-            partner, secret = oauth_client_register_partner(name=DEMO_PARTNER, can_introspect=True, actor=actor)
-            stored["partner_client_secret"] = secret
+        if partner is None:
+            partner, stored["partner_client_secret"] = oauth_client_register_partner(
+                name=DEMO_PARTNER, can_introspect=True, actor=actor
+            )
+        elif "partner_client_secret" not in stored:
+            # Created from another checkout whose var/ holds the secret: issue a new one.
+            stored["partner_client_secret"] = oauth_client_rotate_secret(application=partner, actor=actor)
         stored["mobile_client_id"] = mobile.client_id
         stored["partner_client_id"] = partner.client_id
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
