@@ -1,24 +1,41 @@
 """The one way a /v1 caller is identified: an OAuth 2.1 bearer token in the Authorization header.
 
 The principal comes only from the verified token (never from a body or query
-parameter). Tokens in a query string are refused by DOT's RFC 9700 transport
-gate. Failures are 401 with an RFC 6750 challenge; the audit middleware
-records them as `auth.failed` with the request id.
+parameter: a token anywhere but the header is ignored, so the call is
+unauthenticated). Tokens are stored as SHA-256 checksums (RFC 9700 token
+storage), so the lookup is one indexed query joining the user and client;
+DOT's general-purpose oauthlib request parsing is not needed on the resource
+server side. Failures are 401 with an RFC 6750 challenge; the audit
+middleware records them as `auth.failed`.
 """
 
 from __future__ import annotations
 
-from oauth2_provider.contrib.rest_framework import OAuth2Authentication
+import hashlib
+
+from oauth2_provider.models import AccessToken
+from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication
+
+REALM = "fintech"
 
 
-class BearerTokenAuthentication(OAuth2Authentication):
-    www_authenticate_realm = "fintech"
-
+class BearerTokenAuthentication(BaseAuthentication):
     def authenticate(self, request):
-        result = super().authenticate(request)
-        if result is None:
-            return None
-        user, token = result
-        if user is not None and not user.is_active:
-            return None  # a deactivated person's outstanding tokens die with the account
-        return user, token
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        scheme, _, raw = header.partition(" ")
+        if scheme.lower() != "bearer":
+            return None  # no bearer credential: anonymous, answered 401 without an error code
+        raw = raw.strip()
+        token = None
+        if raw and len(raw) <= 512:
+            checksum = hashlib.sha256(raw.encode()).hexdigest()
+            token = AccessToken.objects.select_related("user", "application").filter(token_checksum=checksum).first()
+        if token is None or token.is_expired() or (token.user is not None and not token.user.is_active):
+            request._request.bearer_error = "invalid_token"
+            raise exceptions.AuthenticationFailed("The access token is invalid, expired or revoked.")
+        return token.user, token
+
+    def authenticate_header(self, request) -> str:
+        error = getattr(request._request, "bearer_error", None)
+        return f'Bearer realm="{REALM}"' + (f', error="{error}"' if error else "")

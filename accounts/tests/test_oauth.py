@@ -254,3 +254,18 @@ def test_failed_and_refused_calls_are_security_events_with_the_request_id(logged
     assert (failed.outcome, denied.outcome) == ("denied", "denied")
     assert denied.actor_user == str(User.objects.get(email="oauth.customer@example.com").public_id)
     assert token not in str(AuditEvent.objects.values_list("payload", flat=True))
+
+
+def test_an_expired_token_and_a_deactivated_users_token_are_refused(logged_in, app, client):
+    token = tokens_for(logged_in, app)["access_token"]
+    client.logout()
+    AccessToken.objects.update(expires=timezone.now() - timedelta(seconds=1))
+
+    expired = client.get("/v1/me", HTTP_AUTHORIZATION=f"Bearer {token}")
+
+    AccessToken.objects.update(expires=timezone.now() + timedelta(minutes=5))
+    User.objects.filter(email="oauth.customer@example.com").update(is_active=False)
+    deactivated = client.get("/v1/me", HTTP_AUTHORIZATION=f"Bearer {token}")
+
+    assert (expired.status_code, deactivated.status_code) == (401, 401)
+    assert 'error="invalid_token"' in expired["WWW-Authenticate"]
