@@ -529,7 +529,7 @@ def test_a_failing_webhook_is_retried_with_backoff_then_fails_with_an_audit_even
     assert outbox_message_deliver(message_id=message.pk) == Outcome.RETRY_SCHEDULED
     message.refresh_from_db()
     with connection.cursor() as cursor:
-        cursor.execute("SELECT %s - now()", [message.next_attempt_at])
+        cursor.execute("SELECT %s - clock_timestamp()", [message.next_attempt_at])
         delay = cursor.fetchone()[0]
     assert (message.status, message.attempts, message.last_error) == ("pending", 1, "WebhookFailed: HTTP 500")
     assert timedelta(seconds=14) <= delay <= timedelta(seconds=30)
