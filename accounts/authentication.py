@@ -11,11 +11,10 @@ middleware records them as `auth.failed`.
 
 from __future__ import annotations
 
-import hashlib
-
-from oauth2_provider.models import AccessToken
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
+
+from accounts.oauth.tokens import access_token_find
 
 REALM = "fintech"
 
@@ -26,11 +25,7 @@ class BearerTokenAuthentication(BaseAuthentication):
         scheme, _, raw = header.partition(" ")
         if scheme.lower() != "bearer":
             return None  # no bearer credential: anonymous, answered 401 without an error code
-        raw = raw.strip()
-        token = None
-        if raw and len(raw) <= 512:
-            checksum = hashlib.sha256(raw.encode()).hexdigest()
-            token = AccessToken.objects.select_related("user", "application").filter(token_checksum=checksum).first()
+        token = access_token_find(raw.strip())
         if token is None or token.is_expired() or (token.user is not None and not token.user.is_active):
             request._request.bearer_error = "invalid_token"
             raise exceptions.AuthenticationFailed("The access token is invalid, expired or revoked.")

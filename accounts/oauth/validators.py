@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -25,6 +24,7 @@ from oauth2_provider.models import AccessToken, Grant, RefreshToken
 from oauth2_provider.oauth2_validators import OAuth2Validator
 
 from accounts.models import OAuthSession
+from accounts.oauth.tokens import token_checksum
 from audit.models import AuditEvent
 from audit.services.events import Actor, audit_event_record
 from fintech.redis_client import get_redis, redis_key
@@ -34,7 +34,7 @@ GRANT_CONTEXT_TTL_SECONDS = 120
 
 
 def _code_key(kind: str, code: str) -> str:
-    return redis_key("oauth", kind, hashlib.sha256(code.encode()).hexdigest())
+    return redis_key("oauth", kind, token_checksum(code))
 
 
 def _parse_time(value: str | None) -> datetime | None:
@@ -90,11 +90,11 @@ class FintechOAuth2Validator(OAuth2Validator):
 
     def save_bearer_token(self, token, request, *args, **kwargs):
         super().save_bearer_token(token, request, *args, **kwargs)
-        access = AccessToken.objects.filter(token_checksum=hashlib.sha256(token["access_token"].encode()).hexdigest())
+        access = AccessToken.objects.filter(token_checksum=token_checksum(token["access_token"]))
         access_ids = list(access.values_list("id", flat=True))
         family = None
         if token.get("refresh_token"):
-            checksum = hashlib.sha256(token["refresh_token"].encode()).hexdigest()
+            checksum = token_checksum(token["refresh_token"])
             family = RefreshToken.objects.filter(token_checksum=checksum).values_list("token_family", flat=True).first()
         request.fintech_issued = {"access_token_ids": access_ids, "token_family": str(family) if family else None}
         if family and request.grant_type == "authorization_code" and request.user is not None:
@@ -112,7 +112,7 @@ class FintechOAuth2Validator(OAuth2Validator):
     # --- refresh: reuse detection, absolute lifetime ---------------------------------------
 
     def validate_refresh_token(self, refresh_token, client, request, *args, **kwargs):
-        checksum = hashlib.sha256(refresh_token.encode()).hexdigest()
+        checksum = token_checksum(refresh_token)
         known = RefreshToken.objects.filter(token_checksum=checksum, application=client).first()
         valid = super().validate_refresh_token(refresh_token, client, request, *args, **kwargs)
         if not valid and known is not None and known.revoked is not None:

@@ -6,6 +6,7 @@ import base64
 import binascii
 
 from django.conf import settings
+from django.contrib.auth.hashers import check_password
 from django.contrib.auth.views import redirect_to_login
 from django.db import transaction
 from django.http import JsonResponse
@@ -15,10 +16,11 @@ from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 from oauth2_provider import views as dot_views
-from oauth2_provider.models import AccessToken, Application
+from oauth2_provider.models import Application
 
 from accounts.mfa import session_mfa_verified_at
 from accounts.models import OAuthClientPolicy
+from accounts.oauth.tokens import access_token_find
 from accounts.oauth.validators import as_utc_text
 from audit.models import AuditEvent
 from audit.services.events import Actor, audit_event_record
@@ -87,8 +89,6 @@ def _authenticated_client(request) -> Application | None:
     application = Application.objects.filter(client_id=client_id).first()
     if application is None or application.client_type != Application.CLIENT_CONFIDENTIAL:
         return None
-    from django.contrib.auth.hashers import check_password
-
     return application if check_password(secret, application.client_secret) else None
 
 
@@ -121,13 +121,7 @@ class IntrospectView(View):
         raw = request.POST.get("token", "")
         if not raw:
             return JsonResponse({"error": "invalid_request"}, status=400)
-        import hashlib
-
-        token = (
-            AccessToken.objects.select_related("user", "application")
-            .filter(token_checksum=hashlib.sha256(raw.encode()).hexdigest())
-            .first()
-        )
+        token = access_token_find(raw)
         if token is None or not token.is_valid():
             return JsonResponse({"active": False})
         body = {

@@ -26,7 +26,7 @@ class CustomerApi(APIView):
         """Validated input (currency upper-cased), its exact amount, and step-up enforced for large ones."""
         data = serializer_class(data=self.request.data)
         data.is_valid(raise_exception=True)
-        values = {**data.validated_data, "currency": data.validated_data["currency"].upper()}
+        values = data.validated_data
         amount_minor = amount_minor_of(values)
         require_recent_mfa(access_token=self.request.auth, amount_minor=amount_minor)
         return values, amount_minor
@@ -41,6 +41,17 @@ class MoneyField(serializers.CharField):
 
     def __init__(self, **kwargs):
         super().__init__(max_length=32, **kwargs)
+
+
+class MoneyInput(serializers.Serializer):
+    """The part every money-moving request shares: an amount, its currency, a reference."""
+
+    amount = MoneyField()
+    currency = serializers.CharField(min_length=3, max_length=3)
+    reference = serializers.CharField(max_length=140, allow_blank=True, default="")
+
+    def validate_currency(self, value: str) -> str:
+        return value.upper()
 
 
 class CustomerObjectApi(CustomerApi):

@@ -17,6 +17,7 @@ from ledger.apis.base import (
     CustomerApi,
     CustomerObjectApi,
     MoneyField,
+    MoneyInput,
     amount_minor_of,
     hold_out,
     transfer_out,
@@ -28,12 +29,9 @@ from ledger.apis.base import (
 class TransferCreateApi(CustomerApi):
     required_scopes = ["transfers:write"]
 
-    class TransferInput(serializers.Serializer):
+    class TransferInput(MoneyInput):
         from_account = serializers.UUIDField()
         to_account = serializers.UUIDField()
-        amount = MoneyField()
-        currency = serializers.CharField(min_length=3, max_length=3)
-        reference = serializers.CharField(max_length=140, allow_blank=True, default="")
 
     @extend_schema(
         summary="Move money from one of the caller's accounts",
@@ -109,13 +107,10 @@ class TransferReverseApi(CustomerObjectApi):
 class HoldCreateApi(CustomerApi):
     required_scopes = ["transfers:write"]
 
-    class HoldInput(serializers.Serializer):
+    class HoldInput(MoneyInput):
         account = serializers.UUIDField()
         destination = serializers.UUIDField()
-        amount = MoneyField()
-        currency = serializers.CharField(min_length=3, max_length=3)
         expires_in_seconds = serializers.IntegerField(min_value=60, max_value=MAX_HOLD_SECONDS, default=7 * 24 * 3600)
-        reference = serializers.CharField(max_length=140, allow_blank=True, default="")
 
     @extend_schema(
         summary="Reserve funds for a later capture",
@@ -195,11 +190,8 @@ class HoldVoidApi(CustomerObjectApi):
 class CreditChargeApi(CustomerApi):
     required_scopes = ["transfers:write"]
 
-    class CreditChargeInput(serializers.Serializer):
+    class CreditChargeInput(MoneyInput):
         account = serializers.UUIDField()
-        amount = MoneyField()
-        currency = serializers.CharField(min_length=3, max_length=3)
-        reference = serializers.CharField(max_length=140, allow_blank=True, default="")
 
     @extend_schema(
         summary="Charge the caller's credit line",
