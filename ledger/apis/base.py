@@ -86,7 +86,9 @@ def account_out(account: LedgerAccount) -> dict:
 
 
 def transfer_out(transfer: Transfer) -> dict:
-    legs = {p.amount_minor < 0: p.account.public_id for p in transfer.postings.select_related("account")}
+    # A transfer just posted carries its postings (`posting_list`); only a read needs the query.
+    postings = getattr(transfer, "posting_list", None) or transfer.postings.select_related("account")
+    legs = {p.amount_minor < 0: p.account.public_id for p in postings}
     return {
         "id": str(transfer.public_id),
         "kind": transfer.kind,
