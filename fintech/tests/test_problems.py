@@ -81,8 +81,9 @@ def test_malformed_json_is_a_problem_not_a_500(factory):
 def test_missing_credentials_are_401_with_a_stable_code(factory):
     response = PrivateView.as_view()(factory.get("/v1/private"))
 
-    assert response.status_code in (401, 403)  # no authenticator configured yet: DRF answers 403
-    assert response.data["code"] in {"not_authenticated", "permission_denied"}
+    assert response.status_code == 401
+    assert response.data["code"] == "not_authenticated"
+    assert response["WWW-Authenticate"] == 'Bearer realm="fintech"'
 
 
 def test_unknown_api_paths_are_problem_documents(client, db):
