@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -137,9 +138,22 @@ class OAuthClientPolicy(models.Model):
     webhook_url = models.URLField(
         max_length=500, blank=True, help_text="https URL receiving signed transfer events; blank: none"
     )
+    # Which vault token types this client may turn back into values (`vault:detokenize`, issue 6).
+    # Empty: none, and the authorization server refuses to issue that scope to the client at all.
+    detokenize_token_types = ArrayField(
+        models.CharField(max_length=16),
+        default=list,
+        blank=True,
+        help_text='vault token types this client may detokenize: "card", "national_id"',
+    )
 
     class Meta:
         constraints = [
+            models.CheckConstraint(
+                condition=models.Q(detokenize_token_types__contained_by=["card", "national_id"]),
+                name="accounts_client_policy_detokenize_token_types_known",
+                violation_error_message='Detokenizable token types are "card" and "national_id".',
+            ),
             models.CheckConstraint(
                 condition=models.Q(webhook_url="")
                 | models.Q(
