@@ -20,6 +20,7 @@ Deadlocks and serialization failures are retried a bounded number of times.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import re
 from collections.abc import Callable
@@ -80,8 +81,15 @@ def _caller(request) -> tuple[str, str]:
 
 
 def _fingerprint(request, payload: Any) -> str:
+    """A keyed digest: bodies carry card numbers and national IDs, which an unkeyed hash would let anyone
+    holding the table brute-force (PCI DSS 3.5.1 asks for keyed hashes of a PAN)."""
     canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(f"{request.method}\n{request.path}\n{canonical}".encode()).hexdigest()
+    message = f"{request.method}\n{request.path}\n{canonical}".encode()
+    return hmac.new(_fingerprint_key(), message, hashlib.sha256).hexdigest()
+
+
+def _fingerprint_key() -> bytes:
+    return hashlib.sha256(f"idempotency-fingerprint\n{settings.SECRET_KEY}".encode()).digest()
 
 
 def _lock_id(client_id: str, principal: str, key: str) -> int:
@@ -110,6 +118,9 @@ def idempotent_response(request, payload: Any, operation: Callable[[], tuple[int
                 with transaction.atomic():
                     status, body = operation()
             except DomainError as refusal:
+                if refusal.status >= 500:
+                    # A dependency that is down (503) is not an answer: nothing is stored, a retry runs afresh.
+                    raise
                 status = refusal.status
                 body = problem_body(
                     request,

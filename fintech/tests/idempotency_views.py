@@ -25,6 +25,12 @@ class Refused(DomainError):
     title = "Refused by the probe"
 
 
+class DependencyDown(DomainError):
+    status = 503
+    code = "probe_dependency_down"
+    title = "A dependency of the probe is down"
+
+
 class ProbeApi(APIView):
     required_scopes = ["transfers:write"]
     permission_classes = [HasRequiredScopes]
@@ -41,6 +47,8 @@ class ProbeApi(APIView):
                 release.wait(10)
             if request.data.get("refuse"):
                 raise Refused("Not today.")
+            if request.data.get("dependency_down"):
+                raise DependencyDown()
             if request.data.get("explode"):
                 raise RuntimeError("boom")
             return 201, {"accepted": request.data.get("amount")}

@@ -78,6 +78,27 @@ class TestSequential:
         assert effects() == 0
         assert IdempotencyRecord.objects.count() == 1
 
+    def test_a_dependency_that_is_down_is_not_stored_so_a_retry_runs_afresh(self, client, token):
+        down = post(client, token, {"amount": "1.00", "dependency_down": True})
+
+        assert down.status_code == 503
+        assert down.json()["code"] == "probe_dependency_down"
+        assert IdempotencyRecord.objects.count() == 0
+        assert effects() == 0
+        retried = post(client, token, {"amount": "1.00", "dependency_down": True})
+        assert retried.status_code == 503
+        assert "Idempotent-Replayed" not in retried
+
+    def test_the_stored_fingerprint_is_keyed_not_a_plain_hash_of_the_body(self, client, token):
+        import hashlib
+
+        post(client, token, {"amount": "1.00"})
+
+        stored = IdempotencyRecord.objects.get().fingerprint
+        canonical = json.dumps({"amount": "1.00"}, sort_keys=True, separators=(",", ":"))
+        assert stored != hashlib.sha256(f"POST\n/v1/probe\n{canonical}".encode()).hexdigest()
+        assert len(stored) == 64
+
     def test_an_unexpected_error_stores_nothing_so_a_retry_runs_afresh(self, token):
         client = Client(raise_request_exception=False)
         crashed = post(client, token, {"amount": "1.00", "explode": True})
