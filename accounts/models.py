@@ -224,3 +224,55 @@ class PartnerApiKey(models.Model):
     def __str__(self) -> str:
         # The prefix only: str() ends up in logs, admin history and audit reprs.
         return self.prefix
+
+
+# --- Cards on file (issue 6) ----------------------------------------------------------
+
+
+class PaymentCard(models.Model):
+    """A customer's card on file: the vault's token and the fragments PCI DSS lets us show.
+
+    The card number never reaches this database, not even encrypted: it lives
+    in the token vault (tokenvault/, its own database and role) and this row
+    carries only the token. Deleting a card crypto-shreds its vault value and
+    keeps this row as a tombstone, so statements and audit entries that name
+    the card keep resolving.
+    """
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        DELETED = "deleted", "Deleted"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    owner = models.ForeignKey(User, on_delete=models.PROTECT, related_name="payment_cards")
+    token = models.CharField(max_length=40, unique=True, editable=False)
+    brand = models.CharField(max_length=16)
+    last4 = models.CharField(max_length=4)
+    exp_month = models.PositiveSmallIntegerField()
+    exp_year = models.PositiveSmallIntegerField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["owner", "status"], name="accounts_card_owner_status")]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(last4__regex=r"^[0-9]{4}$"), name="accounts_card_last4_digits"),
+            models.CheckConstraint(
+                condition=models.Q(exp_month__gte=1, exp_month__lte=12), name="accounts_card_exp_month_range"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(exp_year__gte=2000, exp_year__lte=2199), name="accounts_card_exp_year_range"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status="active", deleted_at__isnull=True)
+                | models.Q(status="deleted", deleted_at__isnull=False),
+                name="accounts_card_deleted_iff_deleted_at",
+            ),
+            # Random vault tokens only: a format-preserving token looks like a card number.
+            models.CheckConstraint(condition=models.Q(token__startswith="tok_card_"), name="accounts_card_token_shape"),
+        ]
+
+    def __str__(self) -> str:
+        # Display fragments only: str() ends up in logs, admin history and audit reprs.
+        return f"{self.brand} •••• {self.last4}"
