@@ -89,9 +89,15 @@ def _data_aad(aad: bytes) -> bytes:
     return _DATA_CONTEXT + b"\0" + aad
 
 
-def envelope_seal(*, plaintext: bytes, aad: bytes, provider: KeyProvider) -> bytes:
-    """Encrypt `plaintext` under a fresh data key wrapped by the current KEK."""
-    if len(plaintext) > MAX_PLAINTEXT_BYTES:
+def envelope_seal(
+    *, plaintext: bytes, aad: bytes, provider: KeyProvider, max_plaintext_bytes: int = MAX_PLAINTEXT_BYTES
+) -> bytes:
+    """Encrypt `plaintext` under a fresh data key wrapped by the current KEK.
+
+    `max_plaintext_bytes`: vaulted values are short; encrypted model fields
+    (tokenvault/fields.py) allow longer ones, such as a postal address.
+    """
+    if len(plaintext) > max_plaintext_bytes:
         raise ValueError("value too long for the vault")
     data_key = AESGCM.generate_key(bit_length=DATA_KEY_BYTES * 8)
     nonce = secrets.token_bytes(NONCE_BYTES)
