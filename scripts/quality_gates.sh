@@ -25,6 +25,7 @@ AUDIT_SIGNING_KEY_PATH=/run/secrets/audit-signing-ed25519.pem \
 OIDC_SIGNING_KEY_PATH="$throwaway_key" \
 OAUTH_ISSUER_URL=https://api.fintech.example \
 VAULT_KEK_DIR=/run/secrets/vault-kek \
+FIELD_KEK_DIR=/run/secrets/field-kek \
 WEBHOOK_SIGNING_KEY="$($PY -c 'import secrets; print(secrets.token_urlsafe(64))')" \
   $PY manage.py check --deploy --fail-level WARNING
 

@@ -23,3 +23,5 @@ WEBHOOK_SIGNING_KEY = env.str("WEBHOOK_SIGNING_KEY", default="") or dev_secret("
 WEBHOOK_ALLOW_LOOPBACK_HTTP = True
 # Token vault KEKs: generated on first use into var/keys/vault-kek/ (production provisions them).
 VAULT_KEK_GENERATE = True
+# Field-encryption keys (tokenvault/fields.py), a ring of their own: generated into var/keys/field-kek/.
+FIELD_KEK_GENERATE = True

@@ -50,3 +50,6 @@ if len(WEBHOOK_SIGNING_KEY) < 50 or len(set(WEBHOOK_SIGNING_KEY)) < 5:
 # Token vault key-encryption keys: provisioned outside the repository, never generated here.
 VAULT_KEK_DIR = env.str("VAULT_KEK_DIR")
 VAULT_KEK_GENERATE = False
+# Field-encryption keys (PII columns of the main database): held by the API role, not the vault's.
+FIELD_KEK_DIR = env.str("FIELD_KEK_DIR")
+FIELD_KEK_GENERATE = False

@@ -38,3 +38,5 @@ WEBHOOK_ALLOW_LOOPBACK_HTTP = True
 OUTBOX_DELIVERY_ON_COMMIT = False  # no worker listens on the shared broker in tests; outbox tests turn it on
 # Token vault KEKs: generated on first use into var/keys/vault-kek/ (production provisions them).
 VAULT_KEK_GENERATE = True
+# Field-encryption keys (tokenvault/fields.py), a ring of their own: generated into var/keys/field-kek/.
+FIELD_KEK_GENERATE = True

@@ -22,6 +22,7 @@ PRODUCTION_ENV = {
     "AUDIT_SIGNING_KEY_PATH": "/run/secrets/audit-signing-ed25519.pem",
     "OAUTH_ISSUER_URL": "https://api.fintech.example",
     "VAULT_KEK_DIR": "/run/secrets/vault-kek",
+    "FIELD_KEK_DIR": "/run/secrets/field-kek",
     "WEBHOOK_SIGNING_KEY": "k" * 30 + "0123456789abcdefghijklmnopqrst",
 }
 
