@@ -1,16 +1,6 @@
-"""Writes to the token vault: tokenize, detokenize, shred, rewrap, rotate and retire keys.
+"""Vault records: tokenize, detokenize one token, shred.
 
-Two databases are involved: vault rows live in `vault`, audit rows in
-`default`. PostgreSQL cannot commit both atomically, so every service nests
-`atomic(using="default")` inside `atomic(using="vault")`: the audit row
-commits first and the vault change right after. A crash between the two
-leaves an audit row for a change that did not happen (the caller retries;
-every service here is safe to retry), never a change without its audit row.
-Detokenize commits its `pii.read` row before the value is returned, so no
-value leaves the vault unrecorded.
-
-Services open `transaction.atomic()`, not a durable one, like the ledger's:
-a later HTTP layer may wrap them in its own transaction.
+The two-database rule of every vault service is in `tokenvault/services/__init__.py`.
 """
 
 from __future__ import annotations
@@ -19,21 +9,19 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import IntegrityError, connections, transaction
+from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
 from audit.models import AuditEvent
 from audit.services.events import PII_PURPOSES, Actor, audit_event_record, pii_read_record
-from tokenvault.crypto import Envelope, blind_index, envelope_open, envelope_rewrap, envelope_seal, record_aad
+from tokenvault.crypto import Envelope, blind_index, envelope_open, envelope_seal, record_aad
 from tokenvault.exceptions import (
     CiphertextTampered,
     DetokenizeForbidden,
     InvalidMetadata,
     InvalidPurpose,
     InvalidTokenType,
-    KekInUse,
-    KekIsCurrent,
     TokenizeConflict,
     TokenNotFound,
     TokenShredded,
@@ -48,7 +36,6 @@ AUDIT = "default"
 OBJECT_TYPE = "vault_token"
 FIELDS = {VaultRecord.TokenType.CARD: "pan", VaultRecord.TokenType.NATIONAL_ID: "national_id"}
 MAX_TOKENIZE_ATTEMPTS = 5
-MAX_REWRAP_BATCH = 10_000
 MAX_TOKEN_LENGTH = 40
 
 
@@ -57,12 +44,6 @@ class Tokenized:
     token: str
     created: bool  # False when a convergent call found the value already vaulted
     record: VaultRecord
-
-
-@dataclass(frozen=True, slots=True)
-class RewrapProgress:
-    last_id: int | None  # resume after this id; None when nothing was left to rewrap
-    rewrapped: int
 
 
 def _normalize(token_type: str, value: str, metadata: dict[str, Any], format_preserving: bool) -> tuple[str, dict]:
@@ -292,99 +273,3 @@ def vault_shred(*, token: str, actor: Actor) -> VaultRecord:
             record.shredded_at = timezone.now()
             record.save(using=VAULT)
     return record
-
-
-def vault_rewrap(
-    *, batch_size: int, after_id: int | None = None, actor: Actor | None = None, provider: KeyProvider | None = None
-) -> RewrapProgress:
-    """Rewrap, under the current KEK, the data keys of up to `batch_size` records with id > `after_id`.
-
-    Only the wrapped key changes; values are never decrypted. Rows are
-    locked in id order for the batch. Resumable: pass the returned `last_id`
-    as `after_id` until it comes back None.
-    """
-    if not 1 <= batch_size <= MAX_REWRAP_BATCH:
-        raise ValueError(f"batch_size must be between 1 and {MAX_REWRAP_BATCH}")
-    provider = provider or vault_key_provider()
-    actor = actor or Actor.system("vault_rewrap")
-    kek_id, kek_version = provider.current_kek()
-    with transaction.atomic(using=VAULT):
-        records = list(
-            VaultRecord.objects.using(VAULT)
-            .select_for_update()
-            .filter(shredded_at__isnull=True, id__gt=after_id or 0)
-            .exclude(kek_id=kek_id, kek_version=kek_version)
-            .order_by("id")[:batch_size]
-        )
-        if not records:
-            return RewrapProgress(last_id=None, rewrapped=0)
-        for record in records:
-            aad = record_aad(token_type=record.token_type, token=record.token, field=FIELDS[record.token_type])
-            record.ciphertext = envelope_rewrap(blob=bytes(record.ciphertext), aad=aad, provider=provider)
-            record.kek_id, record.kek_version = kek_id, kek_version
-        with transaction.atomic(using=AUDIT):
-            audit_event_record(
-                event_type="vault.rewrapped",
-                outcome=AuditEvent.Outcome.SUCCESS,
-                actor=actor,
-                object_type="vault_kek",
-                object_id=f"{kek_id}:{kek_version}",
-                payload={"count": len(records), "first_id": records[0].id, "last_id": records[-1].id},
-            )
-            VaultRecord.objects.using(VAULT).bulk_update(records, ["ciphertext", "kek_id", "kek_version"])
-    return RewrapProgress(last_id=records[-1].id, rewrapped=len(records))
-
-
-def vault_rewrap_pending_count(*, provider: KeyProvider | None = None) -> int:
-    """How many live records are not yet under the current KEK."""
-    kek_id, kek_version = (provider or vault_key_provider()).current_kek()
-    return (
-        VaultRecord.objects.using(VAULT)
-        .filter(shredded_at__isnull=True)
-        .exclude(kek_id=kek_id, kek_version=kek_version)
-        .count()
-    )
-
-
-def kek_rotate(*, actor: Actor, provider: KeyProvider | None = None) -> int:
-    """Create a new KEK version and make it current; existing records keep working until rewrapped."""
-    provider = provider or vault_key_provider()
-    with transaction.atomic(using=AUDIT):
-        kek_id, previous = provider.current_kek()
-        version = provider.rotate()
-        audit_event_record(
-            event_type="vault.kek_rotated",
-            outcome=AuditEvent.Outcome.SUCCESS,
-            actor=actor,
-            object_type="vault_kek",
-            object_id=f"{kek_id}:{version}",
-            payload={"previous_version": previous, "version": version},
-        )
-    return version
-
-
-def kek_retire(*, version: int, actor: Actor, provider: KeyProvider | None = None) -> None:
-    """Destroy a KEK version, refusing while any live record is still wrapped under it.
-
-    The table is locked in SHARE mode for the check, so no insert or rewrap can
-    slip a record under the version between the count and the destruction.
-    """
-    provider = provider or vault_key_provider()
-    kek_id, current = provider.current_kek()
-    if version == current:
-        raise KekIsCurrent()
-    with transaction.atomic(using=VAULT):
-        with connections[VAULT].cursor() as cursor:
-            cursor.execute(f"LOCK TABLE {VaultRecord._meta.db_table} IN SHARE MODE")
-        in_use = VaultRecord.objects.using(VAULT).filter(kek_id=kek_id, kek_version=version).count()
-        if in_use:
-            raise KekInUse(f"{in_use} records still use version {version}; run vault_rewrap first")
-        with transaction.atomic(using=AUDIT):
-            audit_event_record(
-                event_type="vault.kek_retired",
-                outcome=AuditEvent.Outcome.SUCCESS,
-                actor=actor,
-                object_type="vault_kek",
-                object_id=f"{kek_id}:{version}",
-            )
-            provider.retire(version)
