@@ -22,7 +22,20 @@ class AccountsConfig(AppConfig):
         # Model changes of people are logged (and mirrored into the sealed trail);
         # the email is masked entirely, the password hash never logged.
         auditlog.register(User, exclude_fields=["password", "last_login"], mask_fields=["email"])
-        auditlog.register(CustomerProfile)
+        # Identity fields are ciphertext (their str() is a fixed mask anyway); the change log
+        # says which changed, never to what - not even the blind index or the vault token.
+        auditlog.register(
+            CustomerProfile,
+            mask_fields=[
+                "full_name",
+                "date_of_birth",
+                "phone",
+                "phone_index",
+                "postal_address",
+                "credit_score",
+                "national_id_token",
+            ],
+        )
         from django.apps import apps
 
         # Sent for the platform app, listed last: every app's permissions exist by then.

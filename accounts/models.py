@@ -12,6 +12,11 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from tokenvault.fields import EncryptedDateField, EncryptedIntegerField, EncryptedJSONField, EncryptedTextField
+
+# Encrypted PII is bound to its owner: a blob moved to another customer's row fails to decrypt.
+PII_BOUND_TO = "user.public_id"
+
 
 class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
@@ -71,8 +76,14 @@ class User(AbstractBaseUser, PermissionsMixin):
 class CustomerProfile(models.Model):
     """What the platform knows about a customer beyond their login.
 
-    PII (name, date of birth, national ID) joins in the token-vault issue,
-    encrypted or tokenized; nothing here is sensitive yet.
+    PII is never in clear here (ADR 0012). Name, date of birth, phone, postal
+    address and credit score are AES-256-GCM envelopes (`tokenvault.fields`)
+    bound to this table, their column and the owner's `public_id`; read them
+    only through `accounts.selectors.customer_pii_read`, which audits the read.
+    The national ID is not here at all, not even encrypted: only the vault's
+    convergent token, unique, so one person cannot onboard twice.
+    `phone_index` is an HMAC blind index of the E.164 phone, unique among
+    customers (it is the number one-time codes and fraud calls go to).
     """
 
     class Tier(models.TextChoices):
@@ -90,6 +101,15 @@ class CustomerProfile(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # --- identity (PII): encrypted, bound to the owner; see the class docstring ---------------
+    full_name = EncryptedTextField(bound_to=PII_BOUND_TO, max_length=200, null=True)
+    date_of_birth = EncryptedDateField(bound_to=PII_BOUND_TO, null=True)
+    phone = EncryptedTextField(bound_to=PII_BOUND_TO, max_length=16, null=True)
+    phone_index = models.CharField(max_length=64, null=True, unique=True, editable=False)  # noqa: DJ001
+    postal_address = EncryptedJSONField(bound_to=PII_BOUND_TO, max_plaintext_bytes=2048, null=True)
+    credit_score = EncryptedIntegerField(bound_to=PII_BOUND_TO, null=True)
+    national_id_token = models.CharField(max_length=40, null=True, unique=True, editable=False)  # noqa: DJ001
+    identity_captured_at = models.DateTimeField(null=True, editable=False)
 
     class Meta:
         constraints = [
@@ -98,6 +118,37 @@ class CustomerProfile(models.Model):
             ),
             models.CheckConstraint(
                 condition=models.Q(status__in=["active", "blocked", "closed"]), name="accounts_profile_status_valid"
+            ),
+            # Identity is captured all at once (accounts.services.customer_identity_capture), or not at all.
+            models.CheckConstraint(
+                condition=models.Q(
+                    identity_captured_at__isnull=True,
+                    national_id_token__isnull=True,
+                    full_name__isnull=True,
+                    date_of_birth__isnull=True,
+                    phone__isnull=True,
+                    phone_index__isnull=True,
+                    postal_address__isnull=True,
+                )
+                | models.Q(
+                    identity_captured_at__isnull=False,
+                    national_id_token__isnull=False,
+                    full_name__isnull=False,
+                    date_of_birth__isnull=False,
+                    phone__isnull=False,
+                    phone_index__isnull=False,
+                    postal_address__isnull=False,
+                ),
+                name="accounts_profile_identity_all_or_nothing",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(national_id_token__isnull=True)
+                | models.Q(national_id_token__regex=r"^tok_nid_[a-z2-7]{26}$"),  # noqa: S106 - a token shape
+                name="accounts_profile_national_id_is_a_vault_token",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(phone_index__isnull=True) | models.Q(phone_index__regex=r"^[0-9a-f]{64}$"),
+                name="accounts_profile_phone_index_hmac_hex",
             ),
         ]
 

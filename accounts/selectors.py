@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
+from django.db import transaction
+from django.http import HttpRequest
+
+from accounts.exceptions import PiiFieldUnknown
 from accounts.models import CustomerProfile, User
+from audit.models import AuditEvent
+from audit.services.events import PII_PURPOSES, Actor, audit_event_record, pii_read_record
+from tokenvault.exceptions import CiphertextTampered, InvalidPurpose
+from tokenvault.fields import field_open
+
+# The encrypted identity fields of a profile; the only names `customer_pii_read` opens.
+PII_FIELDS = frozenset({"full_name", "date_of_birth", "phone", "postal_address", "credit_score"})
+PII_OBJECT_TYPE = "customer_profile"
 
 
 def user_get_active(*, public_id) -> User | None:
@@ -18,3 +33,56 @@ def email_masked(email: str) -> str:
     """`a***@example.com`: enough for a person to recognise their own address, not to harvest it."""
     local, _, domain = email.partition("@")
     return f"{local[:1]}***@{domain}" if domain else "****"
+
+
+def customer_pii_read(
+    *,
+    profile: CustomerProfile,
+    fields: Iterable[str],
+    purpose: str,
+    actor: Actor,
+    reason: str = "",
+    request: HttpRequest | None = None,
+) -> dict[str, Any]:
+    """The clear values of some encrypted identity fields of one profile: the only door to them.
+
+    Who may read whose profile is the caller's decision (the API passes the
+    caller's own profile only). Every call appends a `pii.read` audit event
+    naming the fields, the purpose and the reason, committed before any value
+    is returned (its own savepoint, or its own transaction outside one). A
+    ciphertext that fails authentication (altered, or copied from another row
+    or column) is recorded as `pii.integrity_failure` and raises
+    `CiphertextTampered`; nothing is returned.
+    """
+    wanted = sorted(set(fields))
+    if not wanted or not set(wanted) <= PII_FIELDS:
+        raise PiiFieldUnknown(f"fields must be among {sorted(PII_FIELDS)}")
+    if purpose not in PII_PURPOSES:
+        raise InvalidPurpose(f"purpose must be one of {sorted(PII_PURPOSES)}")
+    object_id = str(profile.user.public_id)
+    try:
+        values = {name: field_open(instance=profile, field_name=name) for name in wanted}
+    except CiphertextTampered:
+        with transaction.atomic():
+            audit_event_record(
+                event_type="pii.integrity_failure",
+                outcome=AuditEvent.Outcome.FAILURE,
+                actor=actor,
+                object_type=PII_OBJECT_TYPE,
+                object_id=object_id,
+                purpose=purpose,
+                payload={"fields": wanted},
+                request=request,
+            )
+        raise
+    with transaction.atomic():
+        pii_read_record(
+            actor=actor,
+            object_type=PII_OBJECT_TYPE,
+            object_id=object_id,
+            fields=wanted,
+            purpose=purpose,
+            request=request,
+            reason=reason,
+        )
+    return values
