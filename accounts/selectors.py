@@ -86,3 +86,43 @@ def customer_pii_read(
             reason=reason,
         )
     return values
+
+
+IDENTITY_DISPLAY_FIELDS = ["full_name", "date_of_birth", "phone", "postal_address"]
+
+
+def _name_masked(full_name: str) -> str:
+    """`Zoë Quintessa-Marlowe` -> `Z*** Q***`: the initials, so a person recognises their own record."""
+    return " ".join(f"{part[:1]}***" for part in full_name.split())
+
+
+def _phone_masked(phone: str) -> str:
+    """`+447700900123` -> `+44•••••••123`: country code and last three digits, the usual OTP hint."""
+    return phone[:3] + "•" * (len(phone) - 6) + phone[-3:]
+
+
+def customer_identity_masked(
+    *, profile: CustomerProfile, actor: Actor, request: HttpRequest | None = None
+) -> dict[str, Any]:
+    """The customer's own identity as masked fragments, for the customer (purpose `customer_request`).
+
+    Never the national ID (not even a fragment: it is not in this database)
+    nor the full date of birth: the birth year and the phone's last three
+    digits are what a person needs to recognise their record. Decrypting is a
+    `pii.read` like any other, so even the owner's reads are in the trail.
+    """
+    if profile.identity_captured_at is None:
+        return {"captured": False}
+    values = customer_pii_read(
+        profile=profile, fields=IDENTITY_DISPLAY_FIELDS, purpose="customer_request", actor=actor, request=request
+    )
+    address = values["postal_address"]
+    return {
+        "captured": True,
+        "captured_at": profile.identity_captured_at,
+        "full_name": _name_masked(values["full_name"]),
+        "birth_year": values["date_of_birth"].year,
+        "phone": _phone_masked(values["phone"]),
+        "address": {"country": address["country"], "postal_code": address["postal_code"][:2] + "•••"},
+        "national_id_on_file": profile.national_id_token is not None,
+    }

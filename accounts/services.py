@@ -62,3 +62,186 @@ def roles_sync() -> None:
                 app_label, codename = code.split(".", 1)
                 wanted.extend(Permission.objects.filter(content_type__app_label=app_label, codename=codename))
             group.permissions.set(wanted)
+
+
+# --- Identity capture at onboarding (issue 6) ---------------------------------------------------
+# Imports for the appended block sit here, not at the top, so this change only appends.
+
+import re  # noqa: E402
+import unicodedata  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from datetime import date  # noqa: E402
+
+from django.utils import timezone  # noqa: E402
+
+from accounts.exceptions import IdentityAlreadyCaptured, InvalidIdentity, NationalIdInUse, PhoneInUse  # noqa: E402
+from audit.models import AuditEvent  # noqa: E402
+from audit.services.events import Actor, audit_event_record  # noqa: E402
+from tokenvault.fields import field_blind_index  # noqa: E402
+from tokenvault.tokens import national_id_normalize  # noqa: E402
+
+IDENTITY_MINIMUM_AGE_YEARS = 18
+IDENTITY_OLDEST_BIRTH_DATE = date(1900, 1, 1)
+FULL_NAME_MAX_CHARS = 200
+ADDRESS_LINE_MAX_CHARS = 100
+ADDRESS_KEYS = {"line1", "line2", "city", "region", "postal_code", "country"}
+_E164 = re.compile(r"^\+[1-9][0-9]{7,14}$")
+_PHONE_SEPARATORS = re.compile(r"[\s\-().]")
+_COUNTRY = re.compile(r"^[A-Z]{2}$")
+_POSTAL_CODE = re.compile(r"^[A-Z0-9][A-Z0-9 \-]{1,14}$")
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityInput:
+    """Validated, normalised identity. `national_id` is only ever handed to the vault, never stored here."""
+
+    full_name: str
+    date_of_birth: date
+    phone: str  # E.164
+    postal_address: dict[str, str]
+    national_id: str
+
+    def __repr__(self) -> str:  # a dataclass repr would print every value into tracebacks
+        return "IdentityInput(****)"
+
+
+def phone_e164_normalize(value: str) -> str:
+    """`+44 20 7946-0958` -> `+442079460958`; a leading `00` counts as `+`. E.164: 8-15 digits, no leading 0.
+
+    Only the shape is checked (no numbering-plan database): enough for a stable
+    blind index, so one number is one index however it was typed.
+    """
+    if not isinstance(value, str) or len(value) > 32:
+        raise InvalidIdentity("phone must be an international number such as +447700900123")
+    compact = _PHONE_SEPARATORS.sub("", value)
+    if compact.startswith("00"):
+        compact = "+" + compact[2:]
+    if not (compact.isascii() and _E164.match(compact)):
+        raise InvalidIdentity("phone must be an international number such as +447700900123")
+    return compact
+
+
+def _text(value: object, *, name: str, max_chars: int, required: bool = True) -> str:
+    if not isinstance(value, str):
+        raise InvalidIdentity(f"{name} must be text")
+    cleaned = " ".join(unicodedata.normalize("NFC", value).split())
+    if required and not cleaned:
+        raise InvalidIdentity(f"{name} is required")
+    if len(cleaned) > max_chars or any(unicodedata.category(char).startswith("C") for char in cleaned):
+        raise InvalidIdentity(f"{name} must be at most {max_chars} printable characters")
+    return cleaned
+
+
+def _years_between(born: date, today: date) -> int:
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+def identity_validate(
+    *,
+    full_name: str,
+    date_of_birth: date,
+    phone: str,
+    postal_address: dict,
+    national_id: str,
+    today: date | None = None,
+) -> IdentityInput:
+    """Every identity rule in one place; `InvalidIdentity` (400) or the vault's `InvalidNationalId` (400)."""
+    today = today or timezone.localdate()
+    name = _text(full_name, name="full_name", max_chars=FULL_NAME_MAX_CHARS)
+    if not isinstance(date_of_birth, date) or not IDENTITY_OLDEST_BIRTH_DATE <= date_of_birth < today:
+        raise InvalidIdentity("date_of_birth must be a date in the past")
+    if _years_between(date_of_birth, today) < IDENTITY_MINIMUM_AGE_YEARS:
+        raise InvalidIdentity(f"customers must be at least {IDENTITY_MINIMUM_AGE_YEARS} years old")
+    if not isinstance(postal_address, dict) or set(postal_address) - ADDRESS_KEYS:
+        raise InvalidIdentity(f"address takes only {sorted(ADDRESS_KEYS)}")
+    address = {
+        key: _text(postal_address.get(key, ""), name=f"address.{key}", max_chars=ADDRESS_LINE_MAX_CHARS,
+                   required=key in {"line1", "city", "postal_code", "country"})
+        for key in sorted(ADDRESS_KEYS)
+    }  # fmt: skip
+    address = {key: text for key, text in address.items() if text}
+    address["country"] = address["country"].upper()
+    address["postal_code"] = address["postal_code"].upper()
+    if not _COUNTRY.match(address["country"]):
+        raise InvalidIdentity("address.country must be an ISO 3166-1 alpha-2 code")
+    if not _POSTAL_CODE.match(address["postal_code"]):
+        raise InvalidIdentity("address.postal_code is not valid")
+    return IdentityInput(
+        full_name=name,
+        date_of_birth=date_of_birth,
+        phone=phone_e164_normalize(phone),
+        postal_address=address,
+        national_id=national_id_normalize(national_id),
+    )
+
+
+def identity_national_id_tokenize(*, identity: IdentityInput, actor: Actor, client=None) -> str:
+    """The vault's convergent token for the national ID: the same person always gets the same token.
+
+    Called BEFORE the database transaction (a network call must not hold row
+    locks). If the write then fails, the token stays in the vault unused: it is
+    never shredded here, because a convergent token may already belong to
+    another customer's identity (ADR 0012). `VaultUnavailable` (503) when the
+    vault cannot be reached; nothing has been written then.
+    """
+    from tokenvault.client import vault_client
+
+    tokenized = (client or vault_client()).tokenize(
+        token_type="national_id",  # noqa: S106 - a token type, not a secret
+        value=identity.national_id,
+        actor=actor,
+        convergent=True,
+    )
+    return tokenized.token
+
+
+def customer_identity_capture(
+    *, user: User, identity: IdentityInput, national_id_token: str | None, actor: Actor
+) -> CustomerProfile:
+    """Store the customer's identity, encrypted, once; refuse a national ID or phone another customer holds.
+
+    Identity cannot be changed through this call once captured
+    (`identity_already_captured`): a correction is a reviewed staff process.
+    The profile row is locked first, so two captures for one customer
+    serialise; the unique indexes on `national_id_token` and `phone_index`
+    decide between two customers racing with the same ID or phone, and the
+    loser gets the same answer as an ordinary duplicate. Nothing says which
+    customer holds the ID. Non-durable (ADR 0009): the idempotency layer wraps it.
+    """
+    try:
+        with transaction.atomic():
+            profile = CustomerProfile.objects.select_for_update(of=("self",)).select_related("user").get(user=user)
+            if profile.identity_captured_at is not None:
+                raise IdentityAlreadyCaptured()
+            if national_id_token is None:
+                raise ValueError("national_id_token is required for a first capture")
+            phone_index = field_blind_index(kind="phone", normalized_value=identity.phone)
+            others = CustomerProfile.objects.exclude(pk=profile.pk)
+            if others.filter(national_id_token=national_id_token).exists():
+                raise NationalIdInUse()
+            if others.filter(phone_index=phone_index).exists():
+                raise PhoneInUse()
+            profile.full_name = identity.full_name
+            profile.date_of_birth = identity.date_of_birth
+            profile.phone = identity.phone
+            profile.phone_index = phone_index
+            profile.postal_address = identity.postal_address
+            profile.national_id_token = national_id_token
+            profile.identity_captured_at = timezone.now()
+            profile.save()
+            audit_event_record(
+                event_type="identity.captured",
+                outcome=AuditEvent.Outcome.SUCCESS,
+                actor=actor,
+                object_type="customer_profile",
+                object_id=str(user.public_id),
+                payload={"country": identity.postal_address["country"]},
+            )
+    except IntegrityError as exc:
+        constraint = getattr(getattr(exc.__cause__, "diag", None), "constraint_name", "") or ""
+        if "national_id_token" in constraint:
+            raise NationalIdInUse() from None
+        if "phone_index" in constraint:
+            raise PhoneInUse() from None
+        raise
+    return profile

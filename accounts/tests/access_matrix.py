@@ -27,7 +27,17 @@ from oauth2_provider.models import AccessToken, Application, set_token_value
 
 from accounts.tests.oauth_helpers import mobile_client, partner_client
 
-ALL_SCOPES = "openid profile:read accounts:read accounts:write transfers:read transfers:write cards:read cards:write"
+ALL_SCOPES = " ".join([
+    "openid",
+    "profile:read",
+    "profile:write",
+    "accounts:read",
+    "accounts:write",
+    "transfers:read",
+    "transfers:write",
+    "cards:read",
+    "cards:write",
+])  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -150,6 +160,10 @@ OBJECT_ENDPOINTS: list[ObjectEndpoint] = [
 ]
 PRINCIPAL_ENDPOINTS: list[PrincipalEndpoint] = [
     PrincipalEndpoint(route="v1/me", method="GET", path="/v1/me", scope="profile:read"),
+    PrincipalEndpoint(route="v1/me/identity", method="GET", path="/v1/me/identity", scope="profile:read"),
+    # An empty body: the owner passes every gate and is refused on content, before the vault is called
+    # (the capture itself, with the real vault process, is in accounts/tests/test_identity_api.py).
+    PrincipalEndpoint(route="v1/me/identity", method="PUT", path="/v1/me/identity", scope="profile:write", success=400),
     PrincipalEndpoint(route="v1/accounts", method="GET", path="/v1/accounts", scope="accounts:read"),
     PrincipalEndpoint(
         route="v1/accounts",

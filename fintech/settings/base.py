@@ -315,6 +315,7 @@ OAUTH_REFRESH_TOKEN_ABSOLUTE_SECONDS = env.int("OAUTH_REFRESH_TOKEN_ABSOLUTE_SEC
 OAUTH_SCOPES = {
     "openid": "Sign you in",
     "profile:read": "See your profile",
+    "profile:write": "Record your identity (name, date of birth, phone, address, national ID)",
     "accounts:read": "See your accounts and balances",
     "accounts:write": "Open accounts",
     "transfers:read": "See your transfers",
