@@ -27,12 +27,77 @@ class UserAdmin(DjangoUserAdmin):
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
 
 
+PII_ON_FILE = "•••• on file (encrypted)"
+PII_ABSENT = "—"
+
+
 @admin.register(CustomerProfile)
 class CustomerProfileAdmin(admin.ModelAdmin):
-    list_display = ("user", "tier", "status", "created_at")
-    list_filter = ("tier", "status")
+    """Tier and status are staff's to change; identity is only ever shown as "on file".
+
+    Showing even a masked fragment would mean decrypting, i.e. a `pii.read`
+    with a purpose for every page view; officers who need a value in clear go
+    through `accounts.selectors.customer_pii_read`, which asks for a purpose
+    and records it. The national ID's vault token is not shown either: it is
+    the handle a detokenize call would need.
+    """
+
+    list_display = ("user", "tier", "status", "identity_captured_at", "created_at")
+    list_filter = ("tier", "status", ("identity_captured_at", admin.EmptyFieldListFilter))
     raw_id_fields = ("user",)
-    readonly_fields = ("created_at", "updated_at")
+    fields = (
+        "user",
+        "tier",
+        "status",
+        "identity_captured_at",
+        "full_name_masked",
+        "date_of_birth_masked",
+        "phone_masked",
+        "postal_address_masked",
+        "credit_score_masked",
+        "national_id_masked",
+        "created_at",
+        "updated_at",
+    )
+    readonly_fields = (
+        "identity_captured_at",
+        "full_name_masked",
+        "date_of_birth_masked",
+        "phone_masked",
+        "postal_address_masked",
+        "credit_score_masked",
+        "national_id_masked",
+        "created_at",
+        "updated_at",
+    )
+
+    @staticmethod
+    def _on_file(value) -> str:
+        return PII_ABSENT if value is None else PII_ON_FILE
+
+    @admin.display(description="full name")
+    def full_name_masked(self, profile: CustomerProfile) -> str:
+        return self._on_file(profile.full_name)
+
+    @admin.display(description="date of birth")
+    def date_of_birth_masked(self, profile: CustomerProfile) -> str:
+        return self._on_file(profile.date_of_birth)
+
+    @admin.display(description="phone")
+    def phone_masked(self, profile: CustomerProfile) -> str:
+        return self._on_file(profile.phone)
+
+    @admin.display(description="postal address")
+    def postal_address_masked(self, profile: CustomerProfile) -> str:
+        return self._on_file(profile.postal_address)
+
+    @admin.display(description="credit score")
+    def credit_score_masked(self, profile: CustomerProfile) -> str:
+        return self._on_file(profile.credit_score)
+
+    @admin.display(description="national ID")
+    def national_id_masked(self, profile: CustomerProfile) -> str:
+        return "•••• in the token vault" if profile.national_id_token else PII_ABSENT
 
 
 # --- Partner API keys (seed 002) ---------------------------------------------------

@@ -270,3 +270,32 @@ def test_two_customers_racing_with_one_national_id_exactly_one_wins():
     assert CustomerProfile.objects.filter(national_id_token=token).count() == 1
     assert CustomerProfile.objects.filter(identity_captured_at__isnull=False).count() == 1
     assert AuditEvent.objects.filter(event_type="identity.captured").count() == 1
+
+
+@pytest.mark.django_db(databases=DATABASES)
+def test_compliance_sees_identity_only_as_on_file_in_the_admin(client):
+    from django.urls import reverse
+
+    from accounts.services import staff_create
+    from accounts.tests.mfa_helpers import force_login_with_mfa
+
+    user = customer("zoe@example.com")
+    customer_identity_capture(
+        user=user, identity=identity(), national_id_token=national_id_token(), actor=actor_for(user)
+    )
+    profile = CustomerProfile.objects.get(user=user)
+    force_login_with_mfa(
+        client, staff_create(email="officer@fintech.example", password=None, roles=["compliance_officer"])
+    )
+
+    page = client.get(reverse("admin:accounts_customerprofile_change", args=[profile.pk]))
+    listing = client.get(reverse("admin:accounts_customerprofile_changelist"))
+
+    assert page.status_code == 200 and listing.status_code == 200
+    html = page.content.decode()
+    assert html.count("•••• on file (encrypted)") == 4  # name, birth date, phone, address; no credit score yet
+    assert "•••• in the token vault" in html
+    for clear in ["Zoë", "Marlowe", "7700900123", "Baker", "1984", profile.national_id_token, profile.phone_index]:
+        assert clear not in html
+        assert clear not in listing.content.decode()
+    assert not AuditEvent.objects.filter(event_type="pii.read").exists()  # nothing was decrypted
