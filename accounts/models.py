@@ -76,7 +76,7 @@ class User(AbstractBaseUser, PermissionsMixin):
 class CustomerProfile(models.Model):
     """What the platform knows about a customer beyond their login.
 
-    PII is never in clear here (ADR 0012). Name, date of birth, phone, postal
+    PII is never in clear here (ADR 0013). Name, date of birth, phone, postal
     address and credit score are AES-256-GCM envelopes (`tokenvault.fields`)
     bound to this table, their column and the owner's `public_id`; read them
     only through `accounts.selectors.customer_pii_read`, which audits the read.

@@ -181,7 +181,7 @@ def identity_national_id_tokenize(*, identity: IdentityInput, actor: Actor, clie
     Called BEFORE the database transaction (a network call must not hold row
     locks). If the write then fails, the token stays in the vault unused: it is
     never shredded here, because a convergent token may already belong to
-    another customer's identity (ADR 0012). `VaultUnavailable` (503) when the
+    another customer's identity (ADR 0013). `VaultUnavailable` (503) when the
     vault cannot be reached; nothing has been written then.
     """
     from tokenvault.client import vault_client

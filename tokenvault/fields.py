@@ -1,4 +1,4 @@
-"""Encrypted model fields for PII that must stay with its row in the main database (ADR 0012).
+"""Encrypted model fields for PII that must stay with its row in the main database (ADR 0013).
 
 Each value is an AES-256-GCM envelope (`tokenvault.crypto`): a fresh data key
 per value, wrapped by a key-encryption key from a `KeyProvider`. The provider
