@@ -68,6 +68,20 @@ def _provider_for(directory: str, generate: bool) -> LocalFileKeyProvider:
     return LocalFileKeyProvider(Path(directory), generate=generate, kek_id=FIELD_KEK_ID)
 
 
+@checks.register(checks.Tags.security, deploy=True)
+def field_key_settings_check(app_configs, **kwargs) -> list[checks.CheckMessage]:
+    """Production names the field key directory, outside the repository, and never generates keys."""
+    errors: list[checks.CheckMessage] = []
+    if getattr(settings, "FIELD_KEK_GENERATE", False):
+        errors.append(checks.Error("FIELD_KEK_GENERATE is on: a missing key would be replaced.", id="tokenvault.E011"))
+    directory = getattr(settings, "FIELD_KEK_DIR", None)
+    if not directory:
+        errors.append(checks.Error("FIELD_KEK_DIR is not set.", id="tokenvault.E012"))
+    elif Path(directory).resolve().is_relative_to(Path(settings.BASE_DIR).resolve()):
+        errors.append(checks.Error("FIELD_KEK_DIR must be outside the repository.", id="tokenvault.E013"))
+    return errors
+
+
 def field_blind_index(*, kind: str, normalized_value: str, provider: KeyProvider | None = None) -> str:
     """HMAC-SHA256 (hex) of an already normalised value under the field ring's own index key.
 

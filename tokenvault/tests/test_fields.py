@@ -282,3 +282,15 @@ def test_retiring_the_current_field_key_is_refused():
 
     with pytest.raises(CommandError, match="vault_kek_is_current"):
         call_command("fields_retire_key", "1", stdout=io.StringIO())
+
+
+def test_deploy_check_wants_a_provisioned_field_key_directory_outside_the_repository(settings):
+    from tokenvault.fields import field_key_settings_check
+
+    assert [error.id for error in field_key_settings_check(None)] == ["tokenvault.E011"]  # the test ring generates
+    settings.FIELD_KEK_GENERATE = False
+    assert field_key_settings_check(None) == []
+    settings.FIELD_KEK_DIR = None
+    assert [error.id for error in field_key_settings_check(None)] == ["tokenvault.E012"]
+    settings.FIELD_KEK_DIR = str(settings.BASE_DIR / "var" / "keys" / "field-kek")
+    assert [error.id for error in field_key_settings_check(None)] == ["tokenvault.E013"]
