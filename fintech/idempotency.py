@@ -97,8 +97,16 @@ def _lock_id(client_id: str, principal: str, key: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
-def idempotent_response(request, payload: Any, operation: Callable[[], tuple[int, dict]]) -> Response:
-    """Run `operation` (returning status and body) at most once per Idempotency-Key."""
+def idempotent_response(
+    request, payload: Any, operation: Callable[[], tuple[int, dict]], *, savepoint: bool = True
+) -> Response:
+    """Run `operation` (returning status and body) at most once per Idempotency-Key.
+
+    `savepoint=False` is for an operation that writes nothing when it raises a
+    `DomainError` (it refuses before its first write): its refusal is stored
+    without the SAVEPOINT / RELEASE round trips that would otherwise undo
+    partial writes. Any other exception still rolls the whole transaction back.
+    """
     key = idempotency_key_from(request)
     client_id, principal = _caller(request)
     fingerprint = _fingerprint(request, payload)
@@ -115,7 +123,10 @@ def idempotent_response(request, payload: Any, operation: Callable[[], tuple[int
                     raise IdempotencyKeyReused()
                 return stored.response_status, stored.response_body, True
             try:
-                with transaction.atomic():
+                if savepoint:
+                    with transaction.atomic():
+                        status, body = operation()
+                else:
                     status, body = operation()
             except DomainError as refusal:
                 if refusal.status >= 500:
@@ -144,7 +155,8 @@ def idempotent_response(request, payload: Any, operation: Callable[[], tuple[int
     status, body, replayed = run_with_retry(attempt)
     headers = {"Idempotent-Replayed": "true"} if replayed else {}
     content_type = PROBLEM_CONTENT_TYPE if status >= 400 else None
-    return Response(body, status=status, headers=headers, content_type=content_type)
+    # 204 has no body on the wire (RFC 9110 §15.3.5); `{}` is only what the record stores.
+    return Response(None if status == 204 else body, status=status, headers=headers, content_type=content_type)
 
 
 def idempotency_records_purge(*, now=None, batch_size: int = 5000) -> int:

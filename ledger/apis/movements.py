@@ -43,9 +43,10 @@ class TransferCreateApi(CustomerApi):
         values, amount_minor = self.money_request(self.TransferInput)
 
         def operation():
-            transfer = services.transfer_create(
-                from_account=selectors.account_get(owner=request.user, public_id=values["from_account"]),
-                to_account=selectors.transfer_destination_get(public_id=values["to_account"]),
+            # Accounts are found inside the service's one database call, scoped as the selectors scope them.
+            transfer = services.transfer_create_by_public_ids(
+                from_public_id=values["from_account"],
+                to_public_id=values["to_account"],
                 amount_minor=amount_minor,
                 currency=values["currency"],
                 reference=values["reference"],
@@ -55,7 +56,8 @@ class TransferCreateApi(CustomerApi):
             )
             return 201, transfer_out(transfer)
 
-        return idempotent_response(request, request.data, operation)
+        # The service writes nothing when it refuses: no savepoint needed around it.
+        return idempotent_response(request, request.data, operation, savepoint=False)
 
 
 class TransferDetailApi(CustomerObjectApi):

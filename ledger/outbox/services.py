@@ -67,6 +67,11 @@ def outbox_transfer_posted_record(*, transfer: Transfer) -> list[OutboxMessage]:
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("outbox rows are written inside the transaction of the change they announce")
+    written = getattr(transfer, "outbox_message_ids", None)
+    if written is not None:
+        # `ledger_transfer_create` (migration 0005) wrote the same rows in its one call; only delivery is left.
+        _delivery_on_commit(written)
+        return [OutboxMessage(pk=message_id) for message_id in written]
     payload = transfer_posted_payload(transfer)
     sides_by_owner: dict[int, set[str]] = {}
     for posting in _postings_of(transfer):
@@ -94,11 +99,15 @@ def outbox_transfer_posted_record(*, transfer: Transfer) -> list[OutboxMessage]:
     if not messages:
         return []
     created = OutboxMessage.objects.bulk_create(messages)
+    _delivery_on_commit([message.pk for message in created])
+    return created
+
+
+def _delivery_on_commit(message_ids: list[int]) -> None:
     # Off only where no worker is meant to listen (the test suite): requests nobody consumes
     # would pile up in a shared broker. The sweeper delivers either way.
-    if getattr(settings, "OUTBOX_DELIVERY_ON_COMMIT", True):
-        transaction.on_commit(partial(outbox_delivery_request, [message.pk for message in created]), robust=True)
-    return created
+    if message_ids and getattr(settings, "OUTBOX_DELIVERY_ON_COMMIT", True):
+        transaction.on_commit(partial(outbox_delivery_request, message_ids), robust=True)
 
 
 def outbox_delivery_request(message_ids: list[int]) -> int:

@@ -23,7 +23,7 @@ from ledger.services.accounts import account_open, account_status_change, platfo
 from ledger.services.funding import credit_charge, deposit_from_funding
 from ledger.services.holds import hold_capture, hold_create, hold_void, holds_expire
 from ledger.services.reversals import transfer_reverse
-from ledger.services.transfers import transfer_create
+from ledger.services.transfers import transfer_create, transfer_create_by_public_ids
 
 __all__ = [
     "account_open",
@@ -36,5 +36,6 @@ __all__ = [
     "holds_expire",
     "platform_account_get_or_create",
     "transfer_create",
+    "transfer_create_by_public_ids",
     "transfer_reverse",
 ]

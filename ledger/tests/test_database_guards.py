@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import threading
 
 import psycopg
 import pytest
@@ -12,11 +13,12 @@ from django.test.utils import CaptureQueriesContext
 
 from conftest import database_url
 from fintech.db_privileges import write_once_tables
+from fintech.db_retry import sqlstate_of
 from ledger.exceptions import AccountNotFound, LockOutsideTransaction
 from ledger.lock_objects import accounts_lock, holds_lock, owner_spend_lock, transfers_lock
 from ledger.models import Hold, LedgerAccount, Posting, Transfer
 from ledger.services import platform_account_get_or_create, transfer_create
-from ledger.tests.factories import TEST_ACTOR, account, generous_limits
+from ledger.tests.factories import TEST_ACTOR, account, generous_limits, send
 
 _versions = itertools.count(1000)  # unique per account: these postings never went through the balance update
 
@@ -192,8 +194,10 @@ def test_accounts_are_locked_in_one_statement_for_update_ordered_by_primary_key(
 
 @pytest.mark.django_db
 def test_a_transfer_takes_each_lock_exactly_once_in_the_documented_order():
+    """The whole transfer is one call; inside it, the spend lock, then one row-lock statement, then the updates."""
     generous_limits()
     alice, bob = account(balance_minor=10_00), account()
+    owner = alice.owner
 
     with CaptureQueriesContext(connection) as queries:
         transfer_create(
@@ -202,18 +206,56 @@ def test_a_transfer_takes_each_lock_exactly_once_in_the_documented_order():
             amount_minor=1_00,
             currency="EUR",
             reference="x",
-            initiated_by=alice.owner,
+            initiated_by=owner,
             actor=TEST_ACTOR,
         )
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT prosrc FROM pg_proc WHERE proname = 'ledger_transfer_create'")
+        (body,) = cursor.fetchone()
 
-    statements = [query["sql"] for query in queries.captured_queries]
-    advisory = [i for i, sql in enumerate(statements) if "pg_advisory_xact_lock" in sql]
-    row_locks = [i for i, sql in enumerate(statements) if "FOR UPDATE" in sql]
-    balance_updates = [i for i, sql in enumerate(statements) if sql.startswith("UPDATE ledger_ledgeraccount")]
-    assert len(advisory) == 1
-    assert len(row_locks) == 1
-    assert advisory[0] < row_locks[0] < balance_updates[0]
-    assert len(balance_updates) == 2
+    statements = [query["sql"] for query in queries.captured_queries if "SAVEPOINT" not in query["sql"]]
+    assert len(statements) == 1
+    assert "FROM ledger_transfer_create(" in statements[0]
+    assert body.count("pg_advisory_xact_lock(") == 1
+    assert body.count("FOR UPDATE") == 1
+    assert body.count("UPDATE ledger_ledgeraccount") == 2
+    advisory = body.index("pg_advisory_xact_lock(")
+    row_lock = body.index("ORDER BY id FOR UPDATE")
+    first_update = body.index("UPDATE ledger_ledgeraccount")
+    postings = body.index("INSERT INTO ledger_posting")
+    assert advisory < body.index("FROM ledger_transferrule") < row_lock < first_update < postings
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_transfer_call_waits_for_the_owner_spend_lock_python_takes():
+    """Same key in SQL and in `owner_spend_lock`: holds and credit charges serialise with transfers."""
+    generous_limits()
+    alice, bob = account(balance_minor=10_00), account()
+    held, release = threading.Event(), threading.Event()
+
+    def holder() -> None:
+        try:
+            with transaction.atomic():
+                owner_spend_lock(alice.owner_id)
+                held.set()
+                release.wait(timeout=30)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=holder, daemon=True)
+    thread.start()
+    try:
+        assert held.wait(timeout=30)
+        with pytest.raises(DatabaseError) as refused, transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL lock_timeout = '200ms'")
+            send(alice, bob, 1_00)
+    finally:
+        release.set()
+        thread.join(timeout=30)
+
+    assert sqlstate_of(refused.value) == "55P03"  # lock_not_available: it queued behind the holder
+    assert Transfer.objects.count() == 1  # the deposit only
 
 
 @pytest.mark.django_db
