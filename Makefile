@@ -1,13 +1,16 @@
 # The two commands a new user needs: `make run` and `make test`.
 PY := .venv/bin/python
 PORT ?= 8000
-export PORT
+# The vault role (Procfile `vault:`) listens on loopback here; the web process's VAULT_URL points at it.
+VAULT_PORT ?= 8001
+export PORT VAULT_PORT
 
 .PHONY: run test bench bootstrap venv services services-down migrate demo gates lint clean
 
 run: bootstrap migrate
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) manage.py demo_seed
+	@echo "Token vault role (internal API only): http://127.0.0.1:$(VAULT_PORT)/readyz"
 	exec .venv/bin/honcho --no-colour -f Procfile start --port $(PORT)
 
 test: bootstrap

@@ -203,3 +203,100 @@ def live_server_process(django_db_setup, tmp_path):
     server = LiveServer(tmp_path)
     yield server
     server.stop()
+
+
+# --- The token vault role as a real process (ADR 0012) ----------------------------------
+
+
+class VaultServer:
+    """The vault role (`fintech.settings.vault`) under gunicorn, against the test databases.
+
+    It runs as the runtime database role and commits its own rows (vault
+    records in `vault`, audit rows in `default`): they do not roll back with a
+    test's transaction.
+    """
+
+    def __init__(self, directory: Path):
+        import secrets
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.service_token = secrets.token_urlsafe(48)
+        self.kek_dir = directory / "vault-kek"
+        self.log = directory / "vault-gunicorn.log"
+        env = {
+            **subprocess_env(),
+            "DJANGO_SETTINGS_MODULE": "fintech.settings.vault",
+            "FINTECH_ENV": "test",
+            "PORT": str(self.port),
+            "BIND_ADDRESS": "127.0.0.1",
+            "WEB_CONCURRENCY": "1",
+            "WEB_THREADS": "8",
+            "VAULT_SERVICE_TOKEN": self.service_token,
+            "VAULT_KEK_DIR": str(self.kek_dir),
+            "PROMETHEUS_MULTIPROC_DIR": str(directory / "prometheus"),
+        }
+        self.process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "gunicorn"), "fintech.wsgi", "--config", "fintech/gunicorn.conf.py"],
+            cwd=ROOT,
+            env=env,
+            stdout=self.log.open("wb"),
+            stderr=subprocess.STDOUT,
+        )
+        import requests
+
+        def ready() -> bool:
+            if self.process.poll() is not None:
+                pytest.fail(f"the vault process exited: {self.log.read_text()[-2000:]}")
+            try:
+                return requests.get(f"{self.url}/readyz", timeout=1).status_code == 200
+            except requests.RequestException:
+                return False
+
+        wait_until(ready, timeout_seconds=30)
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+@pytest.fixture(scope="session")
+def vault_process(django_db_setup, tmp_path_factory):
+    """One vault role process per test session (it is slow to start); stopped before the test databases go."""
+    server = VaultServer(tmp_path_factory.mktemp("vault-role"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def vault_live(request, settings, vault_process):
+    """Points this process's vault client (settings VAULT_URL, VAULT_SERVICE_TOKEN) at the real vault process.
+
+    The vault commits its rows, so the test must be transactional
+    (`@pytest.mark.django_db(transaction=True, databases=["default", "vault"])`):
+    the flush at its end removes what the vault wrote, and later tests never see
+    it. Assert on rows by the tokens the test created, never on table counts.
+    """
+    marker = request.node.get_closest_marker("django_db")
+    if marker is None or not marker.kwargs.get("transaction") or "vault" not in marker.kwargs.get("databases", ()):
+        pytest.fail('vault_live needs @pytest.mark.django_db(transaction=True, databases=["default", "vault"])')
+    settings.VAULT_URL = vault_process.url
+    settings.VAULT_SERVICE_TOKEN = vault_process.service_token
+    # Tests that also call vault services in-process must use the vault process's keys.
+    settings.VAULT_KEK_DIR = str(vault_process.kek_dir)
+    settings.VAULT_KEK_GENERATE = True
+    return vault_process
+
+
+@pytest.fixture
+def vault_down(settings):
+    """The vault client pointed at a closed port: every call fails to connect."""
+    settings.VAULT_URL = f"http://127.0.0.1:{free_port()}"
+    settings.VAULT_SERVICE_TOKEN = "vault-down-" + "x" * 40
+    return settings.VAULT_URL

@@ -51,12 +51,11 @@ def _broker() -> None:
 
 
 def dependency_checks() -> dict[str, Callable[[], None]]:
-    return {
-        "database_default": _database("default"),
-        "database_vault": _database("vault"),
-        "redis": _redis,
-        "celery_broker": _broker,
-    }
+    """Every database this process holds; Redis and the broker except in the vault role, which uses neither."""
+    checks: dict[str, Callable[[], None]] = {f"database_{alias}": _database(alias) for alias in settings.DATABASES}
+    if settings.SERVICE_ROLE != "vault":
+        checks |= {"redis": _redis, "celery_broker": _broker}
+    return checks
 
 
 def check_dependencies() -> dict[str, dict]:
@@ -105,6 +104,7 @@ def readyz(request):
         "status": "ready" if not down else "unavailable",
         "down": down,
         "checks": results,
-        "celery_worker_heartbeat_age_seconds": worker_heartbeat_age_seconds(),
     }
+    if settings.SERVICE_ROLE != "vault":
+        body["celery_worker_heartbeat_age_seconds"] = worker_heartbeat_age_seconds()
     return JsonResponse(body, status=200 if not down else 503)

@@ -1,4 +1,4 @@
-"""System checks for the vault's key configuration (`manage.py check --deploy`)."""
+"""System checks for the vault's configuration (`manage.py check --deploy`), per role (ADR 0012)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,13 @@ from django.core.checks import Error, Tags, register
 
 @register(Tags.security, deploy=True)
 def vault_key_settings_check(app_configs, **kwargs) -> list[Error]:
-    """Production names its key directory, outside the repository, and never generates keys."""
+    """A process holding the vault database names its key directory, outside the repository, and never generates keys.
+
+    The API role in production holds neither the vault database nor its keys,
+    so there is nothing to check there.
+    """
+    if "vault" not in settings.DATABASES:
+        return []
     errors = []
     if getattr(settings, "VAULT_KEK_GENERATE", False):
         errors.append(
@@ -21,4 +27,25 @@ def vault_key_settings_check(app_configs, **kwargs) -> list[Error]:
         errors.append(Error("VAULT_KEK_DIR is not set.", id="tokenvault.E002"))
     elif Path(directory).resolve().is_relative_to(Path(settings.BASE_DIR).resolve()):
         errors.append(Error("VAULT_KEK_DIR must be outside the repository.", id="tokenvault.E003"))
+    return errors
+
+
+@register(Tags.security, deploy=True)
+def vault_role_separation_check(app_configs, **kwargs) -> list[Error]:
+    """In production the API role reaches the vault over TLS and holds no vault credentials; the vault holds them."""
+    errors = []
+    role = getattr(settings, "SERVICE_ROLE", "api")
+    if role == "api":
+        if "vault" in settings.DATABASES or getattr(settings, "VAULT_KEK_DIR", None):
+            message = "The API role holds the vault database or its keys; only the vault role may."
+            errors.append(Error(message, id="tokenvault.E004"))
+        if not settings.VAULT_URL.startswith("https://"):
+            errors.append(Error("VAULT_URL must be an https:// URL.", id="tokenvault.E005"))
+        if len(settings.VAULT_SERVICE_TOKEN) < 50:
+            errors.append(Error("VAULT_SERVICE_TOKEN must be at least 50 random characters.", id="tokenvault.E006"))
+    elif role == "vault":
+        if "vault" not in settings.DATABASES:
+            errors.append(Error("The vault role needs the vault database.", id="tokenvault.E007"))
+        if len(settings.VAULT_SERVICE_TOKEN) < 50:
+            errors.append(Error("VAULT_SERVICE_TOKEN must be at least 50 random characters.", id="tokenvault.E006"))
     return errors

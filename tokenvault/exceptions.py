@@ -85,3 +85,53 @@ class KekIsCurrent(DomainError):
     status = 409
     code = "vault_kek_is_current"
     title = "The current key version cannot be retired"
+
+
+# --- The vault as a separate role (ADR 0012) -------------------------------------------
+
+
+class VaultUnavailable(DomainError):
+    """The API role could not get an answer from the vault role: down, slow, 5xx or misconfigured.
+
+    Nothing was vaulted or read on our side; the caller may retry later.
+    """
+
+    status = 503
+    code = "vault_unavailable"
+    title = "The token vault is not reachable"
+
+
+class VaultRefused(DomainError):
+    """A refusal from the vault whose code this client has no class for; status and code are the vault's."""
+
+    def __init__(self, *, status: int, code: str, title: str, detail: str | None = None, extra: dict | None = None):
+        self.status = status
+        self.code = code
+        self.title = title
+        super().__init__(detail, extra=extra)
+
+
+class ServiceCredentialMissing(DomainError):
+    status = 401
+    code = "vault_service_credential_missing"
+    title = "The vault's internal API needs a service credential"
+
+
+class ServiceCredentialInvalid(DomainError):
+    status = 401
+    code = "vault_service_credential_invalid"
+    title = "The service credential is not valid"
+
+
+class DetokenizeRateLimited(DomainError):
+    status = 429
+    code = "vault_detokenize_rate_limited"
+    title = "Too many values detokenized; try again later"
+
+
+class DetokenizeLimitUnavailable(DomainError):
+    """The rate limiter's store did not answer: without a count no value may be released (fail closed)."""
+
+    status = 503
+    code = "vault_detokenize_limit_unavailable"
+    title = "Detokenization is unavailable; try again later"

@@ -85,25 +85,37 @@ TEMPLATES = [
 # FINTECH_DATABASE_ROLE=owner. The runtime role owns no table, so it can neither
 # disable a trigger nor write to write-once tables beyond INSERT.
 DATABASE_ROLE = env.str("FINTECH_DATABASE_ROLE", default="runtime")
-_DATABASE_URLS = {
-    "default": (
-        env.str("DATABASE_URL", default="") or "postgres://postgres@127.0.0.1:5432/fintech",
-        env.str("DATABASE_OWNER_URL", default=""),
-    ),
-    "vault": (
-        env.str("VAULT_DATABASE_URL", default="") or "postgres://postgres@127.0.0.1:5432/fintech_vault",
-        env.str("VAULT_DATABASE_OWNER_URL", default=""),
-    ),
-}
-DATABASE_RUNTIME_ROLES = {alias: env.db_url_config(urls[0])["USER"] for alias, urls in _DATABASE_URLS.items()}
+_LOCAL_POSTGRES = "postgres://postgres@127.0.0.1:5432/"
 
 
-def databases_for(role: str, **options) -> dict:
+def database_urls(alias: str) -> tuple[str, str]:
+    """(runtime URL, owner URL or "") of one database, read from the environment only when asked for.
+
+    A process that does not hold the vault never asks for `vault`, so it never
+    reads VAULT_DATABASE_URL (the API role in production, ADR 0012).
+    """
+    if alias == "default":
+        return env.str("DATABASE_URL", default="") or f"{_LOCAL_POSTGRES}fintech", env.str(
+            "DATABASE_OWNER_URL", default=""
+        )
+    if alias == "vault":
+        return env.str("VAULT_DATABASE_URL", default="") or f"{_LOCAL_POSTGRES}fintech_vault", env.str(
+            "VAULT_DATABASE_OWNER_URL", default=""
+        )
+    raise ValueError(f"unknown database alias {alias!r}")
+
+
+def database_runtime_roles(aliases: tuple[str, ...]) -> dict[str, str]:
+    return {alias: env.db_url_config(database_urls(alias)[0])["USER"] for alias in aliases}
+
+
+def databases_for(role: str, *, aliases: tuple[str, ...], **options) -> dict:
     """Django DATABASES for the runtime role or the owner role (owner falls back to runtime)."""
     if role not in ("runtime", "owner"):
         raise ValueError(f"FINTECH_DATABASE_ROLE must be 'runtime' or 'owner', not {role!r}")
     databases = {}
-    for alias, (runtime_url, owner_url) in _DATABASE_URLS.items():
+    for alias in aliases:
+        runtime_url, owner_url = database_urls(alias)
         config = env.db_url_config(owner_url or runtime_url if role == "owner" else runtime_url)
         config.setdefault("OPTIONS", {}).update(
             {"connect_timeout": env.int("DATABASE_CONNECT_TIMEOUT_SECONDS", default=5), **options}
@@ -117,7 +129,14 @@ def databases_for(role: str, **options) -> dict:
     return databases
 
 
-DATABASES = databases_for(DATABASE_ROLE)
+# Which process this is (ADR 0012): "api" serves /v1, OAuth and the admin; "vault" serves
+# only the vault's internal API (fintech/settings/vault.py).
+SERVICE_ROLE = "api"
+# The databases this process holds. The API role in production: `default` only. Dev and test
+# add `vault` (migrations, in-process unit tests); the vault role holds both.
+DATABASE_ALIASES: tuple[str, ...] = ("default",)
+DATABASES = databases_for(DATABASE_ROLE, aliases=DATABASE_ALIASES)
+DATABASE_RUNTIME_ROLES = database_runtime_roles(DATABASE_ALIASES)
 DATABASE_ROUTERS = ["fintech.db_router.DomainDatabaseRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -322,6 +341,8 @@ OAUTH_SCOPES = {
     "transfers:write": "Move money from your accounts",
     "cards:read": "See your saved cards",
     "cards:write": "Save and remove cards",
+    # Client credentials only, and only for clients whose policy lists token types (ADR 0012).
+    "vault:detokenize": "Read vaulted card numbers or national ids in clear",
 }
 OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
 OAUTH2_PROVIDER = {
@@ -379,3 +400,22 @@ RATELIMIT_USE_CACHE = "default"
 RATELIMIT_FAIL_OPEN = False
 # Idempotency-Key records live at least this long (seed 004: 24 hours).
 IDEMPOTENCY_KEY_TTL_SECONDS = env.int("IDEMPOTENCY_KEY_TTL_SECONDS", default=24 * 3600)
+
+# --- Token vault: the API role's client of the vault role (ADR 0012) -----------------------
+# Where the vault role's internal API answers. Dev: the `vault` process of `make run`;
+# production: required, https. Empty: every vault call is a 503 vault_unavailable.
+VAULT_URL = env.str("VAULT_URL", default="")
+# CA bundle that signs the vault's TLS certificate; empty means the system's CAs.
+VAULT_CA_BUNDLE = env.str("VAULT_CA_BUNDLE", default="")
+VAULT_CONNECT_TIMEOUT_SECONDS = env.float("VAULT_CONNECT_TIMEOUT_SECONDS", default=0.5)
+VAULT_READ_TIMEOUT_SECONDS = env.float("VAULT_READ_TIMEOUT_SECONDS", default=3.0)
+# Attempts of an idempotent call (detokenize, shred, convergent tokenize); others get one.
+VAULT_MAX_ATTEMPTS = env.int("VAULT_MAX_ATTEMPTS", default=3)
+# The service credential: the API role sends it, the vault role accepts it (and, during a
+# rotation, VAULT_SERVICE_TOKEN_PREVIOUS too). Set per environment module: generated in
+# dev/test, required in production.
+VAULT_SERVICE_TOKEN = ""
+VAULT_SERVICE_TOKEN_PREVIOUS = ""
+# POST /v1/vault/detokenize: tokens per call, and values per client in a sliding window.
+VAULT_DETOKENIZE_MAX_TOKENS = env.int("VAULT_DETOKENIZE_MAX_TOKENS", default=100)
+VAULT_DETOKENIZE_RATE = env.str("VAULT_DETOKENIZE_RATE", default="1000/1h")

@@ -3,11 +3,22 @@
 from pathlib import Path
 
 from fintech.settings.base import *  # noqa: F403
-from fintech.settings.base import OAUTH2_PROVIDER, OIDC_SIGNING_KEY_PATH
+from fintech.settings.base import (
+    DATABASE_ROLE,
+    OAUTH2_PROVIDER,
+    OIDC_SIGNING_KEY_PATH,
+    database_runtime_roles,
+    databases_for,
+)
 from fintech.settings.env import dev_rsa_private_key_pem, dev_secret, env
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="") or dev_secret("django_secret_key")
+# Dev keeps the vault database next to the main one: `make migrate` migrates it, and the
+# vault role (fintech.settings.vault) builds on this module. Production's API role does not.
+DATABASE_ALIASES = ("default", "vault")
+DATABASES = databases_for(DATABASE_ROLE, aliases=DATABASE_ALIASES)
+DATABASE_RUNTIME_ROLES = database_runtime_roles(DATABASE_ALIASES)
 # `make run` serves plain HTTP on loopback; cookies cannot be Secure there.
 SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
@@ -25,3 +36,6 @@ WEBHOOK_ALLOW_LOOPBACK_HTTP = True
 VAULT_KEK_GENERATE = True
 # Field-encryption keys (tokenvault/fields.py), a ring of their own: generated into var/keys/field-kek/.
 FIELD_KEK_GENERATE = True
+# The vault role of `make run` (Procfile `vault:`), on loopback; both processes read one generated credential.
+VAULT_URL = env.str("VAULT_URL", default="") or f"http://127.0.0.1:{env.int('VAULT_PORT', default=8001)}"
+VAULT_SERVICE_TOKEN = env.str("VAULT_SERVICE_TOKEN", default="") or dev_secret("vault_service_token")

@@ -3,12 +3,21 @@
 from pathlib import Path
 
 from fintech.settings.base import *  # noqa: F403
-from fintech.settings.base import CACHES, OAUTH2_PROVIDER, OIDC_SIGNING_KEY_PATH, STATIC_ROOT, databases_for
+from fintech.settings.base import (
+    CACHES,
+    OAUTH2_PROVIDER,
+    OIDC_SIGNING_KEY_PATH,
+    STATIC_ROOT,
+    database_runtime_roles,
+    databases_for,
+)
 from fintech.settings.env import dev_rsa_private_key_pem, dev_secret, env
 
 # pytest-django creates the test databases and migrates them, which is the owner's
 # job; tests that prove what the runtime role may do connect as it explicitly.
-DATABASES = databases_for("owner")
+DATABASE_ALIASES = ("default", "vault")
+DATABASES = databases_for("owner", aliases=DATABASE_ALIASES)
+DATABASE_RUNTIME_ROLES = database_runtime_roles(DATABASE_ALIASES)
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="") or dev_secret("django_secret_key")
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # test speed only
 # Tests share the Redis server with a running `make run`; keep their keys apart.
@@ -40,3 +49,7 @@ OUTBOX_DELIVERY_ON_COMMIT = False  # no worker listens on the shared broker in t
 VAULT_KEK_GENERATE = True
 # Field-encryption keys (tokenvault/fields.py), a ring of their own: generated into var/keys/field-kek/.
 FIELD_KEK_GENERATE = True
+# No vault role listens in tests unless a test starts one (root conftest `vault_live`):
+# an unset URL makes every vault call a 503, never a write into a developer's running vault.
+VAULT_URL = ""
+VAULT_SERVICE_TOKEN = env.str("VAULT_SERVICE_TOKEN", default="") or dev_secret("vault_service_token")

@@ -17,11 +17,11 @@ PRODUCTION_ENV = {
     "DJANGO_SETTINGS_MODULE": "fintech.settings.production",
     "DJANGO_ALLOWED_HOSTS": "api.fintech.example",
     "DATABASE_URL": "postgres://app@db.invalid:5432/fintech",
-    "VAULT_DATABASE_URL": "postgres://vault@vault-db.invalid:5432/fintech_vault",
     "REDIS_URL": "redis://redis.invalid:6379/0",
     "AUDIT_SIGNING_KEY_PATH": "/run/secrets/audit-signing-ed25519.pem",
     "OAUTH_ISSUER_URL": "https://api.fintech.example",
-    "VAULT_KEK_DIR": "/run/secrets/vault-kek",
+    "VAULT_URL": "https://vault.internal.example",
+    "VAULT_SERVICE_TOKEN": "s" * 30 + "0123456789abcdefghijklmnopqrst",
     "FIELD_KEK_DIR": "/run/secrets/field-kek",
     "WEBHOOK_SIGNING_KEY": "k" * 30 + "0123456789abcdefghijklmnopqrst",
 }

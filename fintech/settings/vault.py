@@ -1,0 +1,94 @@
+"""The vault role (ADR 0012): a process serving only the token vault's internal API.
+
+It is the only process that holds the vault database (`vault`, plus the main
+database for audit rows) and the vault's key-encryption keys. The API role
+reaches it over the network (`tokenvault.client`) with a service credential.
+Nothing else is served: no /v1, no OAuth, no admin, no metrics page, no
+static files (tokenvault/internal_urls.py).
+
+One module for every environment, chosen by FINTECH_ENV:
+
+    production (the default)  production_common + the vault's secrets, all required
+    dev                        dev settings (`make run`, Procfile `vault:`)
+    test                       test settings (the root conftest's vault process)
+
+The default is production on purpose: a vault process started without
+FINTECH_ENV refuses to start for want of its secrets, instead of quietly
+generating keys.
+"""
+
+from django.core.exceptions import ImproperlyConfigured
+
+from fintech.settings.env import env
+
+FINTECH_ENV = env.str("FINTECH_ENV", default="production")
+if FINTECH_ENV == "production":
+    from fintech.settings.production_common import *  # noqa: F403
+elif FINTECH_ENV == "dev":
+    from fintech.settings.dev import *  # noqa: F403
+elif FINTECH_ENV == "test":
+    from fintech.settings.test import *  # noqa: F403
+else:
+    raise ImproperlyConfigured(f"FINTECH_ENV must be production, dev or test, not {FINTECH_ENV!r}.")
+
+# INSTALLED_APPS and REST_FRAMEWORK below are the environment module's, narrowed.
+from fintech.settings.base import DATABASE_ROLE, database_runtime_roles, databases_for  # noqa: E402
+
+SERVICE_ROLE = "vault"
+ROOT_URLCONF = "tokenvault.internal_urls"
+
+# No admin, sessions, messages or static files: nothing here is for a browser.
+_NOT_IN_THE_VAULT = {
+    "accounts.admin_site.FintechAdminConfig",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "csp",
+}
+INSTALLED_APPS = [app for app in INSTALLED_APPS if app not in _NOT_IN_THE_VAULT]
+# Request id, one access-log line per call (route and status, never a body), body size limit,
+# the security headers. No session, CSRF cookie or login: callers authenticate per request
+# with the service credential (tokenvault/service_auth.py).
+MIDDLEWARE = [
+    "fintech.middleware.request_context.RequestContextMiddleware",
+    "fintech.middleware.observability.RequestObservabilityMiddleware",
+    "fintech.middleware.body_size.BodySizeLimitMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",  # inert for the API views; kept so nothing slips past it
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+# The internal views name their own authentication (tokenvault/internal_apis.py); the defaults
+# authenticate nobody and admit nobody, so a view that forgets is closed.
+REST_FRAMEWORK = {
+    **REST_FRAMEWORK,
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": None,  # an internal API: no published schema
+}
+
+DATABASE_ALIASES = ("default", "vault")
+VAULT_URL = ""  # the vault calls nobody
+VAULT_SERVICE_TOKEN_PREVIOUS = env.str("VAULT_SERVICE_TOKEN_PREVIOUS", default="")
+if FINTECH_ENV == "production":
+    from fintech.settings.production_common import DATABASE_SSLMODE, required_secret
+
+    env.str("VAULT_DATABASE_URL")  # no fallback to a local server
+    DATABASES = databases_for(DATABASE_ROLE, aliases=DATABASE_ALIASES, sslmode=DATABASE_SSLMODE)
+    DATABASE_RUNTIME_ROLES = database_runtime_roles(DATABASE_ALIASES)
+    # Key-encryption keys: provisioned outside the repository, never generated here.
+    VAULT_KEK_DIR = env.str("VAULT_KEK_DIR")
+    VAULT_KEK_GENERATE = False
+    VAULT_SERVICE_TOKEN = required_secret("VAULT_SERVICE_TOKEN")
+    # django-oauth-toolkit is installed only because account models point at its tables;
+    # the vault serves no OAuth, but its deploy check still wants production's https-only rule.
+    OAUTH2_PROVIDER = {**OAUTH2_PROVIDER, "ALLOWED_REDIRECT_URI_SCHEMES": ["https"]}
+    if VAULT_SERVICE_TOKEN_PREVIOUS:
+        VAULT_SERVICE_TOKEN_PREVIOUS = required_secret("VAULT_SERVICE_TOKEN_PREVIOUS")
+else:
+    # Dev/test: the environment module already holds both databases and generates keys;
+    # an explicit directory (the test vault process gets one per session) wins.
+    VAULT_KEK_DIR = env.str("VAULT_KEK_DIR", default="") or None
