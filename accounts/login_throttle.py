@@ -6,7 +6,10 @@ rather than failures only, and their "check, then increment" is two steps, so
 concurrent requests can all pass the check. Here each limited key is a Redis
 sorted set of attempt timestamps; one Lua script trims it to the window,
 counts and, if below the limit, adds the new attempt, atomically. Redis's own
-clock is used, so every web process agrees on "now".
+clock is used, so every web process agrees on "now". The rate notation and
+the Redis call are shared with other limiters (`fintech/rate_limits.py`);
+the script is this module's own, because it limits two keys at once and
+takes attempts back.
 
 An attempt counts as a failure from the moment it starts. Only a success (or
 a request whose credentials were never checked) takes it back. So a crash
@@ -30,23 +33,20 @@ from __future__ import annotations
 
 import ipaddress
 import math
-import re
 import unicodedata
 import uuid
 from dataclasses import dataclass
 from typing import Literal
 
-import redis
 from django.conf import settings
 from django.http import HttpRequest
 from django.utils.crypto import salted_hmac
 
-from fintech.redis_client import get_redis, redis_key
+from fintech.rate_limits import Rate, rate_parse, redis_script_call  # noqa: F401 - Rate: part of this API
+from fintech.redis_client import redis_key
 
 MAX_ACCOUNT_LENGTH = 254
 IPV6_PREFIX_LENGTH = 64  # one customer line gets a whole /64: count it as one address
-_RATE = re.compile(r"^(?P<limit>[1-9]\d{0,5})/(?P<multiplier>[1-9]\d{0,4})?(?P<unit>[smhd])$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 Scope = Literal["account", "address"]
 SCOPES: tuple[Scope, Scope] = ("account", "address")
@@ -112,12 +112,6 @@ class ThrottleUnavailable(Exception):
 
 
 @dataclass(frozen=True, slots=True)
-class Rate:
-    limit: int
-    window_seconds: int
-
-
-@dataclass(frozen=True, slots=True)
 class Attempt:
     """An attempt in progress, already counted as a failure until told otherwise."""
 
@@ -135,15 +129,6 @@ class Lockout:
     scope: Scope
     retry_after_seconds: int
     first_refusal: bool  # True once per lockout: record it in the trail then
-
-
-def rate_parse(value: str) -> Rate:
-    """'5/15m' -> Rate(5, 900): django-ratelimit's notation, checked strictly."""
-    match = _RATE.match(value.strip())
-    if match is None:
-        raise ValueError(f"not a login rate like '5/15m': {value!r}")
-    multiplier = int(match["multiplier"] or 1)
-    return Rate(limit=int(match["limit"]), window_seconds=multiplier * _UNIT_SECONDS[match["unit"]])
 
 
 def account_normalise(account: str) -> str:
@@ -174,11 +159,7 @@ def _now_ms() -> str:
 
 
 def _call(script: str, keys: list[str], args: list[str | int]) -> list[int]:
-    try:
-        client = get_redis()
-        return client.register_script(script)(keys=keys, args=args)
-    except redis.RedisError as exc:
-        raise ThrottleUnavailable(str(exc)) from exc
+    return redis_script_call(script, keys=keys, args=args, exception=ThrottleUnavailable)
 
 
 def attempt_start(*, account: str, address: str | None) -> Attempt | Lockout:

@@ -11,6 +11,9 @@
 * The login's authentication time and MFA time travel from the browser session
   (authorize) to the tokens (an `OAuthSession` per refresh-token family).
 * `sub` is the user's public id, never the database key or the email.
+* `vault:detokenize` is issued only on the client credentials grant, and only
+  to a client whose policy lists token types it may detokenize (ADR 0012):
+  asking for it otherwise is `invalid_scope`, and no other scope changes.
 """
 
 from __future__ import annotations
@@ -23,12 +26,13 @@ from django.utils import timezone
 from oauth2_provider.models import AccessToken, Grant, RefreshToken
 from oauth2_provider.oauth2_validators import OAuth2Validator
 
-from accounts.models import OAuthSession
+from accounts.models import OAuthClientPolicy, OAuthSession
 from accounts.oauth.tokens import token_checksum
 from audit.models import AuditEvent
 from audit.services.events import Actor, audit_event_record
 from fintech.redis_client import get_redis, redis_key
 
+DETOKENIZE_SCOPE = "vault:detokenize"
 USED_CODE_TTL_SECONDS = 600
 GRANT_CONTEXT_TTL_SECONDS = 120
 
@@ -133,6 +137,21 @@ class FintechOAuth2Validator(OAuth2Validator):
                 RefreshToken.revoke_family(known.token_family)
                 return False
         return valid
+
+    # --- scopes: detokenization only for clients staff allowed it -------------------------
+
+    def validate_scopes(self, client_id, scopes, client, request, *args, **kwargs):
+        if DETOKENIZE_SCOPE in scopes:
+            if getattr(request, "grant_type", None) != "client_credentials":
+                return False
+            types = (
+                OAuthClientPolicy.objects.filter(application=client)
+                .values_list("detokenize_token_types", flat=True)
+                .first()
+            )
+            if not types:
+                return False
+        return super().validate_scopes(client_id, scopes, client, request, *args, **kwargs)
 
     # --- OpenID Connect claims ------------------------------------------------------------
 

@@ -213,6 +213,7 @@ EXEMPT_ROUTES: dict[str, str] = {
     "v1/schema": "public OpenAPI document",
     "v1/docs": "public API documentation page",
     "v1/partner/whoami": "token + API key; its own matrix is in accounts/tests/test_api_keys.py",
+    "v1/vault/detokenize": "client token + API key + client policy; its own matrix is in tokenvault/tests/test_apis.py",
 }
 
 
