@@ -114,6 +114,42 @@ def start_server(port: int, workdir: Path) -> subprocess.Popen:
     raise SystemExit(f"server did not start; see {workdir / 'server.log'}")
 
 
+def _cpu_seconds(pids: list[int]) -> float:
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
+def server_cpu_seconds(server: subprocess.Popen) -> float:
+    """User + system CPU of the gunicorn master and its workers so far (Linux /proc).
+
+    Wall-clock rates move with whatever else the two cores run; the server's
+    CPU per request does not, so it is the figure to compare between runs.
+    """
+    pids = [server.pid]
+    children = Path(f"/proc/{server.pid}/task/{server.pid}/children")
+    if children.exists():
+        pids += [int(pid) for pid in children.read_text().split()]
+    return _cpu_seconds(pids)
+
+
+def database_cpu_seconds() -> float:
+    """CPU of the PostgreSQL backends serving the bench database (the server's persistent connections)."""
+    with connections["default"].cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        pids = [row[0] for row in cursor.fetchall()]
+    connections["default"].close()
+    return _cpu_seconds(pids)
+
+
 def run_load(port: int, pairs: list[dict], concurrency: int, seconds: int, workdir: Path) -> dict:
     config = workdir / f"load-{concurrency}.json"
     config.write_text(
@@ -173,9 +209,12 @@ def profile_in_process(pairs: list[dict], requests_count: int = 300) -> str:
         )
     profiler.disable()
     stream = io.StringIO()
-    pstats.Stats(profiler, stream=stream).sort_stats("cumulative").print_stats(
+    stats = pstats.Stats(profiler, stream=stream)
+    stats.sort_stats("cumulative").print_stats(
         r"(fintech|ledger|accounts|audit|oauth2_provider|rest_framework|django/db|psycopg)", 25
     )
+    stream.write("\nown time (tottime), top 25, every module:\n")
+    stats.sort_stats("tottime").print_stats(25)
     return stream.getvalue()
 
 
@@ -196,15 +235,20 @@ def main() -> None:
         server = start_server(port, workdir)
         run_load(port, pairs, 4, 2, workdir)  # warm-up: connections, caches
         print(f"\nledger over HTTP ({SECONDS}s per run; gunicorn gthread, runtime DB role, everything on)")
-        columns = ("clients", "transfers/s", "p50 ms", "p99 ms", "pgbench tps", "ratio")
-        widths = (7, 12, 8, 8, 12, 6)
+        columns = ("clients", "transfers/s", "p50 ms", "p99 ms", "pgbench tps", "ratio", "CPU ms/req: app", "db")
+        widths = (7, 12, 8, 8, 12, 6, 16, 5)
         print("  " + " ".join(f"{c:>{w}}" for c, w in zip(columns, widths, strict=True)) + "  statuses")
         for concurrency in CONCURRENCIES:
+            cpu_before, db_before = server_cpu_seconds(server), database_cpu_seconds()
             load = run_load(port, pairs, concurrency, SECONDS, workdir)
+            requests_done = max(load["requests"], 1)
+            cpu_ms = (server_cpu_seconds(server) - cpu_before) * 1000 / requests_done
+            db_ms = (database_cpu_seconds() - db_before) * 1000 / requests_done
             tps = pgbench_tps(concurrency, SECONDS)
             ratio = f"{load['transfers_per_second'] / tps:.3f}" if tps else "n/a"
             rate, p50, p99 = load["transfers_per_second"], load["p50_ms"], load["p99_ms"]
             figures = f"{concurrency:>7} {rate:>12.1f} {p50:>8.1f} {p99:>8.1f} {tps or 0:>12.1f} {ratio:>6}"
+            figures += f" {cpu_ms:>16.2f} {db_ms:>5.2f}"
             print(f"  {figures}  {load['statuses']}")
         server.terminate()
         server.wait(timeout=20)

@@ -92,6 +92,21 @@ def _fingerprint_key() -> bytes:
     return hashlib.sha256(f"idempotency-fingerprint\n{settings.SECRET_KEY}".encode()).digest()
 
 
+# Literals; every value is a bound parameter. The INSERT is what `IdempotencyRecord.objects.create`
+# sends, without the model machinery and the RETURNING it does not need (this runs on every write call).
+_CLAIM_SQL = "SELECT r_locked, r_fingerprint, r_status, r_body FROM fintech_idempotency_claim(%s, %s, %s, %s)"
+_RECORD_SQL = (
+    "INSERT INTO fintech_idempotencyrecord"
+    " (client_id, principal, key, fingerprint, response_status, response_body, created_at, expires_at)"
+    " VALUES (%s, %s, %s, %s, %s, %s::jsonb, STATEMENT_TIMESTAMP(), %s)"
+)
+
+
+def _json_loaded(value: Any) -> Any:
+    """A jsonb column read through a plain cursor: Django has psycopg hand it over as text."""
+    return json.loads(value) if isinstance(value, (str, bytes)) else value
+
+
 def _lock_id(client_id: str, principal: str, key: str) -> int:
     digest = hashlib.sha256(f"idempotency\n{client_id}\n{principal}\n{key}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
@@ -114,14 +129,15 @@ def idempotent_response(
     def attempt() -> tuple[int, dict, bool]:
         with transaction.atomic(durable=True):
             with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [_lock_id(client_id, principal, key)])
-                if not cursor.fetchone()[0]:
-                    raise IdempotencyKeyInProgress()
-            stored = IdempotencyRecord.objects.filter(client_id=client_id, principal=principal, key=key).first()
-            if stored is not None:
-                if stored.fingerprint != fingerprint:
+                # One round trip: the lock, then (fresh snapshot) the record; see fintech/migrations/0002.
+                cursor.execute(_CLAIM_SQL, [_lock_id(client_id, principal, key), client_id, principal, key])
+                locked, stored_fingerprint, stored_status, stored_body = cursor.fetchone()
+            if not locked:
+                raise IdempotencyKeyInProgress()
+            if stored_status is not None:
+                if stored_fingerprint != fingerprint:
                     raise IdempotencyKeyReused()
-                return stored.response_status, stored.response_body, True
+                return stored_status, _json_loaded(stored_body), True
             try:
                 if savepoint:
                     with transaction.atomic():
@@ -141,15 +157,11 @@ def idempotent_response(
                     detail=refusal.detail,
                     **refusal.extra,
                 )
-            IdempotencyRecord.objects.create(
-                client_id=client_id,
-                principal=principal,
-                key=key,
-                fingerprint=fingerprint,
-                response_status=status,
-                response_body=body,
-                expires_at=timezone.now() + timedelta(seconds=settings.IDEMPOTENCY_KEY_TTL_SECONDS),
-            )
+            expires_at = timezone.now() + timedelta(seconds=settings.IDEMPOTENCY_KEY_TTL_SECONDS)
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    _RECORD_SQL, [client_id, principal, key, fingerprint, status, json.dumps(body), expires_at]
+                )
             return status, body, False
 
     status, body, replayed = run_with_retry(attempt)
