@@ -70,8 +70,14 @@ def _provider_for(directory: str, generate: bool) -> LocalFileKeyProvider:
 
 @checks.register(checks.Tags.security, deploy=True)
 def field_key_settings_check(app_configs, **kwargs) -> list[checks.CheckMessage]:
-    """Production names the field key directory, outside the repository, and never generates keys."""
+    """Production names the field key directory, outside the repository, and never generates keys.
+
+    A role whose settings do not mention FIELD_KEK_DIR at all (the vault role)
+    holds no field keys and is not checked: it must never decrypt PII columns.
+    """
     errors: list[checks.CheckMessage] = []
+    if not hasattr(settings, "FIELD_KEK_DIR") and not getattr(settings, "FIELD_KEK_GENERATE", False):
+        return errors
     if getattr(settings, "FIELD_KEK_GENERATE", False):
         errors.append(checks.Error("FIELD_KEK_GENERATE is on: a missing key would be replaced.", id="tokenvault.E011"))
     directory = getattr(settings, "FIELD_KEK_DIR", None)

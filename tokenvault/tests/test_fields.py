@@ -294,3 +294,5 @@ def test_deploy_check_wants_a_provisioned_field_key_directory_outside_the_reposi
     assert [error.id for error in field_key_settings_check(None)] == ["tokenvault.E012"]
     settings.FIELD_KEK_DIR = str(settings.BASE_DIR / "var" / "keys" / "field-kek")
     assert [error.id for error in field_key_settings_check(None)] == ["tokenvault.E013"]
+    del settings.FIELD_KEK_DIR  # a role without field keys (the vault role)
+    assert field_key_settings_check(None) == []
