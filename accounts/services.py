@@ -245,3 +245,29 @@ def customer_identity_capture(
             raise PhoneInUse() from None
         raise
     return profile
+
+
+CREDIT_SCORE_RANGE = (300, 850)
+
+
+def customer_credit_score_set(*, user: User, score: int, actor: Actor) -> CustomerProfile:
+    """Record a bureau credit score for the customer, encrypted like the rest of their identity.
+
+    Staff or a scheduled bureau sync call this, never the customer. The audit
+    row says that the score changed and who changed it, never the score.
+    """
+    low, high = CREDIT_SCORE_RANGE
+    if type(score) is not int or not low <= score <= high:
+        raise InvalidIdentity(f"credit_score must be an integer from {low} to {high}")
+    with transaction.atomic():
+        profile = CustomerProfile.objects.select_for_update(of=("self",)).select_related("user").get(user=user)
+        profile.credit_score = score
+        profile.save(update_fields=["credit_score", "updated_at"])
+        audit_event_record(
+            event_type="credit_score.recorded",
+            outcome=AuditEvent.Outcome.SUCCESS,
+            actor=actor,
+            object_type="customer_profile",
+            object_id=str(user.public_id),
+        )
+    return profile

@@ -299,3 +299,26 @@ def test_compliance_sees_identity_only_as_on_file_in_the_admin(client):
         assert clear not in html
         assert clear not in listing.content.decode()
     assert not AuditEvent.objects.filter(event_type="pii.read").exists()  # nothing was decrypted
+
+
+@pytest.mark.django_db(databases=DATABASES)
+def test_a_credit_score_is_stored_encrypted_and_read_only_through_the_audited_selector():
+    from accounts.selectors import customer_pii_read
+    from accounts.services import customer_credit_score_set
+
+    user = customer("score@example.com")
+    staff = Actor(staff="staff-credit-desk")
+
+    customer_credit_score_set(user=user, score=712, actor=staff)
+
+    profile = CustomerProfile.objects.select_related("user").get(user=user)
+    assert str(profile.credit_score) == "Sealed(****)"
+    assert customer_pii_read(profile=profile, fields=["credit_score"], purpose="kyc_review", actor=staff) == {
+        "credit_score": 712
+    }
+    recorded = AuditEvent.objects.get(event_type="credit_score.recorded")
+    assert (recorded.object_id, recorded.payload) == (str(user.public_id), {})
+    assert recorded.actor_staff == "staff-credit-desk"
+    for bad in [299, 851, "700", 700.0]:
+        with pytest.raises(InvalidIdentity):
+            customer_credit_score_set(user=user, score=bad, actor=staff)
