@@ -236,8 +236,10 @@ class VaultServer:
             "VAULT_KEK_DIR": str(self.kek_dir),
             "PROMETHEUS_MULTIPROC_DIR": str(directory / "prometheus"),
         }
+        # No control socket: every gunicorn of this user would otherwise share ~/.gunicorn/gunicorn.ctl.
+        gunicorn = str(Path(sys.executable).parent / "gunicorn")
         self.process = subprocess.Popen(
-            [str(Path(sys.executable).parent / "gunicorn"), "fintech.wsgi", "--config", "fintech/gunicorn.conf.py"],
+            [gunicorn, "fintech.wsgi", "--config", "fintech/gunicorn.conf.py", "--no-control-socket"],
             cwd=ROOT,
             env=env,
             stdout=self.log.open("wb"),
