@@ -35,6 +35,13 @@ class VaultRecord(models.Model):
     shredded_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        # Nobody adds, changes or browses vault records through Django; staff may only read values
+        # in clear, per token type, through the vault (tokenvault/admin.py, ADR 0012).
+        default_permissions = ()
+        permissions = [
+            ("detokenize_card", "Can read card numbers in clear"),
+            ("detokenize_national_id", "Can read national ids in clear"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(token_type__in=["card", "national_id"]), name="vault_record_token_type_valid"
