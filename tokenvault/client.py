@@ -205,7 +205,7 @@ class VaultClient:
                 )
                 if attempt == attempts:
                     break
-                time.sleep(BACKOFF_BASE_SECONDS * 2 ** (attempt - 1) * (1 + random.random()))  # noqa: S311 - jitter
+                time.sleep(BACKOFF_BASE_SECONDS * 2 ** (attempt - 1) * (1 + random.random()))  # noqa: S311  # nosec B311 - jitter
         raise VaultUnavailable(headers={"Retry-After": "1"})
 
     def _attempt(self, operation: str, payload: dict[str, Any]) -> Any:

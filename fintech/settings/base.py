@@ -414,8 +414,8 @@ VAULT_MAX_ATTEMPTS = env.int("VAULT_MAX_ATTEMPTS", default=3)
 # The service credential: the API role sends it, the vault role accepts it (and, during a
 # rotation, VAULT_SERVICE_TOKEN_PREVIOUS too). Set per environment module: generated in
 # dev/test, required in production.
-VAULT_SERVICE_TOKEN = ""
-VAULT_SERVICE_TOKEN_PREVIOUS = ""
+VAULT_SERVICE_TOKEN = ""  # nosec B105 - empty here; each environment module sets it
+VAULT_SERVICE_TOKEN_PREVIOUS = ""  # nosec B105 - empty: no rotation in progress
 # POST /v1/vault/detokenize: tokens per call, and values per client in a sliding window.
 VAULT_DETOKENIZE_MAX_TOKENS = env.int("VAULT_DETOKENIZE_MAX_TOKENS", default=100)
 VAULT_DETOKENIZE_RATE = env.str("VAULT_DETOKENIZE_RATE", default="1000/1h")
