@@ -13,6 +13,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from tokenvault.fields import EncryptedDateField, EncryptedIntegerField, EncryptedJSONField, EncryptedTextField
+from tokenvault.tokens import TOKEN_PREFIXES
 
 # Encrypted PII is bound to its owner: a blob moved to another customer's row fails to decrypt.
 PII_BOUND_TO = "user.public_id"
@@ -301,6 +302,8 @@ class PaymentCard(models.Model):
     last4 = models.CharField(max_length=4)
     exp_month = models.PositiveSmallIntegerField()
     exp_year = models.PositiveSmallIntegerField()
+    # The holder's name is PII, not cardholder data on its own: encrypted here, bound to this card.
+    holder = EncryptedTextField(bound_to="public_id", max_length=100, null=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     deleted_at = models.DateTimeField(null=True, blank=True)
@@ -321,7 +324,9 @@ class PaymentCard(models.Model):
                 name="accounts_card_deleted_iff_deleted_at",
             ),
             # Random vault tokens only: a format-preserving token looks like a card number.
-            models.CheckConstraint(condition=models.Q(token__startswith="tok_card_"), name="accounts_card_token_shape"),
+            models.CheckConstraint(
+                condition=models.Q(token__startswith=TOKEN_PREFIXES["card"]), name="accounts_card_token_shape"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -3,6 +3,7 @@
 from django.urls import path
 
 from accounts.apis import MeApi
+from accounts.cards.apis import card_urlpatterns
 from accounts.identity_apis import MeIdentityApi
 from accounts.partner_apis import partner_urlpatterns
 
@@ -11,4 +12,5 @@ urlpatterns = [
     path("me", MeApi.as_view(), name="me"),
     path("me/identity", MeIdentityApi.as_view(), name="me_identity"),
     *partner_urlpatterns,
+    *card_urlpatterns,
 ]

@@ -51,6 +51,8 @@ class ObjectEndpoint:
     make_object: Callable
     body: Callable[[], dict] = field(default=lambda: {})
     success: int = 200
+    # Reaches the real vault process (root conftest `vault_live`): run in a transactional test.
+    through_vault: bool = False
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,32 @@ def _hold(owner) -> str:
     )
 
 
+def _card(owner) -> str:
+    """A card row whose token the vault process really holds (so the owner's delete can shred it)."""
+    from accounts.models import PaymentCard
+    from audit.services.events import Actor
+    from tokenvault.client import vault_client
+
+    vaulted = vault_client().tokenize(
+        token_type="card", value="4242424242424242", actor=Actor.system("matrix"), metadata={}
+    )
+    card = PaymentCard.objects.create(
+        owner=owner, token=vaulted.token, brand=vaulted.brand, last4=vaulted.last4, exp_month=12, exp_year=2035
+    )
+    return str(card.public_id)
+
+
+def _card_row(owner) -> str:
+    """A card row alone: reads never reach the vault."""
+    from accounts.models import PaymentCard
+
+    card = PaymentCard.objects.create(
+        owner=owner, token="tok_card_" + secrets.token_hex(13).upper()[:26], brand="visa", last4="4242",
+        exp_month=12, exp_year=2035,
+    )  # fmt: skip
+    return str(card.public_id)
+
+
 OBJECT_ENDPOINTS: list[ObjectEndpoint] = [
     ObjectEndpoint("v1/accounts/<uuid:account_id>", "GET", "/v1/accounts/{id}", "accounts:read", _ledger_account),
     ObjectEndpoint(
@@ -157,6 +185,10 @@ OBJECT_ENDPOINTS: list[ObjectEndpoint] = [
         "v1/holds/<uuid:hold_id>/capture", "POST", "/v1/holds/{id}/capture", "transfers:write", _hold, success=201
     ),
     ObjectEndpoint("v1/holds/<uuid:hold_id>/void", "POST", "/v1/holds/{id}/void", "transfers:write", _hold),
+    ObjectEndpoint("v1/cards/<uuid:card_id>", "GET", "/v1/cards/{id}", "cards:read", _card_row),
+    ObjectEndpoint(
+        "v1/cards/<uuid:card_id>", "DELETE", "/v1/cards/{id}", "cards:write", _card, success=204, through_vault=True
+    ),
 ]
 PRINCIPAL_ENDPOINTS: list[PrincipalEndpoint] = [
     PrincipalEndpoint(route="v1/me", method="GET", path="/v1/me", scope="profile:read"),
@@ -206,6 +238,16 @@ PRINCIPAL_ENDPOINTS: list[PrincipalEndpoint] = [
         scope="transfers:write",
         body=lambda: {"account": str(uuid.uuid4()), "amount": "1.00", "currency": "EUR"},
         success=404,
+    ),
+    PrincipalEndpoint(route="v1/cards", method="GET", path="/v1/cards", scope="cards:read"),
+    PrincipalEndpoint(
+        route="v1/cards",
+        method="POST",
+        path="/v1/cards",
+        scope="cards:write",
+        # Luhn-invalid: the owner gets the number refused (400) before any vault call.
+        body=lambda: {"number": "4242424242424241", "exp_month": 12, "exp_year": 2035, "holder": "M. Atrix"},
+        success=400,
     ),
 ]
 # Routes outside the matrix, each with the reason.

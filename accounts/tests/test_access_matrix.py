@@ -46,9 +46,7 @@ def test_every_v1_route_is_in_the_matrix():
     assert _v1_routes() - listed == set(), "add the new endpoint to accounts/tests/access_matrix.py"
 
 
-@pytest.mark.parametrize("endpoint", OBJECT_ENDPOINTS, ids=lambda e: f"{e.method} {e.route}")
-@pytest.mark.parametrize("who", ["owner", *OBJECT_EXPECTATIONS])
-def test_object_endpoint(client, principals, endpoint, who):
+def _object_call(client, principals, endpoint, who):
     object_id = endpoint.make_object(principals.owner)
     token = principals.token(who, endpoint.scope)
 
@@ -56,6 +54,23 @@ def test_object_endpoint(client, principals, endpoint, who):
 
     expected = endpoint.success if who == "owner" else OBJECT_EXPECTATIONS[who]
     assert response.status_code == expected, response.content[:300]
+
+
+@pytest.mark.parametrize(
+    "endpoint", [e for e in OBJECT_ENDPOINTS if not e.through_vault], ids=lambda e: f"{e.method} {e.route}"
+)
+@pytest.mark.parametrize("who", ["owner", *OBJECT_EXPECTATIONS])
+def test_object_endpoint(client, principals, endpoint, who):
+    _object_call(client, principals, endpoint, who)
+
+
+@pytest.mark.django_db(transaction=True, databases=["default", "vault"])
+@pytest.mark.parametrize(
+    "endpoint", [e for e in OBJECT_ENDPOINTS if e.through_vault], ids=lambda e: f"{e.method} {e.route}"
+)
+@pytest.mark.parametrize("who", ["owner", *OBJECT_EXPECTATIONS])
+def test_object_endpoint_through_the_vault(client, principals, endpoint, who, vault_live):
+    _object_call(client, principals, endpoint, who)
 
 
 @pytest.mark.parametrize("endpoint", PRINCIPAL_ENDPOINTS, ids=lambda e: f"{e.method} {e.route}")

@@ -1,0 +1,1 @@
+"""Cards on file: the customer's cards, held as vault tokens (issue 6)."""
