@@ -108,6 +108,24 @@ def database_url(alias: str) -> str:
     return f"postgres://{auth}@{params['HOST'] or '127.0.0.1'}:{params['PORT'] or 5432}/{params['NAME']}"
 
 
+def database_dump(alias: str) -> str:
+    """`pg_dump` of one test database as text: what an attacker holding a backup would read."""
+    from django.db import connections
+
+    binary = shutil.which("pg_dump")
+    if binary is None:
+        pytest.fail("pg_dump ships with the PostgreSQL client tools the project installs; it is missing")
+    params = connections[alias].settings_dict
+    completed = subprocess.run(
+        [binary, "--host", params["HOST"] or "127.0.0.1", "--port", str(params["PORT"] or 5432),
+         "--username", params["USER"], "--no-password", params["NAME"]],
+        capture_output=True,
+        check=True,
+        env={"PGPASSWORD": params["PASSWORD"] or "", "PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    return completed.stdout.decode("utf-8", errors="replace")
+
+
 def subprocess_env() -> dict[str, str]:
     """Environment for a child process (worker, server) that must see the test databases."""
     return {

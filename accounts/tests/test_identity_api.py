@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
-import subprocess
 import uuid
 
 import pytest
-from django.db import connections
 from django.test import Client
 
 from accounts.models import CustomerProfile
@@ -17,6 +14,7 @@ from accounts.services import customer_create
 from accounts.tests.access_matrix import issue_token
 from accounts.tests.oauth_helpers import mobile_client
 from audit.models import AuditEvent
+from conftest import database_dump
 from fintech.models import IdempotencyRecord
 from tokenvault.models import VaultRecord
 
@@ -63,21 +61,6 @@ def put(token: str, body: dict | None = None, key: str | None = None):
 
 def get(token: str):
     return Client().get("/v1/me/identity", HTTP_AUTHORIZATION=f"Bearer {token}")
-
-
-def dump(alias: str) -> str:
-    """pg_dump of one test database, as text."""
-    params = connections[alias].settings_dict
-    binary = shutil.which("pg_dump")
-    assert binary, "pg_dump ships with the PostgreSQL client tools the project installs"
-    completed = subprocess.run(
-        [binary, "--host", params["HOST"] or "127.0.0.1", "--port", str(params["PORT"] or 5432),
-         "--username", params["USER"], "--no-password", params["NAME"]],
-        capture_output=True,
-        check=True,
-        env={"PGPASSWORD": params["PASSWORD"] or "", "PATH": "/usr/bin:/bin"},
-    )  # fmt: skip
-    return completed.stdout.decode("utf-8", errors="replace")
 
 
 def without_time(body: dict) -> dict:
@@ -196,7 +179,7 @@ def test_neither_database_dump_holds_the_national_id_or_any_clear_identity_field
     assert put(token).status_code == 200
     national_id_token = CustomerProfile.objects.get(user=user).national_id_token
 
-    main_dump, vault_dump = dump("default"), dump("vault")
+    main_dump, vault_dump = database_dump("default"), database_dump("vault")
 
     assert national_id_token in main_dump and national_id_token in vault_dump  # the right databases were dumped
     for clear in [NATIONAL_ID, NATIONAL_ID_COMPACT, "Ada King Lovelace", "+447700900461", "1985-12-10", "SW1Y 4JH"]:

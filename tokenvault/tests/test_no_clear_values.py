@@ -9,17 +9,15 @@ from __future__ import annotations
 import json
 import logging
 import re
-import shutil
-import subprocess
 import uuid
 
 import pytest
-from django.db import connections
 from django.test import Client
 
 from accounts.services import customer_create
 from accounts.tests.access_matrix import issue_token
 from accounts.tests.oauth_helpers import mobile_client
+from conftest import database_dump
 
 CARDS = ["4111 1111 1111 1111", "5555-5555-5555-4444", "3782 822463 10005", "6011000990139424"]
 
@@ -29,29 +27,6 @@ def spellings(value: str) -> set[str]:
     compact = re.sub(r"[\s-]", "", value)
     groups = [compact[i : i + 4] for i in range(0, len(compact), 4)]
     return {value, compact, " ".join(groups), "-".join(groups)}
-
-
-def dump(alias: str) -> str:
-    binary = shutil.which("pg_dump")
-    assert binary, "pg_dump is part of the PostgreSQL client tools the project installs"
-    params = connections[alias].settings_dict
-    completed = subprocess.run(
-        [
-            binary,
-            "--host",
-            params["HOST"] or "127.0.0.1",
-            "--port",
-            str(params["PORT"] or 5432),
-            "--username",
-            params["USER"],
-            "--no-password",
-            params["NAME"],
-        ],
-        capture_output=True,
-        check=True,
-        env={"PGPASSWORD": params["PASSWORD"] or "", "PATH": "/usr/bin:/bin"},
-    )
-    return completed.stdout.decode("utf-8", errors="replace")
 
 
 def save_card(number: str) -> dict:
@@ -73,7 +48,7 @@ def test_neither_database_dump_nor_the_logs_hold_a_card_number(vault_live, caplo
     caplog.set_level(logging.DEBUG)
     saved = [save_card(number) for number in CARDS]
 
-    main_dump, vault_dump = dump("default"), dump("vault")
+    main_dump, vault_dump = database_dump("default"), database_dump("vault")
     logs = caplog.text + vault_live.log_text()
 
     for card in saved:  # the dumps are of the databases the API wrote to
