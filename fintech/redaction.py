@@ -189,6 +189,16 @@ def _normalise_key(key: Any) -> str:
     return str(key).strip().lower().replace("-", "_")
 
 
+def _normalised(keys: Iterable[str]) -> frozenset[str]:
+    # The default set is normalised once: scrub_mapping runs several times per request.
+    if keys is DEFAULT_SENSITIVE_KEYS:
+        return _DEFAULT_KEYS_NORMALISED
+    return frozenset(_normalise_key(key) for key in keys)
+
+
+_DEFAULT_KEYS_NORMALISED = frozenset(_normalise_key(key) for key in DEFAULT_SENSITIVE_KEYS)
+
+
 def _is_sensitive(key: Any, normalised_keys: frozenset[str]) -> bool:
     name = _normalise_key(key)
     return name in normalised_keys or any(fragment in name for fragment in _SENSITIVE_FRAGMENTS)
@@ -261,5 +271,4 @@ def scrub_mapping(
     them must scrub that text themselves. Depth is bounded, which also stops
     self-referencing structures.
     """
-    keys = frozenset(_normalise_key(key) for key in sensitive_keys)
-    return _scrub(data, keys, 0, max_depth, max_string_length)
+    return _scrub(data, _normalised(sensitive_keys), 0, max_depth, max_string_length)
