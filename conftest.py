@@ -234,7 +234,7 @@ class VaultServer:
     test's transaction.
     """
 
-    def __init__(self, directory: Path):
+    def __init__(self, directory: Path, *, workers: int = 1, threads: int = 8):
         import secrets
 
         self.port = free_port()
@@ -248,8 +248,8 @@ class VaultServer:
             "FINTECH_ENV": "test",
             "PORT": str(self.port),
             "BIND_ADDRESS": "127.0.0.1",
-            "WEB_CONCURRENCY": "1",
-            "WEB_THREADS": "8",
+            "WEB_CONCURRENCY": str(workers),  # benchmarks/vault_ops.py asks for more
+            "WEB_THREADS": str(threads),
             "VAULT_SERVICE_TOKEN": self.service_token,
             "VAULT_KEK_DIR": str(self.kek_dir),
             "PROMETHEUS_MULTIPROC_DIR": str(directory / "prometheus"),
