@@ -6,7 +6,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts.api_keys.exceptions import ApiKeyAlreadyRevoked
 from accounts.api_keys.services import partner_api_key_revoke
 from accounts.forms import UserChangeForm, UserCreationForm
-from accounts.models import CustomerProfile, PartnerApiKey, User
+from accounts.models import CustomerProfile, PartnerApiKey, PaymentCard, User
 from audit.services.events import Actor
 
 
@@ -172,3 +172,41 @@ class PartnerApiKeyAdmin(admin.ModelAdmin):
                 continue  # revoked by someone else meanwhile; their reason stands
             revoked += 1
         self.message_user(request, f"Revoked {revoked} key(s).")
+
+
+@admin.register(PaymentCard)
+class PaymentCardAdmin(admin.ModelAdmin):
+    """Cards on file, read-only: the token and the fragments PCI DSS lets anyone see, never the holder.
+
+    No add (a number must go through the vault), no change, no delete: deleting
+    a card crypto-shreds its vault value, which only `payment_card_delete` does.
+    Staff who need a number in clear use the vault's detokenize flow (ADR 0012).
+    """
+
+    list_display = ("public_id", "owner", "brand", "last4", "exp_month", "exp_year", "status", "created_at")
+    list_filter = ("status", "brand")
+    search_fields = ("public_id", "owner__email", "owner__public_id", "token")
+    list_select_related = ("owner",)
+    ordering = ("-created_at",)
+    fields = (
+        "public_id",
+        "owner",
+        "token",
+        "brand",
+        "last4",
+        "exp_month",
+        "exp_year",
+        "status",
+        "created_at",
+        "deleted_at",
+    )
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False

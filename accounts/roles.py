@@ -16,6 +16,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
         {
             "accounts.view_user",
             "accounts.view_customerprofile",
+            "accounts.view_paymentcard",
             "audit.view_auditevent",
             "audit.view_auditcheckpoint",
             "audit.view_auditverification",
@@ -32,6 +33,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "accounts.view_user",
             "accounts.view_customerprofile",
             "accounts.change_customerprofile",
+            "accounts.view_paymentcard",
             "ledger.view_ledgeraccount",
             "ledger.view_transfer",
             "ledger.view_hold",

@@ -243,3 +243,27 @@ def test_racing_saves_never_exceed_the_per_customer_limit_and_losers_are_shredde
     assert list(live.values_list("token", flat=True)) == list(
         PaymentCard.objects.filter(owner=owner, token__in=tokens).values_list("token", flat=True)
     )
+
+
+@OFFLINE
+def test_compliance_sees_cards_in_the_admin_as_fragments_only_and_cannot_change_them(client, owner):
+    from accounts.services import staff_create
+    from accounts.tests.mfa_helpers import force_login_with_mfa
+
+    card = PaymentCard(
+        owner=owner, token="tok_card_" + "B" * 26, brand="visa", last4="4242", exp_month=3, exp_year=2033
+    )
+    card.holder = "Grace Brewster Hopper"
+    card.save()
+    officer = staff_create(email="cards.officer@fintech.example", password=None, roles=["compliance_officer"])
+    force_login_with_mfa(client, officer)
+
+    listing = client.get("/admin/accounts/paymentcard/")
+    detail = client.get(f"/admin/accounts/paymentcard/{card.pk}/change/")
+
+    assert listing.status_code == detail.status_code == 200
+    assert "4242" in listing.content.decode()
+    for page in (listing, detail):
+        assert "Hopper" not in page.content.decode()
+    assert client.post(f"/admin/accounts/paymentcard/{card.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert PaymentCard.objects.filter(pk=card.pk, status="active").exists()
