@@ -20,6 +20,7 @@ test: bootstrap
 bench: bootstrap
 	$(PY) benchmarks/ledger_http.py
 	$(PY) benchmarks/audit_cost.py
+	$(PY) benchmarks/vault_ops.py
 
 bootstrap: venv services
 
