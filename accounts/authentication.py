@@ -17,6 +17,7 @@ already one LEFT JOIN away.
 from __future__ import annotations
 
 import functools
+import weakref
 
 from django.db import connections, router
 from oauth2_provider.models import AccessToken, get_application_model
@@ -67,6 +68,25 @@ def _lookup_plan() -> tuple[str, tuple[tuple[type, tuple[str, ...]], ...]]:
     return sql, tuple(plan)
 
 
+_PREPARED_NAME = "fintech_bearer_token_find"
+_prepared_connections: weakref.WeakSet = weakref.WeakSet()
+
+
+def _prepared_on(connection, cursor, sql: str) -> None:
+    """PREPARE the lookup once per database session: planning its four-table join cost more than running it.
+
+    Only outside a transaction (every /v1 request authenticates in autocommit),
+    so the PREPARE never shares the fate of a caller's transaction. Needs a
+    session that stays ours (Django's persistent connections do; a pooler in
+    transaction mode would not, and then this function must go).
+    """
+    raw_connection = connection.connection
+    if raw_connection in _prepared_connections:
+        return
+    cursor.execute(f"PREPARE {_PREPARED_NAME}(text) AS {sql.replace('%s', '$1')}")
+    _prepared_connections.add(raw_connection)
+
+
 def bearer_token_find(raw: str) -> AccessToken | None:
     """`accounts.oauth.tokens.access_token_find`, with the user's customer profile joined in.
 
@@ -81,7 +101,11 @@ def bearer_token_find(raw: str) -> AccessToken | None:
     connection = connections[alias]
     sql, plan = _lookup_plan()
     with connection.cursor() as cursor:
-        cursor.execute(sql, [token_checksum(raw)])
+        if connection.in_atomic_block:
+            cursor.execute(sql, [token_checksum(raw)])
+        else:
+            _prepared_on(connection, cursor, sql)
+            cursor.execute(f"EXECUTE {_PREPARED_NAME}(%s)", [token_checksum(raw)])
         row = cursor.fetchone()
     if row is None:
         return None
