@@ -6,7 +6,10 @@ key both see "absent" and both run. Here, inside one durable transaction:
 1. a transaction-scoped advisory lock on (client, principal, key): a second
    request with the key while the first runs gets 409 at once;
 2. the stored record, if any: same fingerprint -> the original status and
-   body again (`Idempotent-Replayed: true`); different request -> 422;
+   body again (`Idempotent-Replayed: true`); different request -> 422
+   (1 and 2 are one round trip, `fintech_idempotency_claim`, a PL/pgSQL
+   function whose lookup reads a snapshot taken after the lock: see
+   fintech/migrations/0002);
 3. otherwise the operation runs in a savepoint and its outcome is stored in
    the same transaction as its effect: both commit, or neither does.
 
