@@ -23,6 +23,7 @@ Prints figures; asserts nothing. BENCH_SECONDS (default 5) per timed run.
 
 from __future__ import annotations
 
+import contextlib
 import cProfile
 import io
 import json
@@ -114,7 +115,8 @@ def ops_per_second(call, seconds: float = 1.0, chunk: int = 1000) -> float:
 # --- 1. crypto alone ----------------------------------------------------------------------
 
 
-def bench_crypto(kek_dir: Path) -> None:
+def bench_crypto(kek_dir: Path) -> dict[str, float]:
+    """Microseconds per operation, by name."""
     from tokenvault.crypto import envelope_open, envelope_seal, record_aad
     from tokenvault.keys import LocalFileKeyProvider
     from tokenvault.tokens import token_random
@@ -137,9 +139,12 @@ def bench_crypto(kek_dir: Path) -> None:
         ),
         ("envelope_open (unwrap + open)", lambda: envelope_open(blob=envelope, aad=record, provider=provider)),
     ]
+    micros = {}
     for name, call in rows:
         rate = ops_per_second(call)
+        micros[name.split()[0]] = 1e6 / rate
         print(f"  {name:<40} {rate:>12,.0f} ops/s  {1e6 / rate:>7.1f} µs/op")
+    return micros
 
 
 # --- 2. services in-process ---------------------------------------------------------------
@@ -255,8 +260,8 @@ def run_load(server, workdir: Path, *, operation: str, batch: int, concurrency: 
     return json.loads(output.stdout.strip().splitlines()[-1])
 
 
-def database_cpu_seconds() -> float:
-    """CPU so far of the PostgreSQL backends connected to the two bench databases (the vault's connections)."""
+def database_cpu_seconds() -> dict[int, float]:
+    """CPU so far of each PostgreSQL backend connected to the two bench databases (the vault's connections)."""
     from ledger_http import _cpu_seconds
 
     names = [connections[alias].settings_dict["NAME"] for alias in ("default", "vault")]
@@ -264,7 +269,13 @@ def database_cpu_seconds() -> float:
         cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = ANY(%s) AND pid <> pg_backend_pid()", [names])
         pids = [row[0] for row in cursor.fetchall()]
     connections["default"].close()
-    return _cpu_seconds(pids)
+    return {pid: _cpu_seconds([pid]) for pid in pids}
+
+
+def database_cpu_used(before: dict[int, float]) -> float:
+    """CPU the backends used since `before`; a backend started since counts whole, one gone is lost (undercount)."""
+    after = database_cpu_seconds()
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
 
 
 def bench_http(server, workdir: Path, tokens: list[str]) -> dict:
@@ -286,9 +297,9 @@ def bench_http(server, workdir: Path, tokens: list[str]) -> dict:
             result = run_load(server, workdir, operation=operation, batch=batch, concurrency=concurrency, tokens=tokens)
             calls = max(result["calls"], 1)
             vault_ms = (server_cpu_seconds(server.process) - cpu_before) * 1000 / calls
-            db_ms = (database_cpu_seconds() - db_before) * 1000 / calls
+            db_ms = database_cpu_used(db_before) * 1000 / calls
             client_ms = result["client_cpu_seconds"] * 1000 / calls
-            figures[(name, concurrency)] = result
+            figures[(name, concurrency)] = {**result, "vault_cpu_ms": vault_ms, "db_cpu_ms": db_ms}
             print(
                 f"  {name:>15} {concurrency:>7} {result['calls_per_second']:>8.1f} {result['values_per_second']:>9.1f}"
                 f" {result['p50_ms']:>8.2f} {result['p99_ms']:>8.2f} {vault_ms:>18.2f} {db_ms:>5.2f} {client_ms:>6.2f}"
@@ -300,7 +311,7 @@ def bench_http(server, workdir: Path, tokens: list[str]) -> dict:
 # --- 4. where the time goes -----------------------------------------------------------------
 
 
-def where_the_time_goes(in_process: dict, http: dict) -> None:
+def where_the_time_goes(crypto_micros: dict, in_process: dict, http: dict) -> None:
     from tokenvault.services import vault_tokenize
 
     values = [card_number() for _ in range(PROFILED)]
@@ -312,60 +323,86 @@ def where_the_time_goes(in_process: dict, http: dict) -> None:
     stream = io.StringIO()
     stats = pstats.Stats(profiler, stream=stream)
     stats.sort_stats("tottime").print_stats(10)
-    # psycopg's `wait` runs once per round trip to PostgreSQL (statement, BEGIN, COMMIT).
-    waits = [row for key, row in stats.stats.items() if key[2] == "wait" and "psycopg" in key[0]]
-    round_trips, waiting_seconds = sum(row[1] for row in waits), sum(row[3] for row in waits)
+    # psycopg's `wait` is where a thread blocks on the server (cProfile counts each generator resume as a call).
+    waiting_seconds = sum(row[3] for key, row in stats.stats.items() if key[2] == "wait" and "psycopg" in key[0])
+    statements = []
+    with contextlib.ExitStack() as stack:
+        for alias in ("default", "vault"):
+            stack.enter_context(
+                connections[alias].execute_wrapper(lambda run, sql, *args: statements.append(sql) or run(sql, *args))
+            )
+        vault_tokenize(token_type=CARD, value=card_number(), actor=ACTOR)
     lines = [line for line in stream.getvalue().splitlines() if line.strip()]
     start = next(i for i, line in enumerate(lines) if "ncalls" in line)
     print("\n4. where the time goes")
     print(f"  cProfile of {PROFILED} in-process tokenizes, own time (tottime), top 10:")
     for line in lines[start : start + 11]:
-        print("    " + re.sub(r"\S*/(site-packages|lib/python3\.\d+)/", "", line.strip()))
+        print("    " + re.sub(rf"\S*/(site-packages|lib/python3\.\d+)/|{ROOT}/", "", line.strip()))
     print(
         f"  per tokenize: {stats.total_tt * 1000 / PROFILED:.2f} ms profiled, of which"
-        f" {waiting_seconds * 1000 / PROFILED:.2f} ms waiting on PostgreSQL"
-        f" over {round_trips / PROFILED:.0f} round trips"
+        f" {waiting_seconds * 1000 / PROFILED:.2f} ms in psycopg waiting on PostgreSQL;"
+        f" {len(statements)} SQL statements, in one transaction on each of the two databases"
     )
+    fewest = min(CONCURRENCIES)
     for name in ("tokenize", "detokenize x1", f"detokenize x{BIG_BATCH}"):
-        local, remote = in_process[name]["p50_ms"], http.get((name, min(CONCURRENCIES)))
+        local, remote = in_process[name]["p50_ms"], http.get((name, fewest))
         if remote:
             print(
                 f"  {name}: p50 {local:.2f} ms in-process, {remote['p50_ms']:.2f} ms over HTTP with"
-                f" {min(CONCURRENCIES)} client(s): HTTP + DRF + client add {remote['p50_ms'] - local:.2f} ms"
+                f" {fewest} client(s): HTTP + DRF + client add {remote['p50_ms'] - local:.2f} ms"
                 f" ({remote['p50_ms'] / local:.1f}x)"
             )
+    share = crypto_micros["envelope_seal"] / 10 / in_process["tokenize"]["p50_ms"]
+    print(
+        f"  crypto is {share:.1f}% of an in-process tokenize (envelope_seal against its p50);"
+        " the rest is PostgreSQL and Python"
+    )
+    single, batch = http.get(("detokenize x1", fewest)), http.get((f"detokenize x{BIG_BATCH}", fewest))
+    if single and batch:
+        print(
+            f"  vault + db CPU per value released: {single['vault_cpu_ms'] + single['db_cpu_ms']:.2f} ms one at a time,"
+            f" {(batch['vault_cpu_ms'] + batch['db_cpu_ms']) / BIG_BATCH:.2f} ms in batches of {BIG_BATCH}"
+            " (one pii.read audit row per value either way)"
+        )
+
+
+@contextlib.contextmanager
+def throwaway_databases():
+    """Test copies of both databases (suffix `_vbench`) and a scratch directory, gone afterwards whatever happens."""
+    from django.test.utils import setup_databases, setup_test_environment, teardown_databases
+
+    setup_test_environment()
+    workdir = Path(tempfile.mkdtemp(prefix="fintech-vault-bench-"))
+    config = setup_databases(verbosity=0, interactive=False, aliases={"default", "vault"})
+    try:
+        yield workdir
+    finally:
+        connections.close_all()
+        teardown_databases(config, verbosity=0)
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def main() -> None:
     import logging
 
-    from django.test.utils import setup_databases, setup_test_environment, teardown_databases
-
     from conftest import VaultServer
 
     logging.disable(logging.CRITICAL)
-    setup_test_environment()
-    workdir = Path(tempfile.mkdtemp(prefix="fintech-vault-bench-"))
-    config = setup_databases(verbosity=0, interactive=False, aliases={"default", "vault"})
-    server = None
-    try:
-        bench_crypto(workdir / "crypto-kek")
+    with throwaway_databases() as workdir:
+        crypto_micros = bench_crypto(workdir / "crypto-kek")
         # The services here and the vault process share one KEK ring, so tokens made here detokenize there.
         settings.VAULT_KEK_DIR = str(workdir / "vault-kek")
         settings.VAULT_KEK_GENERATE = True
         tokens, in_process = bench_in_process()
         connections.close_all()
+        # Connections kept for the whole run (default: 60 s), so the database CPU per call counts every backend.
+        os.environ["DATABASE_CONN_MAX_AGE_SECONDS"] = "600"
         server = VaultServer(workdir, workers=WORKERS, threads=THREADS)
-        http = bench_http(server, workdir, tokens)
-        server.stop()
-        server = None
-        where_the_time_goes(in_process, http)
-    finally:
-        if server is not None:
+        try:
+            http = bench_http(server, workdir, tokens)
+        finally:
             server.stop()
-        connections.close_all()
-        teardown_databases(config, verbosity=0)
-        shutil.rmtree(workdir, ignore_errors=True)
+        where_the_time_goes(crypto_micros, in_process, http)
 
 
 if __name__ == "__main__":
