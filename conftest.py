@@ -89,8 +89,8 @@ def redis_server():
     shutil.rmtree(server.directory, ignore_errors=True)
 
 
-def database_url(alias: str) -> str:
-    """The URL of the test database (pytest-django's test_* copy), as the runtime role.
+def database_url(alias: str, *, role: str | None = None) -> str:
+    """The URL of the test database (pytest-django's test_* copy), as the runtime role (or `role`).
 
     Child processes (workers, servers) connect the way production processes do,
     so a missing grant fails a test instead of a deployment.
@@ -99,7 +99,7 @@ def database_url(alias: str) -> str:
     from django.db import connections
 
     params = connections[alias].settings_dict
-    runtime_role = settings.DATABASE_RUNTIME_ROLES[alias]
+    runtime_role = role or settings.DATABASE_RUNTIME_ROLES[alias]
     auth = (
         runtime_role
         if runtime_role != params["USER"]
@@ -226,12 +226,25 @@ def live_server_process(django_db_setup, tmp_path):
 # --- The token vault role as a real process (ADR 0012) ----------------------------------
 
 
+def vault_audit_database_url() -> str:
+    """The test main database as the vault role's audit-append role, which must exist (scripts/services.py up)."""
+    import psycopg
+    from django.conf import settings
+
+    role = settings.VAULT_AUDIT_DATABASE_ROLE
+    with psycopg.connect(database_url("default")) as connection:  # also from session fixtures, outside django_db
+        if connection.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone() is None:
+            pytest.fail(f"database role {role} is missing: run `scripts/services.py up` (make test does)")
+    return database_url("default", role=role)
+
+
 class VaultServer:
     """The vault role (`fintech.settings.vault`) under gunicorn, against the test databases.
 
-    It runs as the runtime database role and commits its own rows (vault
-    records in `vault`, audit rows in `default`): they do not roll back with a
-    test's transaction.
+    It runs as the runtime database role on `vault` and as the audit-append role
+    on `default`, as in production, and commits its own rows (vault records in
+    `vault`, audit rows in `default`): they do not roll back with a test's
+    transaction.
     """
 
     def __init__(self, directory: Path, *, workers: int = 1, threads: int = 8):
@@ -252,6 +265,7 @@ class VaultServer:
             "WEB_THREADS": str(threads),
             "VAULT_SERVICE_TOKEN": self.service_token,
             "VAULT_KEK_DIR": str(self.kek_dir),
+            "VAULT_AUDIT_DATABASE_URL": vault_audit_database_url(),
             "PROMETHEUS_MULTIPROC_DIR": str(directory / "prometheus"),
         }
         # No control socket: every gunicorn of this user would otherwise share ~/.gunicorn/gunicorn.ctl.

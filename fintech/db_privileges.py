@@ -6,6 +6,12 @@ write-once models in its AppConfig as `write_once_models`; their tables also
 carry triggers refusing UPDATE/DELETE/TRUNCATE (defence in depth: privileges
 stop the runtime role, triggers stop everyone but a table owner who disables
 them on purpose).
+
+The vault role's main-database role (VAULT_AUDIT_DATABASE_ROLE, ADR 0012) only
+appends audit events: INSERT on that one table, the sequence behind its id, and
+SELECT on just the columns PostgreSQL hands back to Django's INSERT ... RETURNING.
+Everything else it may once have been given is revoked on every run, so a stray
+grant does not survive the next migrate.
 """
 
 from __future__ import annotations
@@ -27,19 +33,65 @@ def write_once_tables(using: str) -> list[str]:
 
 def grant_runtime_privileges(sender=None, using: str = "default", **kwargs) -> None:
     """post_migrate receiver for the platform app, which is listed last: every table exists by then."""
-    runtime_role = settings.DATABASE_RUNTIME_ROLES.get(using)
     connection = connections[using]
     with connection.cursor() as cursor:
-        cursor.execute("SELECT current_user, EXISTS (SELECT 1 FROM pg_roles WHERE rolname = %s)", [runtime_role])
-        current_user, role_exists = cursor.fetchone()
-        if not runtime_role or runtime_role == current_user or not role_exists:
-            return  # a single-role deployment: triggers alone guard write-once tables
-        role = connection.ops.quote_name(runtime_role)
-        cursor.execute(f"GRANT USAGE ON SCHEMA public TO {role}")
-        cursor.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}")
-        cursor.execute(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}")
-        for table in write_once_tables(using):
-            cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [table])
-            if not cursor.fetchone()[0]:
-                continue  # its app was not migrated in this run (e.g. `migrate audit`)
-            cursor.execute(f"REVOKE UPDATE, DELETE, TRUNCATE ON TABLE {connection.ops.quote_name(table)} FROM {role}")
+        _grant_runtime_role(connection, cursor, using)
+        _grant_vault_audit_role(connection, cursor, using)
+
+
+def _other_role(cursor, role: str | None) -> bool:
+    """Whether `role` exists and is not the migrating user (a single-role deployment grants nothing)."""
+    cursor.execute("SELECT current_user, EXISTS (SELECT 1 FROM pg_roles WHERE rolname = %s)", [role])
+    current_user, role_exists = cursor.fetchone()
+    return bool(role) and role != current_user and role_exists
+
+
+def _table_exists(cursor, table: str) -> bool:
+    cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [table])
+    return cursor.fetchone()[0]
+
+
+def _grant_runtime_role(connection, cursor, using: str) -> None:
+    runtime_role = settings.DATABASE_RUNTIME_ROLES.get(using)
+    if not _other_role(cursor, runtime_role):
+        return  # a single-role deployment: triggers alone guard write-once tables
+    role = connection.ops.quote_name(runtime_role)
+    cursor.execute(f"GRANT USAGE ON SCHEMA public TO {role}")
+    cursor.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}")
+    cursor.execute(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}")
+    for table in write_once_tables(using):
+        if not _table_exists(cursor, table):
+            continue  # its app was not migrated in this run (e.g. `migrate audit`)
+        cursor.execute(f"REVOKE UPDATE, DELETE, TRUNCATE ON TABLE {connection.ops.quote_name(table)} FROM {role}")
+
+
+def vault_audit_grants() -> tuple[str, list[str], str]:
+    """(table, columns Django reads back on INSERT, id column) of the one table the vault role appends to."""
+    from audit.models import AuditEvent
+
+    meta = AuditEvent._meta
+    return meta.db_table, sorted(field.column for field in meta.db_returning_fields), meta.pk.column
+
+
+def _grant_vault_audit_role(connection, cursor, using: str) -> None:
+    from audit.models import AuditEvent
+
+    audit_role = getattr(settings, "VAULT_AUDIT_DATABASE_ROLE", "")
+    if not router.allow_migrate_model(using, AuditEvent) or not _other_role(cursor, audit_role):
+        return  # not the audit trail's database, or no separate role (it would hold the runtime role's rights)
+    table, returned_columns, id_column = vault_audit_grants()
+    if not _table_exists(cursor, table):
+        return  # the audit app was not migrated in this run
+    quote = connection.ops.quote_name
+    role = quote(audit_role)
+    # Start from nothing each time: revoking a table privilege also revokes its column privileges.
+    cursor.execute(f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {role}")
+    cursor.execute(f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM {role}")
+    cursor.execute("SELECT current_database()")
+    cursor.execute(f"GRANT CONNECT ON DATABASE {quote(cursor.fetchone()[0])} TO {role}")
+    cursor.execute(f"GRANT USAGE ON SCHEMA public TO {role}")
+    cursor.execute(f"GRANT INSERT ON TABLE {quote(table)} TO {role}")
+    # INSERT ... RETURNING needs SELECT on the returned columns (the id and the database defaults), only those.
+    cursor.execute(f"GRANT SELECT ({', '.join(map(quote, returned_columns))}) ON TABLE {quote(table)} TO {role}")
+    cursor.execute("SELECT pg_get_serial_sequence(%s, %s)", [table, id_column])
+    cursor.execute(f"GRANT USAGE ON SEQUENCE {cursor.fetchone()[0]} TO {role}")

@@ -34,11 +34,11 @@ DJANGO_SETTINGS_MODULE=fintech.settings.vault \
 FINTECH_ENV=production \
 DJANGO_SECRET_KEY="$($PY -c 'import secrets; print(secrets.token_urlsafe(64))')" \
 DJANGO_ALLOWED_HOSTS=vault.internal.example \
-DATABASE_URL=postgres://vault_audit@db.invalid:5432/fintech \
+VAULT_AUDIT_DATABASE_URL=postgres://fintech_vault_audit@db.invalid:5432/fintech \
 VAULT_DATABASE_URL=postgres://vault@vault-db.invalid:5432/fintech_vault \
 VAULT_KEK_DIR=/run/secrets/vault-kek \
 VAULT_SERVICE_TOKEN="$vault_service_token" \
-  env -u OIDC_SIGNING_KEY_PATH -u WEBHOOK_SIGNING_KEY -u FIELD_KEK_DIR $PY manage.py check --deploy --fail-level WARNING
+  env -u DATABASE_URL -u OIDC_SIGNING_KEY_PATH -u WEBHOOK_SIGNING_KEY -u FIELD_KEK_DIR $PY manage.py check --deploy --fail-level WARNING
 
 echo "== bandit"
 .venv/bin/bandit -q -c pyproject.toml -r fintech accounts ledger tokenvault audit -x '*/tests/*'

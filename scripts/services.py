@@ -35,7 +35,9 @@ DATABASES = ("fintech", "fintech_vault")
 # Migrations run as the owner; the web/worker processes connect as the runtime
 # role, which is not the owner of any table (so it cannot disable triggers) and
 # holds only INSERT/SELECT on write-once tables (see fintech/db_privileges.py).
-OWNER_ROLE, RUNTIME_ROLE = "fintech_owner", "fintech_app"
+# The vault role's main-database connection is a third role that may only append audit events
+# (ADR 0012; granted after every migrate, settings.VAULT_AUDIT_DATABASE_ROLE).
+OWNER_ROLE, RUNTIME_ROLE, VAULT_AUDIT_ROLE = "fintech_owner", "fintech_app", "fintech_vault_audit"
 
 
 def say(message: str) -> None:
@@ -80,11 +82,11 @@ def with_role(url: str, role: str) -> str:
 
 
 def ensure_roles_and_databases(server_url: str) -> None:
-    """As a superuser: the two roles, and databases owned by the owner role."""
+    """As a superuser: the three roles, and databases owned by the owner role."""
     import psycopg
 
     with psycopg.connect(with_database(server_url, "postgres"), autocommit=True, connect_timeout=5) as connection:
-        for role, options in ((OWNER_ROLE, "LOGIN CREATEDB"), (RUNTIME_ROLE, "LOGIN")):
+        for role, options in ((OWNER_ROLE, "LOGIN CREATEDB"), (RUNTIME_ROLE, "LOGIN"), (VAULT_AUDIT_ROLE, "LOGIN")):
             if not connection.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone():
                 connection.execute(f'CREATE ROLE "{role}" {options}')
                 say(f"created role {role}")
@@ -200,6 +202,7 @@ def ensure_postgres() -> dict[str, str]:
         "DATABASE_OWNER_URL": with_role(main, OWNER_ROLE),
         "VAULT_DATABASE_URL": with_role(vault, RUNTIME_ROLE),
         "VAULT_DATABASE_OWNER_URL": with_role(vault, OWNER_ROLE),
+        "VAULT_AUDIT_DATABASE_URL": with_role(main, VAULT_AUDIT_ROLE),
     }
 
 

@@ -46,6 +46,11 @@ def vault_role_separation_check(app_configs, **kwargs) -> list[Error]:
     elif role == "vault":
         if "vault" not in settings.DATABASES:
             errors.append(Error("The vault role needs the vault database.", id="tokenvault.E007"))
+        # Its main-database credential may only append audit events (fintech/db_privileges.py grants that role).
+        audit_role = settings.VAULT_AUDIT_DATABASE_ROLE
+        if settings.DATABASES.get("default", {}).get("USER") != audit_role:
+            message = f"The vault role's `default` database must connect as {audit_role} (VAULT_AUDIT_DATABASE_URL)."
+            errors.append(Error(message, id="tokenvault.E008"))
         if len(settings.VAULT_SERVICE_TOKEN) < 50:
             errors.append(Error("VAULT_SERVICE_TOKEN must be at least 50 random characters.", id="tokenvault.E006"))
     return errors

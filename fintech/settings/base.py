@@ -116,17 +116,28 @@ def databases_for(role: str, *, aliases: tuple[str, ...], **options) -> dict:
     databases = {}
     for alias in aliases:
         runtime_url, owner_url = database_urls(alias)
-        config = env.db_url_config(owner_url or runtime_url if role == "owner" else runtime_url)
-        config.setdefault("OPTIONS", {}).update(
-            {"connect_timeout": env.int("DATABASE_CONNECT_TIMEOUT_SECONDS", default=5), **options}
-        )
-        config["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE_SECONDS", default=60)
-        config["CONN_HEALTH_CHECKS"] = True
-        # One decision for the whole project: services open their own
-        # `transaction.atomic(durable=True)`; requests are not wrapped.
-        config["ATOMIC_REQUESTS"] = False
-        databases[alias] = config
+        databases[alias] = database_config(owner_url or runtime_url if role == "owner" else runtime_url, **options)
     return databases
+
+
+def database_config(url: str, **options) -> dict:
+    """One Django DATABASES entry for `url`, with the project's connection settings."""
+    config = env.db_url_config(url)
+    config.setdefault("OPTIONS", {}).update(
+        {"connect_timeout": env.int("DATABASE_CONNECT_TIMEOUT_SECONDS", default=5), **options}
+    )
+    config["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE_SECONDS", default=60)
+    config["CONN_HEALTH_CHECKS"] = True
+    # One decision for the whole project: services open their own
+    # `transaction.atomic(durable=True)`; requests are not wrapped.
+    config["ATOMIC_REQUESTS"] = False
+    return config
+
+
+# The main-database role the vault role connects as (VAULT_AUDIT_DATABASE_URL, ADR 0012): after
+# every migrate it holds INSERT on the audit event table and nothing else (fintech/db_privileges.py).
+# A name, not a credential: the API role's migrate grants to it without ever reading its URL.
+VAULT_AUDIT_DATABASE_ROLE = "fintech_vault_audit"
 
 
 # Which process this is (ADR 0012): "api" serves /v1, OAuth and the admin; "vault" serves

@@ -14,6 +14,7 @@ from fintech.settings.env import env
 from fintech.settings.production_common import *  # noqa: F403
 from fintech.settings.production_common import DATABASE_ALIASES, DATABASE_ROLE, DATABASE_SSLMODE, required_secret
 
+env.str("DATABASE_URL")  # no fallback to a local server
 DATABASES = databases_for(DATABASE_ROLE, aliases=DATABASE_ALIASES, sslmode=DATABASE_SSLMODE)
 AUDIT_SIGNING_KEY_PATH = env.str("AUDIT_SIGNING_KEY_PATH")
 # ID tokens are signed with a key the operator provides; nothing is generated here.

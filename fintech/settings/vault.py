@@ -1,7 +1,9 @@
 """The vault role (ADR 0012): a process serving only the token vault's internal API.
 
-It is the only process that holds the vault database (`vault`, plus the main
-database for audit rows) and the vault's key-encryption keys. The API role
+It is the only process that holds the vault database (`vault`) and the vault's
+key-encryption keys. Its main-database connection (`default`) is for audit rows
+only: VAULT_AUDIT_DATABASE_URL, a role that may INSERT audit events and nothing
+else (fintech/db_privileges.py), in every environment. The API role
 reaches it over the network (`tokenvault.client`) with a service credential.
 Nothing else is served: no /v1, no OAuth, no admin, no metrics page, no
 static files (tokenvault/internal_urls.py).
@@ -32,7 +34,13 @@ else:
     raise ImproperlyConfigured(f"FINTECH_ENV must be production, dev or test, not {FINTECH_ENV!r}.")
 
 # INSTALLED_APPS and REST_FRAMEWORK below are the environment module's, narrowed.
-from fintech.settings.base import DATABASE_ROLE, database_runtime_roles, databases_for  # noqa: E402
+from fintech.settings.base import (  # noqa: E402
+    DATABASE_ROLE,
+    database_config,
+    database_runtime_roles,
+    database_urls,
+    databases_for,
+)
 
 SERVICE_ROLE = "vault"
 ROOT_URLCONF = "tokenvault.internal_urls"
@@ -77,8 +85,16 @@ if FINTECH_ENV == "production":
     from fintech.settings.production_common import DATABASE_SSLMODE, required_secret
 
     env.str("VAULT_DATABASE_URL")  # no fallback to a local server
-    DATABASES = databases_for(DATABASE_ROLE, aliases=DATABASE_ALIASES, sslmode=DATABASE_SSLMODE)
-    DATABASE_RUNTIME_ROLES = database_runtime_roles(DATABASE_ALIASES)
+    # `default` is the audit-append role's, never DATABASE_URL's: required, no fallback.
+    _AUDIT_DATABASE_URL = env.str("VAULT_AUDIT_DATABASE_URL")
+    DATABASES = {
+        "default": database_config(_AUDIT_DATABASE_URL, sslmode=DATABASE_SSLMODE),
+        **databases_for(DATABASE_ROLE, aliases=("vault",), sslmode=DATABASE_SSLMODE),
+    }
+    DATABASE_RUNTIME_ROLES = {
+        "default": DATABASES["default"]["USER"],
+        **database_runtime_roles(("vault",)),
+    }
     # Key-encryption keys: provisioned outside the repository, never generated here.
     VAULT_KEK_DIR = env.str("VAULT_KEK_DIR")
     VAULT_KEK_GENERATE = False
@@ -92,3 +108,10 @@ else:
     # Dev/test: the environment module already holds both databases and generates keys;
     # an explicit directory (the test vault process gets one per session) wins.
     VAULT_KEK_DIR = env.str("VAULT_KEK_DIR", default="") or None
+    # `default` becomes the audit-append role (scripts/services.py writes its URL). Without one
+    # (an operator's own single DATABASE_URL), the main runtime URL, as before the role existed.
+    _AUDIT_DATABASE_URL = env.str("VAULT_AUDIT_DATABASE_URL", default="") or database_urls("default")[0]
+    _audit_database = database_config(_AUDIT_DATABASE_URL)
+    # Keep the environment module's TEST entry; the vault process never creates databases.
+    DATABASES = {**DATABASES, "default": {**_audit_database, "TEST": DATABASES["default"].get("TEST", {})}}
+    DATABASE_RUNTIME_ROLES = {**DATABASE_RUNTIME_ROLES, "default": _audit_database["USER"]}

@@ -49,6 +49,7 @@ def _vault_role(**overrides: str) -> dict[str, str]:
         "FINTECH_ENV": "production",
         "DJANGO_ALLOWED_HOSTS": "vault.internal.example",
         "VAULT_DATABASE_URL": VAULT_DATABASE_SENTINEL,
+        "VAULT_AUDIT_DATABASE_URL": "postgres://fintech_vault_audit@main-db.invalid:5432/fintech",
         "VAULT_KEK_DIR": "/run/secrets/vault-kek",
         "VAULT_SERVICE_TOKEN": secrets.token_urlsafe(48),
         **overrides,
