@@ -11,7 +11,9 @@ key both see "absent" and both run. Here, inside one durable transaction:
    function whose lookup reads a snapshot taken after the lock: see
    fintech/migrations/0002);
 3. otherwise the operation runs in a savepoint and its outcome is stored in
-   the same transaction as its effect: both commit, or neither does.
+   the same transaction as its effect: both commit, or neither does. The
+   call's `api.call` audit row goes in the same statement as the record
+   (audit/middleware.py says when it does not, and who writes it then).
 
 Error policy (ADR 0006): a domain refusal (insufficient funds, a limit) is an
 outcome and is stored, so a retry with the key gets the same answer instead of
@@ -161,17 +163,43 @@ def idempotent_response(
                     **refusal.extra,
                 )
             expires_at = timezone.now() + timedelta(seconds=settings.IDEMPOTENCY_KEY_TTL_SECONDS)
+            statement = _RECORD_SQL
+            params = [client_id, principal, key, fingerprint, status, json.dumps(body), expires_at]
+            api_call = _api_call_insert(request, status, body)
+            if api_call is not None:
+                # The call's audit row rides in the same statement, so it commits (or not) with the effect.
+                statement = f"WITH api_call AS ({api_call[0]}) {_RECORD_SQL}"
+                params = api_call[1] + params
             with connection.cursor() as cursor:
-                cursor.execute(
-                    _RECORD_SQL, [client_id, principal, key, fingerprint, status, json.dumps(body), expires_at]
-                )
+                cursor.execute(statement, params)
+            recorded.append((status, api_call[2]) if api_call is not None else None)
             return status, body, False
 
+    recorded: list[tuple[int, int] | None] = []
     status, body, replayed = run_with_retry(attempt)
+    if recorded and recorded[-1] is not None:
+        # Committed: the audit middleware need not write this call's row (unless the response changes).
+        request.api_call_audit.recorded = recorded[-1]
     headers = {"Idempotent-Replayed": "true"} if replayed else {}
     content_type = PROBLEM_CONTENT_TYPE if status >= 400 else None
     # 204 has no body on the wire (RFC 9110 §15.3.5); `{}` is only what the record stores.
     return Response(None if status == 204 else body, status=status, headers=headers, content_type=content_type)
+
+
+def _api_call_insert(request, status: int, body: dict) -> tuple[str, list, int] | None:
+    """The `api.call` audit row of this request as (INSERT, parameters, response bytes), when one is pending.
+
+    `audit.middleware.ApiCallAuditMiddleware` leaves a `PendingApiCall` on the
+    request; without one (a call outside the middleware) the middleware path
+    applies unchanged. It sizes the response exactly as the view's renderer will.
+    """
+    pending = getattr(request, "api_call_audit", None)
+    renderer = getattr(request, "accepted_renderer", None)
+    if pending is None or renderer is None:
+        return None
+    return pending.insert_statement(
+        status=status, body=None if status == 204 else body, renderer=renderer, media_type=request.accepted_media_type
+    )
 
 
 def idempotency_records_purge(*, now=None, batch_size: int = 5000) -> int:

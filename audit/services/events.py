@@ -7,6 +7,7 @@ or roll back together. Sealing happens later, off the request path.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,25 +71,104 @@ def audit_event_record(
     using: str = "default",
 ) -> AuditEvent:
     """Append one event. The payload is masked here, before it can reach the table."""
+    row = _event_row(
+        event_type=event_type,
+        outcome=outcome,
+        actor=actor,
+        object_type=object_type,
+        object_id=object_id,
+        purpose=purpose,
+        payload=payload,
+        request=request,
+    )
+    return AuditEvent.objects.using(using).create(**row)
+
+
+# The columns `audit_event_record` fills; occurred_at and xact_id are the database's defaults.
+_INSERT_COLUMNS = (
+    "event_type",
+    "outcome",
+    "actor_user",
+    "actor_client",
+    "actor_staff",
+    "object_type",
+    "object_id",
+    "purpose",
+    "request_id",
+    "source_ip",
+    "user_agent",
+    "payload",
+)
+# Literal text (the column names above, written out); every value is a bound parameter.
+AUDIT_EVENT_INSERT_SQL = (
+    "INSERT INTO audit_auditevent (event_type, outcome, actor_user, actor_client, actor_staff, object_type,"
+    " object_id, purpose, request_id, source_ip, user_agent, payload)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb)"
+)
+
+
+def audit_event_insert_statement(
+    *,
+    event_type: str,
+    outcome: str,
+    actor: Actor,
+    object_type: str = "",
+    object_id: str = "",
+    purpose: str = "",
+    payload: dict[str, Any] | None = None,
+    request: HttpRequest | None = None,
+) -> tuple[str, list[Any]]:
+    """The same event as `audit_event_record` writes, as one INSERT and its parameters, not sent.
+
+    For a caller that sends it in the same round trip as its own statement
+    (the idempotency record of a /v1 write carries the call's `api.call` row:
+    fintech/idempotency.py). Same checks and the same masking as
+    `audit_event_record`; every value is a bound parameter.
+    """
+    row = _event_row(
+        event_type=event_type,
+        outcome=outcome,
+        actor=actor,
+        object_type=object_type,
+        object_id=object_id,
+        purpose=purpose,
+        payload=payload,
+        request=request,
+    )
+    row["payload"] = json.dumps(row["payload"])
+    return AUDIT_EVENT_INSERT_SQL, [row[column] for column in _INSERT_COLUMNS]
+
+
+def _event_row(
+    *,
+    event_type: str,
+    outcome: str,
+    actor: Actor,
+    object_type: str,
+    object_id: str,
+    purpose: str,
+    payload: dict[str, Any] | None,
+    request: HttpRequest | None,
+) -> dict[str, Any]:
     if outcome not in AuditEvent.Outcome.values:
         raise ValueError(f"unknown audit outcome {outcome!r}")
     if event_type == "pii.read" and purpose not in PII_PURPOSES:
         raise ValueError(f"a PII read needs one of the purposes {sorted(PII_PURPOSES)}, got {purpose!r}")
     request_id = getattr(request, "request_id", None) or current_request_id() or ""
-    return AuditEvent.objects.using(using).create(
-        event_type=event_type,
-        outcome=outcome,
-        actor_user=actor.user,
-        actor_client=actor.client,
-        actor_staff=actor.staff,
-        object_type=object_type,
-        object_id=str(object_id),
-        purpose=purpose,
-        request_id=request_id,
-        source_ip=getattr(request, "client_ip", None) or None,
-        user_agent=scrub_text(request.META.get("HTTP_USER_AGENT", ""))[:MAX_USER_AGENT] if request else "",
-        payload=scrub_mapping(payload or {}),
-    )
+    return {
+        "event_type": event_type,
+        "outcome": outcome,
+        "actor_user": actor.user,
+        "actor_client": actor.client,
+        "actor_staff": actor.staff,
+        "object_type": object_type,
+        "object_id": str(object_id),
+        "purpose": purpose,
+        "request_id": request_id,
+        "source_ip": getattr(request, "client_ip", None) or None,
+        "user_agent": scrub_text(request.META.get("HTTP_USER_AGENT", ""))[:MAX_USER_AGENT] if request else "",
+        "payload": scrub_mapping(payload or {}),
+    }
 
 
 def pii_read_record(

@@ -133,6 +133,7 @@ class TestSequential:
 def test_twenty_simultaneous_requests_with_one_key_make_exactly_one_effect(token):
     barrier = threading.Barrier(20)
     statuses: list[tuple[int, str | None]] = []
+    calls: list[tuple[str, int]] = []
     lock = threading.Lock()
 
     def send():
@@ -141,6 +142,7 @@ def test_twenty_simultaneous_requests_with_one_key_make_exactly_one_effect(token
             response = post(Client(), token, {"amount": "5.00"}, key="race-key")
             with lock:
                 statuses.append((response.status_code, response.headers.get("Idempotent-Replayed")))
+                calls.append((response["X-Request-ID"], response.status_code))
         finally:
             connection.close()
 
@@ -155,6 +157,9 @@ def test_twenty_simultaneous_requests_with_one_key_make_exactly_one_effect(token
     created = [s for s in statuses if s == (201, None)]
     assert len(created) == 1
     assert all(s in {(201, None), (201, "true"), (409, None)} for s in statuses)
+    # Every call is on record exactly once, whether its row rode in the winner's transaction or came after a 409.
+    recorded = AuditEvent.objects.filter(event_type="api.call").values_list("request_id", "payload__status")
+    assert sorted(recorded) == sorted(calls)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -189,3 +194,64 @@ def _first_started() -> bool:
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted")
         return cursor.fetchone()[0] > 0
+
+
+@pytest.mark.django_db
+class TestTheCallsAuditRow:
+    """The `api.call` row of a write goes in with the idempotency record; a rolled-back call is still on record."""
+
+    @staticmethod
+    def api_calls(response) -> list[AuditEvent]:
+        return list(AuditEvent.objects.filter(event_type="api.call", request_id=response["X-Request-ID"]))
+
+    @pytest.mark.django_db(transaction=True)  # real commits: the middleware's own INSERT would be another transaction
+    def test_it_commits_in_the_transaction_of_the_effect(self, client, token):
+        response = post(client, token, {"amount": "1.00"})
+
+        (call,) = self.api_calls(response)
+        effect = AuditEvent.objects.get(event_type="probe.effect")
+        assert call.xact_id == effect.xact_id
+        assert (call.outcome, call.payload["status"], call.payload["endpoint"]) == ("success", 201, "/v1/probe")
+        assert call.payload["response"] == {"bytes": len(response.content), "fields": ["accepted"]}
+        assert call.payload["request"] == {"bytes": len(json.dumps({"amount": "1.00"})), "fields": ["amount"]}
+
+    def test_the_response_is_sized_as_the_renderer_renders_it(self, client, token):
+        response = client.post(
+            "/v1/probe",
+            data=json.dumps({"amount": "1.00"}),
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {token}",
+            HTTP_IDEMPOTENCY_KEY="indented",
+            HTTP_ACCEPT="application/json; indent=4",
+        )
+
+        (call,) = self.api_calls(response)
+        assert b"\n    " in response.content
+        assert call.payload["response"]["bytes"] == len(response.content)
+
+    def test_a_stored_refusal_is_recorded_once_with_its_status(self, client, token):
+        response = post(client, token, {"amount": "1.00", "refuse": True})
+
+        (call,) = self.api_calls(response)
+        assert response.status_code == 422
+        assert (call.outcome, call.payload["status"]) == ("failure", 422)
+        assert call.payload["response"]["bytes"] == len(response.content)
+
+    def test_a_call_whose_transaction_rolls_back_is_recorded_after_it(self, client, token):
+        post(client, token, {"amount": "1.00"}, key="reused")
+        reused = post(client, token, {"amount": "2.00"}, key="reused")
+        crashed = post(Client(raise_request_exception=False), token, {"amount": "1.00", "explode": True}, key="boom")
+
+        assert (reused.status_code, crashed.status_code) == (422, 500)
+        for response in (reused, crashed):
+            (call,) = self.api_calls(response)
+            assert call.payload["status"] == response.status_code
+            assert call.payload["response"]["bytes"] == len(response.content)
+        assert IdempotencyRecord.objects.filter(key="boom").count() == 0
+
+    def test_a_replay_is_recorded_as_its_own_call(self, client, token):
+        first = post(client, token, {"amount": "1.00"})
+        replay = post(client, token, {"amount": "1.00"})
+
+        assert replay["Idempotent-Replayed"] == "true"
+        assert [len(self.api_calls(first)), len(self.api_calls(replay))] == [1, 1]

@@ -11,6 +11,7 @@ from django.test import Client
 
 from accounts.tests.access_matrix import issue_token
 from accounts.tests.oauth_helpers import mobile_client
+from audit.models import AuditEvent
 from ledger.models import Transfer
 from ledger.tests.factories import account, customer, generous_limits
 
@@ -34,6 +35,7 @@ def test_twenty_requests_with_one_key_move_money_once():
     )
     barrier = threading.Barrier(20)
     outcomes: list[tuple[int, str | None, str | None]] = []
+    calls: list[tuple[str, int]] = []
     lock = threading.Lock()
 
     def send():
@@ -49,6 +51,7 @@ def test_twenty_requests_with_one_key_move_money_once():
             transfer_id = response.json().get("id") if response.status_code == 201 else None
             with lock:
                 outcomes.append((response.status_code, response.headers.get("Idempotent-Replayed"), transfer_id))
+                calls.append((response["X-Request-ID"], response.status_code))
         finally:
             connection.close()
 
@@ -66,3 +69,7 @@ def test_twenty_requests_with_one_key_move_money_once():
     source.refresh_from_db()
     target.refresh_from_db()
     assert (source.posted_minor, target.posted_minor) == (99_300, 700)
+    # Each of the 20 calls is audited exactly once: the winner's row in its transaction, the others' after a 409
+    # (rolled back) or a replay.
+    recorded = AuditEvent.objects.filter(event_type="api.call").values_list("request_id", "payload__status")
+    assert sorted(recorded) == sorted(calls)
