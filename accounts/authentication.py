@@ -64,7 +64,7 @@ def _lookup_plan() -> tuple[str, tuple[tuple[type, tuple[str, ...]], ...]]:
     )
     # Identifiers come from model metadata, quoted; the one value is a bound parameter.
     select = ", ".join(columns)
-    sql = f"SELECT {select} FROM {tables['t']} t{joins} WHERE t.token_checksum = %s ORDER BY t.id LIMIT 1"  # noqa: S608
+    sql = f"SELECT {select} FROM {tables['t']} t{joins} WHERE t.token_checksum = %s ORDER BY t.id LIMIT 1"  # noqa: S608  # nosec B608 - identifiers from model metadata, quoted
     return sql, tuple(plan)
 
 

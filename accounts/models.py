@@ -144,7 +144,7 @@ class CustomerProfile(models.Model):
             ),
             models.CheckConstraint(
                 condition=models.Q(national_id_token__isnull=True)
-                | models.Q(national_id_token__regex=r"^tok_nid_[a-z2-7]{26}$"),  # noqa: S106 - a token shape
+                | models.Q(national_id_token__regex=r"^tok_nid_[a-z2-7]{26}$"),  # noqa: S106  # nosec B106 - a token shape
                 name="accounts_profile_national_id_is_a_vault_token",
             ),
             models.CheckConstraint(

@@ -187,7 +187,7 @@ def identity_national_id_tokenize(*, identity: IdentityInput, actor: Actor, clie
     from tokenvault.client import vault_client
 
     tokenized = (client or vault_client()).tokenize(
-        token_type="national_id",  # noqa: S106 - a token type, not a secret
+        token_type="national_id",  # noqa: S106  # nosec B106 - a token type, not a secret
         value=identity.national_id,
         actor=actor,
         convergent=True,
