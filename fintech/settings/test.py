@@ -20,21 +20,21 @@ DATABASES = databases_for("owner", aliases=DATABASE_ALIASES)
 DATABASE_RUNTIME_ROLES = database_runtime_roles(DATABASE_ALIASES)
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="") or dev_secret("django_secret_key")
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # test speed only
+# Lets two test runs share one PostgreSQL, Redis and broker without sharing databases, keys or queues.
+_TEST_DATABASE_SUFFIX = env.str("TEST_DATABASE_SUFFIX", default="")
 # Tests share the Redis server with a running `make run`; keep their keys apart.
-REDIS_KEY_PREFIX = "fintech-test"
+REDIS_KEY_PREFIX = f"fintech-test{_TEST_DATABASE_SUFFIX}"
 CACHES["default"]["KEY_PREFIX"] = REDIS_KEY_PREFIX
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 # A running `make run` worker shares the broker: tests use their own queue.
-CELERY_TASK_DEFAULT_QUEUE = "fintech-test"
+CELERY_TASK_DEFAULT_QUEUE = f"fintech-test{_TEST_DATABASE_SUFFIX}"
 WHITENOISE_USE_FINDERS = True
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns about a missing root
 # Transactional tests end with a flush; let it empty write-once tables (owner role only).
 WRITE_ONCE_FLUSH_ALLOWED = True
-# Lets two test runs share one PostgreSQL server without sharing test databases.
-_TEST_DATABASE_SUFFIX = env.str("TEST_DATABASE_SUFFIX", default="")
 for _config in DATABASES.values():
     _config["TEST"] = {"NAME": f"test_{_config['NAME']}{_TEST_DATABASE_SUFFIX}"}
 
