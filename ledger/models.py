@@ -154,15 +154,24 @@ class Transfer(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="ledger_transfers"
     )
     client_id = models.CharField(max_length=CLIENT_ID_MAX_LENGTH, blank=True, help_text="OAuth client id")
-    reverses = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversals")
+    # Indexed only where set (Meta.indexes): most transfers are neither reversals nor captures.
+    reverses = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversals", db_index=False
+    )
     reversed_minor = models.BigIntegerField(default=0)
-    hold = models.ForeignKey("Hold", null=True, blank=True, on_delete=models.PROTECT, related_name="captures")
+    hold = models.ForeignKey(
+        "Hold", null=True, blank=True, on_delete=models.PROTECT, related_name="captures", db_index=False
+    )
     flagged_for_review = models.BooleanField(default=False)
     review_reasons = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(db_default=ClockTimestamp())
 
     class Meta:
-        indexes = [models.Index(fields=["kind", "created_at"], name="ledger_transfer_kind_idx")]
+        indexes = [
+            models.Index(fields=["kind", "created_at"], name="ledger_transfer_kind_idx"),
+            models.Index(fields=["reverses"], name="ledger_transfer_reverses_idx", condition=Q(reverses__isnull=False)),
+            models.Index(fields=["hold"], name="ledger_transfer_hold_idx", condition=Q(hold__isnull=False)),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(kind__in=["transfer", "deposit", "hold_capture", "reversal", "credit_charge"]),
@@ -210,7 +219,8 @@ class Posting(models.Model):
     """
 
     transfer = models.ForeignKey(Transfer, on_delete=models.PROTECT, related_name="postings")
-    account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="postings")
+    # No index of its own: (account, created_at) and the (account, account_version) unique index lead with it.
+    account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="postings", db_index=False)
     amount_minor = models.BigIntegerField()
     currency = models.CharField(max_length=3)
     balance_after_minor = models.BigIntegerField()

@@ -192,7 +192,11 @@ def test_a_request_arriving_while_the_first_runs_gets_409(token):
 
 def _first_started() -> bool:
     with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted")
+        # This database only: pg_locks is server-wide, and parallel test runs share the server.
+        cursor.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        )
         return cursor.fetchone()[0] > 0
 
 
