@@ -11,6 +11,11 @@ echo "== ruff"
 echo "== makemigrations --check"
 $PY manage.py makemigrations --check --dry-run
 
+echo "== OpenAPI schema (valid, no generator warnings)"
+schema_out=$(mktemp --suffix=.yaml)
+$PY manage.py spectacular --validate --fail-on-warn --file "$schema_out"
+rm -f "$schema_out"
+
 echo "== check --deploy (production settings of both roles, throw-away values)"
 throwaway_key=$(mktemp --suffix=.pem)
 trap 'rm -f "$throwaway_key"' EXIT
