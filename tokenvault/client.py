@@ -1,4 +1,4 @@
-"""The API role's client of the vault role (ADR 0012): tokenize, detokenize, shred over HTTP.
+"""The API role's client of the vault role (ADR 0012): tokenize, detokenize, shred, reap orphans over HTTP.
 
 What callers can rely on:
 
@@ -28,6 +28,7 @@ import random
 import threading
 import time
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
@@ -74,6 +75,13 @@ class TokenizedValue:
     brand: str
     exp_month: int | None
     exp_year: int | None
+
+
+@dataclass(frozen=True)
+class ReapCandidateRef:
+    id: int
+    token: str
+    token_type: str
 
 
 class _Retryable(Exception):
@@ -176,6 +184,42 @@ class VaultClient:
     def shred(self, *, token: str, actor: Actor) -> None:
         """Destroy the value behind `token` for good (idempotent: a shredded token stays shredded)."""
         self._post("shred", {"actor": asdict(actor), "token": token}, idempotent=True)
+
+    # --- the orphan reaper's calls (tokenvault/services/reaper.py) -----------------------
+
+    def reap_candidates(self, *, not_issued_since: datetime, after_id: int, limit: int) -> list[ReapCandidateRef]:
+        """One keyset page of live records last issued before the cutoff (tokens and ids, no values)."""
+        body = self._post(
+            "reap-candidates",
+            {"not_issued_since": not_issued_since.isoformat(), "after_id": after_id, "limit": limit},
+            idempotent=True,
+        )
+        try:
+            return [
+                ReapCandidateRef(id=int(item["id"]), token=str(item["token"]), token_type=str(item["token_type"]))
+                for item in body["candidates"]
+            ]
+        except (KeyError, TypeError, ValueError):
+            logger.error("vault reap-candidates answer has an unexpected shape")
+            raise VaultUnavailable() from None
+
+    def reap(self, *, tokens: list[str], not_issued_since: datetime, actor: Actor) -> tuple[list[str], list[str]]:
+        """(shredded, skipped): shred each token the vault still finds not issued since the cutoff.
+
+        Retried like shred: a repeat shreds nothing twice (a token shredded by a
+        lost first attempt comes back as skipped).
+        """
+        body = self._post(
+            "reap",
+            {"actor": asdict(actor), "tokens": list(tokens), "not_issued_since": not_issued_since.isoformat()},
+            idempotent=True,
+        )
+        shredded, skipped = body.get("shredded"), body.get("skipped")
+        well_formed = isinstance(shredded, list) and isinstance(skipped, list)
+        if not well_formed or set(shredded) | set(skipped) != set(tokens):
+            logger.error("vault reap answer has an unexpected shape")
+            raise VaultUnavailable()
+        return [str(token) for token in shredded], [str(token) for token in skipped]
 
     # --- transport ----------------------------------------------------------------------
 

@@ -135,3 +135,11 @@ class DetokenizeLimitUnavailable(DomainError):
     status = 503
     code = "vault_detokenize_limit_unavailable"
     title = "Detokenization is unavailable; try again later"
+
+
+class ReapCutoffTooRecent(DomainError):
+    """The orphan reaper's cutoff must leave in-flight saves alone (tokenize, then the caller's write)."""
+
+    status = 400
+    code = "vault_reap_cutoff_too_recent"
+    title = "The reap cutoff is too recent"

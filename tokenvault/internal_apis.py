@@ -1,4 +1,4 @@
-"""The vault role's internal API: tokenize, detokenize a batch, shred (ADR 0012).
+"""The vault role's internal API: tokenize, detokenize a batch, shred, and the orphan reaper's two calls (ADR 0012).
 
 Served only by the vault role (`fintech.settings.vault`, URLconf
 `tokenvault/internal_urls.py`) to callers holding the service credential
@@ -25,8 +25,12 @@ from audit.services.events import Actor
 from tokenvault.service_auth import IsVaultCaller, ServiceTokenAuthentication
 from tokenvault.services import (
     MAX_DETOKENIZE_BATCH,
+    MAX_REAP_BATCH,
+    MAX_REAP_CANDIDATES_PAGE,
     MAX_TOKEN_LENGTH,
     vault_detokenize_many,
+    vault_reap,
+    vault_reap_candidates,
     vault_shred,
     vault_tokenize,
 )
@@ -132,3 +136,44 @@ class ShredApi(VaultInternalApi):
         data = serializer.validated_data
         vault_shred(token=data["token"], actor=_actor(data))
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ReapCandidatesApi(VaultInternalApi):
+    """Tokens of live records not issued since a cutoff, a keyset page at a time; never a value.
+
+    A POST although it reads, like detokenize: one transport and one body
+    format for every internal call, and no query string in any access log.
+    """
+
+    class InputSerializer(serializers.Serializer):
+        not_issued_since = serializers.DateTimeField()
+        after_id = serializers.IntegerField(min_value=0, default=0)
+        limit = serializers.IntegerField(min_value=1, max_value=MAX_REAP_CANDIDATES_PAGE)
+
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        candidates = vault_reap_candidates(**serializer.validated_data)
+        return Response({
+            "candidates": [
+                {"id": item.id, "token": item.token, "token_type": item.token_type} for item in candidates
+            ]
+        })  # fmt: skip
+
+
+class ReapApi(VaultInternalApi):
+    """Shred the listed tokens still not issued since the cutoff; the answer says which were shredded."""
+
+    class InputSerializer(serializers.Serializer):
+        actor = ActorSerializer()
+        tokens = serializers.ListField(
+            child=serializers.CharField(max_length=MAX_TOKEN_LENGTH), min_length=1, max_length=MAX_REAP_BATCH
+        )
+        not_issued_since = serializers.DateTimeField()
+
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        outcome = vault_reap(tokens=data["tokens"], not_issued_since=data["not_issued_since"], actor=_actor(data))
+        return Response({"shredded": outcome.shredded, "skipped": outcome.skipped})

@@ -17,6 +17,8 @@ urlpatterns = [
     path("internal/v1/tokenize", internal_apis.TokenizeApi.as_view(), name="vault-tokenize"),
     path("internal/v1/detokenize", internal_apis.DetokenizeApi.as_view(), name="vault-detokenize"),
     path("internal/v1/shred", internal_apis.ShredApi.as_view(), name="vault-shred"),
+    path("internal/v1/reap-candidates", internal_apis.ReapCandidatesApi.as_view(), name="vault-reap-candidates"),
+    path("internal/v1/reap", internal_apis.ReapApi.as_view(), name="vault-reap"),
 ]
 
 

@@ -32,6 +32,9 @@ class VaultRecord(models.Model):
     exp_month = models.PositiveSmallIntegerField(null=True, blank=True)
     exp_year = models.PositiveSmallIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(db_default=Now())
+    # When a caller last received this token: creation, or a convergent tokenize that found the value
+    # already vaulted. The orphan reaper shreds only records not issued since its cutoff (ADR 0012).
+    last_issued_at = models.DateTimeField(db_default=Now())
     shredded_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -194,6 +194,7 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": 3600.0,
         "options": {"expires": 3000},
     },
+    "vault-reap-orphans": {"task": "tokenvault.reap_orphans", "schedule": 86400.0, "options": {"expires": 3600}},
 }
 
 # --- Auth --------------------------------------------------------------------
@@ -430,3 +431,5 @@ VAULT_SERVICE_TOKEN_PREVIOUS = ""  # nosec B105 - empty: no rotation in progress
 # POST /v1/vault/detokenize: tokens per call, and values per client in a sliding window.
 VAULT_DETOKENIZE_MAX_TOKENS = env.int("VAULT_DETOKENIZE_MAX_TOKENS", default=100)
 VAULT_DETOKENIZE_RATE = env.str("VAULT_DETOKENIZE_RATE", default="1000/1h")
+# The orphan reaper shreds vault records no row references and nobody was issued for this long.
+VAULT_ORPHAN_GRACE_HOURS = env.int("VAULT_ORPHAN_GRACE_HOURS", default=24)

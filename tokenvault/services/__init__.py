@@ -1,4 +1,4 @@
-"""Writes to the token vault: tokenize, detokenize, shred, rewrap, rotate and retire keys.
+"""Writes to the token vault: tokenize, detokenize, shred, reap orphans, rewrap, rotate and retire keys.
 
 Two databases are involved: vault rows live in `vault`, audit rows in
 `default`. PostgreSQL cannot commit both atomically, so every service nests
@@ -36,26 +36,44 @@ from tokenvault.services.records import (
     Tokenized,
     vault_detokenize,
     vault_shred,
+    vault_shred_not_issued_since,
     vault_tokenize,
+)
+from tokenvault.services.retention import (
+    MAX_REAP_BATCH,
+    MAX_REAP_CANDIDATES_PAGE,
+    REAP_MIN_AGE,
+    ReapCandidate,
+    ReapOutcome,
+    vault_reap,
+    vault_reap_candidates,
 )
 
 __all__ = [
     "AUDIT",
     "FIELDS",
     "MAX_DETOKENIZE_BATCH",
+    "MAX_REAP_BATCH",
+    "MAX_REAP_CANDIDATES_PAGE",
     "MAX_REWRAP_BATCH",
     "MAX_TOKENIZE_ATTEMPTS",
     "MAX_TOKEN_LENGTH",
     "OBJECT_TYPE",
+    "REAP_MIN_AGE",
     "VAULT",
+    "ReapCandidate",
+    "ReapOutcome",
     "RewrapProgress",
     "Tokenized",
     "kek_retire",
     "kek_rotate",
     "vault_detokenize",
     "vault_detokenize_many",
+    "vault_reap",
+    "vault_reap_candidates",
     "vault_rewrap",
     "vault_rewrap_pending_count",
     "vault_shred",
+    "vault_shred_not_issued_since",
     "vault_tokenize",
 ]

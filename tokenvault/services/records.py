@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models.functions import Now
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -79,6 +81,22 @@ def _convergent_find(token_type: str, index: str) -> VaultRecord | None:
     )
 
 
+def _reissue(record: VaultRecord) -> bool:
+    """Mark a convergent record as handed out again now; False if it was shredded meanwhile.
+
+    The orphan reaper shreds only records not issued since its cutoff, checked
+    under the row lock (`vault_shred(not_issued_since=...)`). This UPDATE takes
+    the same lock and re-checks `shredded_at` after waiting for it, so either
+    the re-issue lands first and the reaper keeps the record, or the shred
+    lands first and this caller gets a fresh token: never a token that is
+    shredded right after it was returned.
+    """
+    bumped = (
+        VaultRecord.objects.using(VAULT).filter(pk=record.pk, shredded_at__isnull=True).update(last_issued_at=Now())
+    )
+    return bumped == 1
+
+
 def _token_new(*, token_type: str, pan: str, format_preserving: bool, provider: KeyProvider) -> str | None:
     """A fresh token, or None if a format-preserving candidate equals a card number already in the vault."""
     if not format_preserving:
@@ -115,7 +133,9 @@ def vault_tokenize(
         if convergent:
             existing = _convergent_find(token_type, index)
             if existing is not None:
-                return Tokenized(token=existing.token, created=False, record=existing)
+                if _reissue(existing):
+                    return Tokenized(token=existing.token, created=False, record=existing)
+                continue  # shredded since the lookup (the orphan reaper): vault the value afresh
         token = _token_new(
             token_type=token_type, pan=normalized, format_preserving=format_preserving, provider=provider
         )
@@ -236,7 +256,7 @@ def vault_detokenize(
     return plaintext.decode()
 
 
-def vault_shred(*, token: str, actor: Actor) -> VaultRecord:
+def vault_shred(*, token: str, actor: Actor, not_issued_since: datetime | None = None) -> VaultRecord:
     """Crypto-shred the value behind `token`: its envelope, blind index and fragments are erased.
 
     The token row stays as a tombstone (so the token is never reissued and a
@@ -245,13 +265,36 @@ def vault_shred(*, token: str, actor: Actor) -> VaultRecord:
     become unreadable once the KEK versions they were wrapped under are
     retired, which is why rotation + rewrap + retire belongs to the shredding
     policy.
+
+    With `not_issued_since` (the orphan reaper's cutoff) the record is shredded
+    only if it was last issued before that instant, read under the row lock:
+    a convergent tokenize that re-issued it after the reaper listed it keeps
+    it alive. The record comes back unshredded then.
     """
+    return _shred(token=token, actor=actor, not_issued_since=not_issued_since)[0]
+
+
+def vault_shred_not_issued_since(*, token: str, actor: Actor, not_issued_since: datetime) -> bool:
+    """`vault_shred` with the reaper's condition; True only if this call shredded the record.
+
+    False when the record was re-issued since the cutoff or was already
+    shredded (a card delete, an earlier attempt of the same reap).
+    """
+    return _shred(token=token, actor=actor, not_issued_since=not_issued_since)[1]
+
+
+def _shred(*, token: str, actor: Actor, not_issued_since: datetime | None) -> tuple[VaultRecord, bool]:
     with transaction.atomic(using=VAULT):
         record = VaultRecord.objects.using(VAULT).select_for_update().filter(token=token).first()
         if record is None:
             raise TokenNotFound()
         if record.shredded_at is not None:
-            return record
+            return record, False
+        if not_issued_since is not None and record.last_issued_at >= not_issued_since:
+            return record, False
+        payload = {"token_type": record.token_type}
+        if not_issued_since is not None:
+            payload["not_issued_since"] = not_issued_since.isoformat()
         with transaction.atomic(using=AUDIT):
             audit_event_record(
                 event_type="vault.shredded",
@@ -259,7 +302,7 @@ def vault_shred(*, token: str, actor: Actor) -> VaultRecord:
                 actor=actor,
                 object_type=OBJECT_TYPE,
                 object_id=token,
-                payload={"token_type": record.token_type},
+                payload=payload,
             )
             record.ciphertext = b""
             record.kek_id = ""
@@ -272,4 +315,4 @@ def vault_shred(*, token: str, actor: Actor) -> VaultRecord:
             record.exp_year = None
             record.shredded_at = timezone.now()
             record.save(using=VAULT)
-    return record
+    return record, True
