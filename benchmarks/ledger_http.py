@@ -95,6 +95,9 @@ def start_server(port: int, workdir: Path) -> subprocess.Popen:
         "WEB_CONCURRENCY": os.environ.get("BENCH_WEB_CONCURRENCY", "2"),
         "WEB_THREADS": os.environ.get("BENCH_WEB_THREADS", "8"),
         "PROMETHEUS_MULTIPROC_DIR": str(workdir / "prometheus"),
+        # As in production: each transfer's notification is published to the broker on commit
+        # (no worker consumes the bench's queue; it is emptied when the run ends).
+        "OUTBOX_DELIVERY_ON_COMMIT": "true",
     }
     server = subprocess.Popen(
         [str(Path(sys.executable).parent / "gunicorn"), "fintech.wsgi", "--config", "fintech/gunicorn.conf.py"],
@@ -218,6 +221,13 @@ def profile_in_process(pairs: list[dict], requests_count: int = 300) -> str:
     return stream.getvalue()
 
 
+def broker_queue_empty() -> None:
+    """Drop the notifications the run published: no worker was meant to deliver them."""
+    import redis
+
+    redis.Redis.from_url(settings.CELERY_BROKER_URL).delete(settings.CELERY_TASK_DEFAULT_QUEUE)
+
+
 def main() -> None:
     import logging
 
@@ -258,6 +268,7 @@ def main() -> None:
     finally:
         if server is not None:
             server.terminate()
+        broker_queue_empty()
         connections.close_all()
         teardown_databases(config, verbosity=0)
         shutil.rmtree(workdir, ignore_errors=True)

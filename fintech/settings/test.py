@@ -44,7 +44,9 @@ OAUTH2_PROVIDER["OIDC_ISS_ENDPOINT"] = OAUTH2_PROVIDER["OIDC_ISS_ENDPOINT"] or "
 # Partner webhook secrets are derived from this key (ledger/outbox/webhooks.py).
 WEBHOOK_SIGNING_KEY = env.str("WEBHOOK_SIGNING_KEY", default="") or dev_secret("webhook_signing_key")
 WEBHOOK_ALLOW_LOOPBACK_HTTP = True
-OUTBOX_DELIVERY_ON_COMMIT = False  # no worker listens on the shared broker in tests; outbox tests turn it on
+# No worker listens on the shared broker in tests; outbox tests turn it on, and so does
+# `make bench` (its server pays the publish a production request pays).
+OUTBOX_DELIVERY_ON_COMMIT = env.bool("OUTBOX_DELIVERY_ON_COMMIT", default=False)
 # Token vault KEKs: generated on first use into var/keys/vault-kek/ (production provisions them).
 VAULT_KEK_GENERATE = True
 # Field-encryption keys (tokenvault/fields.py), a ring of their own: generated into var/keys/field-kek/.
