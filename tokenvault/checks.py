@@ -54,3 +54,27 @@ def vault_role_separation_check(app_configs, **kwargs) -> list[Error]:
         if len(settings.VAULT_SERVICE_TOKEN) < 50:
             errors.append(Error("VAULT_SERVICE_TOKEN must be at least 50 random characters.", id="tokenvault.E006"))
     return errors
+
+
+@register()
+def vault_reaper_settings_check(app_configs, **kwargs) -> list[Error]:
+    """The orphan reaper's grace leaves in-flight saves alone, and every declared token field exists (API role).
+
+    A `vault_token_fields` entry naming a missing model or field would make the
+    reaper fail every night; caught here, at startup, instead.
+    """
+    if getattr(settings, "SERVICE_ROLE", "api") != "api":
+        return []
+    from django.core.exceptions import FieldDoesNotExist
+
+    from tokenvault.services.reaper import GRACE_HOURS_MIN, vault_token_fields
+
+    errors = []
+    if settings.VAULT_ORPHAN_GRACE_HOURS < GRACE_HOURS_MIN:
+        message = f"VAULT_ORPHAN_GRACE_HOURS must be at least {GRACE_HOURS_MIN}."
+        errors.append(Error(message, id="tokenvault.E009"))
+    try:
+        vault_token_fields()
+    except (LookupError, FieldDoesNotExist, ValueError) as exc:
+        errors.append(Error(f"An app's vault_token_fields is wrong: {exc}", id="tokenvault.E010"))
+    return errors
