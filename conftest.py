@@ -289,8 +289,15 @@ class VaultServer:
 
         wait_until(ready, timeout_seconds=30)
 
+    def log_mark(self) -> None:
+        """Start `log_text` here: the log is shared by every test of the session."""
+        self._log_offset = self.log.stat().st_size if self.log.exists() else 0
+
     def log_text(self) -> str:
-        return self.log.read_text(errors="replace")
+        """What the vault process logged since the current test began (`vault_live` marks it)."""
+        with self.log.open("rb") as log:
+            log.seek(getattr(self, "_log_offset", 0))
+            return log.read().decode(errors="replace")
 
     def stop(self) -> None:
         self.process.terminate()
@@ -320,6 +327,7 @@ def vault_live(request, settings, vault_process):
     marker = request.node.get_closest_marker("django_db")
     if marker is None or not marker.kwargs.get("transaction") or "vault" not in marker.kwargs.get("databases", ()):
         pytest.fail('vault_live needs @pytest.mark.django_db(transaction=True, databases=["default", "vault"])')
+    vault_process.log_mark()
     settings.VAULT_URL = vault_process.url
     settings.VAULT_SERVICE_TOKEN = vault_process.service_token
     # Tests that also call vault services in-process must use the vault process's keys.
