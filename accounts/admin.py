@@ -71,6 +71,11 @@ class CustomerProfileAdmin(admin.ModelAdmin):
         "updated_at",
     )
 
+    def get_readonly_fields(self, request: HttpRequest, obj=None):
+        # The owner of an existing profile is never editable: re-pointing it would hand another user
+        # this customer's national ID token, phone index and captured identity (ADR 0013: tampering).
+        return ("user", *self.readonly_fields) if obj is not None else self.readonly_fields
+
     @staticmethod
     def _on_file(value) -> str:
         return PII_ABSENT if value is None else PII_ON_FILE
