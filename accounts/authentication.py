@@ -19,12 +19,13 @@ from __future__ import annotations
 import functools
 import weakref
 
-from django.db import connections, router
+from django.db import DatabaseError, connections, router
 from oauth2_provider.models import AccessToken, get_application_model
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 
 from accounts.oauth.tokens import MAX_TOKEN_LENGTH, token_checksum
+from fintech.db_retry import sqlstate_of
 
 REALM = "fintech"
 
@@ -72,19 +73,35 @@ _PREPARED_NAME = "fintech_bearer_token_find"
 _prepared_connections: weakref.WeakSet = weakref.WeakSet()
 
 
-def _prepared_on(connection, cursor, sql: str) -> None:
-    """PREPARE the lookup once per database session: planning its four-table join cost more than running it.
+# The session no longer has the statement (26000), or has one we did not record (42P05).
+_PREPARED_LOST_SQLSTATES = frozenset({"26000", "42P05"})
+
+
+def _prepared_execute(connection, cursor, sql: str, checksum: str) -> None:
+    """EXECUTE the lookup PREPAREd once per database session: planning its four-table join cost more than running it.
 
     Only outside a transaction (every /v1 request authenticates in autocommit),
-    so the PREPARE never shares the fate of a caller's transaction. Needs a
-    session that stays ours (Django's persistent connections do; a pooler in
-    transaction mode would not, and then this function must go).
+    so the PREPARE never shares the fate of a caller's transaction. The mark
+    is per Python connection, but the statement lives in the server session:
+    a `DEALLOCATE` / `DISCARD ALL` (a pooler's server reset) or a pooler in
+    transaction mode hands us a session without it (or with someone else's).
+    Then this call runs the plain query and forgets the mark, so one lost
+    statement costs one extra round trip instead of failing every request on
+    that connection until it is recycled.
     """
     raw_connection = connection.connection
-    if raw_connection in _prepared_connections:
-        return
-    cursor.execute(f"PREPARE {_PREPARED_NAME}(text) AS {sql.replace('%s', '$1')}")
-    _prepared_connections.add(raw_connection)
+    try:
+        if raw_connection not in _prepared_connections:
+            cursor.execute(f"PREPARE {_PREPARED_NAME}(text) AS {sql.replace('%s', '$1')}")
+            _prepared_connections.add(raw_connection)
+        cursor.execute(f"EXECUTE {_PREPARED_NAME}(%s)", [checksum])
+    except DatabaseError as error:
+        if sqlstate_of(error) not in _PREPARED_LOST_SQLSTATES:
+            raise
+        _prepared_connections.discard(raw_connection)
+        if sqlstate_of(error) == "42P05":
+            cursor.execute(f"DEALLOCATE {_PREPARED_NAME}")  # not ours to trust: prepared again next time
+        cursor.execute(sql, [checksum])
 
 
 def bearer_token_find(raw: str) -> AccessToken | None:
@@ -104,8 +121,7 @@ def bearer_token_find(raw: str) -> AccessToken | None:
         if connection.in_atomic_block:
             cursor.execute(sql, [token_checksum(raw)])
         else:
-            _prepared_on(connection, cursor, sql)
-            cursor.execute(f"EXECUTE {_PREPARED_NAME}(%s)", [token_checksum(raw)])
+            _prepared_execute(connection, cursor, sql, token_checksum(raw))
         row = cursor.fetchone()
     if row is None:
         return None

@@ -70,3 +70,20 @@ def test_a_user_without_a_customer_profile_has_none_and_an_unknown_token_is_none
     assert not hasattr(token.user, "customer_profile")
     assert bearer_token_find("no-such-token") is None
     assert bearer_token_find("") is None
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("reset", ["DEALLOCATE ALL", "DISCARD ALL"])
+def test_a_session_that_lost_the_prepared_lookup_still_authenticates(reset):
+    """A pooler's server reset (PgBouncer's `DISCARD ALL`) or a `DEALLOCATE` drops the prepared statement
+    while the Python connection object lives on: the lookup must not fail on every request of that session."""
+    application = mobile_client()
+    alice = customer_create(email="alice@example.com", password=None)
+    raw = issue(alice, application)
+    connection.close()
+    assert bearer_token_find(raw).user_id == alice.pk  # prepared on this session
+    with connection.cursor() as cursor:
+        cursor.execute(reset)
+
+    assert bearer_token_find(raw).user_id == alice.pk
+    assert bearer_token_find(raw).user_id == alice.pk  # and prepared again for the next ones
