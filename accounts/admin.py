@@ -25,6 +25,14 @@ class UserAdmin(DjangoUserAdmin):
         (_("Important dates"), {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
+    # Only a superuser makes superusers or grants single permissions: a role holding change_user
+    # (security_admin) assigns roles, which are declared in code (accounts/roles.py), and must not
+    # reach tokenvault.detokenize_* or everything at once, for a colleague or for itself (ADR 0012).
+    superuser_only_fields = ("is_superuser", "user_permissions")
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None):
+        readonly = tuple(super().get_readonly_fields(request, obj))
+        return readonly if request.user.is_superuser else (*readonly, *self.superuser_only_fields)
 
 
 PII_ON_FILE = "•••• on file (encrypted)"
