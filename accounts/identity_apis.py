@@ -76,15 +76,17 @@ class MeIdentityApi(APIView):
         )
         actor = Actor.from_request(request)
         profile = selectors.customer_profile_get(user=request.user)
-        # Already captured: no vault call (the answer is 409, or a stored replay); otherwise the vault
-        # first, outside any transaction. VaultUnavailable (503) leaves nothing written.
-        token = (
-            None
-            if profile.identity_captured_at is not None
-            else services.identity_national_id_tokenize(identity=identity, actor=actor)
-        )
 
         def operation():
+            # Runs only when no answer is stored under the key: a replay never asks the vault (and
+            # still answers while it is down). Already captured: no vault call, the answer is 409.
+            # The vault is asked before the profile row is locked (no row lock over a network call);
+            # VaultUnavailable (503) is not stored and leaves nothing written.
+            token = (
+                None
+                if profile.identity_captured_at is not None
+                else services.identity_national_id_tokenize(identity=identity, actor=actor)
+            )
             captured = services.customer_identity_capture(
                 user=request.user, identity=identity, national_id_token=token, actor=actor
             )
