@@ -132,6 +132,7 @@ def idempotent_response(
     fingerprint = _fingerprint(request, payload)
 
     def attempt() -> tuple[int, dict, bool]:
+        recorded.clear()  # a retried attempt that ends as a replay committed no audit row of its own
         with transaction.atomic(durable=True):
             with connection.cursor() as cursor:
                 # One round trip: the lock, then (fresh snapshot) the record; see fintech/migrations/0002.
