@@ -78,3 +78,15 @@ def vault_reaper_settings_check(app_configs, **kwargs) -> list[Error]:
     except (LookupError, FieldDoesNotExist, ValueError) as exc:
         errors.append(Error(f"An app's vault_token_fields is wrong: {exc}", id="tokenvault.E010"))
     return errors
+
+
+KEK_RETIRE_GRACE_SECONDS_MIN = 60
+
+
+@register()
+def vault_kek_retire_grace_check(app_configs, **kwargs) -> list[Error]:
+    """The KEK retirement grace cannot be configured away: it is the only guard for in-flight tokenizes."""
+    if settings.VAULT_KEK_RETIRE_GRACE_SECONDS < KEK_RETIRE_GRACE_SECONDS_MIN:
+        message = f"VAULT_KEK_RETIRE_GRACE_SECONDS must be at least {KEK_RETIRE_GRACE_SECONDS_MIN}."
+        return [Error(message, id="tokenvault.E020")]
+    return []

@@ -87,6 +87,14 @@ class KekIsCurrent(DomainError):
     title = "The current key version cannot be retired"
 
 
+class KekRetireTooSoon(DomainError):
+    """A tokenize that read the version just before a rotation may still insert under it (ADR 0011)."""
+
+    status = 409
+    code = "vault_kek_retire_too_soon"
+    title = "This key version stopped being current too recently to be retired"
+
+
 # --- The vault as a separate role (ADR 0012) -------------------------------------------
 
 

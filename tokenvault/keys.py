@@ -12,6 +12,9 @@ repository (mode 0700, files 0600). Two independent key rings live there:
 - `kek-vNNNNNN.key`: KEK versions that wrap data keys (AES-256-GCM, random
   96-bit nonce); `kek-current` names the active version.
 - `index-vNNNNNN.key`: HMAC-SHA256 keys for blind indexes; `index-current`.
+- `kek-vNNNNNN.since`: when that version became current (Unix seconds), so
+  retirement can wait out a grace period after the version before it stopped
+  being current (`tokenvault.services.kek_retire`).
 
 Keys are generated on first use only when `generate=True` (dev and test,
 setting `VAULT_KEK_GENERATE`); production points `VAULT_KEK_DIR` at a
@@ -28,6 +31,7 @@ import re
 import secrets
 import stat
 import threading
+import time
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -93,6 +97,10 @@ class KeyProvider(Protocol):
         """
         ...
 
+    def superseded_at(self, version: int) -> float | None:
+        """Unix time at which `version` stopped being current; None while no later version exists."""
+        ...
+
     def mac(self, message: bytes) -> tuple[int, bytes]:
         """HMAC-SHA256 of `message` under the current blind-index key: (index key version, digest)."""
         ...
@@ -115,6 +123,9 @@ class _KeyRing:
 
     def _tombstone_path(self, version: int) -> Path:
         return self.directory / f"{self.name}-v{version:06d}.retired"
+
+    def _since_path(self, version: int) -> Path:
+        return self.directory / f"{self.name}-v{version:06d}.since"
 
     @property
     def _pointer_path(self) -> Path:
@@ -220,8 +231,35 @@ class _KeyRing:
                 raise ImproperlyConfigured(f"{self.name} ran out of version numbers")
             if self._write_exclusive(self._key_path(version), secrets.token_bytes(KEY_BYTES)):
                 self._write_pointer(version)
+                # Written after the switch, so the recorded time is never earlier than the switch.
+                self._write_exclusive(self._since_path(version), f"{time.time():.0f}\n".encode())
                 return version
         raise KeyUnavailable(f"could not create a new {self.name} version")
+
+    def superseded_at(self, version: int) -> float | None:
+        """When `version` stopped being current: when the first later version became current.
+
+        Read from that version's `.since` record. A ring from before the record
+        existed (or a crash between the pointer switch and the record) falls back
+        to the later version's key file (or tombstone) modification time.
+        """
+        self._ensure_directory()
+        later = sorted(number for number in self._all_numbers() if number > version)
+        if not later:
+            return None
+        successor = later[0]
+        try:
+            text = self._since_path(successor).read_text().strip()
+        except FileNotFoundError:
+            text = ""
+        if text.isdigit():
+            return float(text)
+        for path in (self._key_path(successor), self._tombstone_path(successor)):
+            try:
+                return path.stat().st_mtime
+            except FileNotFoundError:
+                continue
+        return None
 
     def retire(self, version: int) -> None:
         if version == self.current():
@@ -289,6 +327,9 @@ class LocalFileKeyProvider:
 
     def retire(self, version: int) -> None:
         self._kek.retire(version)
+
+    def superseded_at(self, version: int) -> float | None:
+        return self._kek.superseded_at(version)
 
     def mac(self, message: bytes) -> tuple[int, bytes]:
         version = self._index.current()

@@ -433,3 +433,6 @@ VAULT_DETOKENIZE_MAX_TOKENS = env.int("VAULT_DETOKENIZE_MAX_TOKENS", default=100
 VAULT_DETOKENIZE_RATE = env.str("VAULT_DETOKENIZE_RATE", default="1000/1h")
 # The orphan reaper shreds vault records no row references and nobody was issued for this long.
 VAULT_ORPHAN_GRACE_HOURS = env.int("VAULT_ORPHAN_GRACE_HOURS", default=24)
+# Vault role: a KEK version may be retired only this long after it stopped being current, so a
+# tokenize that wrapped under it just before the rotation has inserted (ADR 0011). Minimum 60.
+VAULT_KEK_RETIRE_GRACE_SECONDS = env.int("VAULT_KEK_RETIRE_GRACE_SECONDS", default=3600)

@@ -5,14 +5,16 @@ The two-database rule of every vault service is in `tokenvault/services/__init__
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import connections, transaction
 
 from audit.models import AuditEvent
 from audit.services.events import Actor, audit_event_record
 from tokenvault.crypto import envelope_rewrap, record_aad
-from tokenvault.exceptions import KekInUse, KekIsCurrent
+from tokenvault.exceptions import KekInUse, KekIsCurrent, KekRetireTooSoon
 from tokenvault.keys import KeyProvider, vault_key_provider
 from tokenvault.models import VaultRecord
 from tokenvault.services.records import AUDIT, FIELDS, VAULT
@@ -100,11 +102,29 @@ def kek_retire(*, version: int, actor: Actor, provider: KeyProvider | None = Non
 
     The table is locked in SHARE mode for the check, so no insert or rewrap can
     slip a record under the version between the count and the destruction.
+
+    The lock cannot see a tokenize that wrapped its data key under this version
+    just before the rotation and has not inserted yet (another process, a slow
+    request): so the version must also have stopped being current at least
+    VAULT_KEK_RETIRE_GRACE_SECONDS ago. There is no bypass; wait, then rewrap
+    again and retire (ADR 0011).
     """
     provider = provider or vault_key_provider()
     kek_id, current = provider.current_kek()
     if version == current:
         raise KekIsCurrent()
+    superseded_at = provider.superseded_at(version)
+    grace = settings.VAULT_KEK_RETIRE_GRACE_SECONDS
+    # None: no later version exists, so the version is current or was never made current.
+    if superseded_at is None:
+        raise KekRetireTooSoon(f"version {version} has not been superseded by a later version")
+    remaining = superseded_at + grace - time.time()
+    if remaining > 0:
+        raise KekRetireTooSoon(
+            f"version {version} stopped being current less than {grace} seconds ago; "
+            f"retry in {int(remaining) + 1} seconds, after another vault_rewrap",
+            extra={"retry_after_seconds": int(remaining) + 1},
+        )
     with transaction.atomic(using=VAULT):
         with connections[VAULT].cursor() as cursor:
             cursor.execute(f"LOCK TABLE {VaultRecord._meta.db_table} IN SHARE MODE")

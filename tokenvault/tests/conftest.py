@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import pytest
 
 from audit.services.events import Actor
@@ -34,3 +37,15 @@ def provider(key_directory) -> LocalFileKeyProvider:
 @pytest.fixture
 def actor() -> Actor:
     return Actor(staff="staff_test_1")
+
+
+def backdate_rotation(key_directory: Path, version: int, seconds: float) -> None:
+    """Record that KEK `version` became current `seconds` ago, so retiring the one before it sees that age."""
+    (key_directory / f"kek-v{version:06d}.since").write_text(f"{time.time() - seconds:.0f}\n")
+
+
+def past_retire_grace(provider: LocalFileKeyProvider, version: int) -> None:
+    """Let KEK `version - 1` be retired now: `version` became current longer ago than the grace period."""
+    from django.conf import settings
+
+    backdate_rotation(provider.directory, version, settings.VAULT_KEK_RETIRE_GRACE_SECONDS + 1)

@@ -9,7 +9,7 @@ from django.core.management import CommandError, call_command
 
 from tokenvault.models import VaultRecord
 from tokenvault.services import vault_detokenize, vault_tokenize
-from tokenvault.tests.conftest import VAULT_DATABASES, VISA
+from tokenvault.tests.conftest import VAULT_DATABASES, VISA, past_retire_grace
 
 pytestmark = pytest.mark.django_db(databases=VAULT_DATABASES)
 
@@ -25,6 +25,9 @@ def test_rotate_rewrap_with_progress_then_retire(provider, actor):
 
     out, _ = run("vault_rotate_key")
     assert out == "KEK version 2 is now current\n"
+    with pytest.raises(CommandError, match="vault_kek_retire_too_soon"):
+        run("vault_retire_key", "1")
+    past_retire_grace(provider, 2)
     with pytest.raises(CommandError, match="vault_kek_in_use"):
         run("vault_retire_key", "1")
 

@@ -30,7 +30,7 @@ from tokenvault.services import (
     vault_shred,
     vault_tokenize,
 )
-from tokenvault.tests.conftest import AMEX, MASTERCARD, MASTERCARD_2_SERIES, VAULT_DATABASES, VISA
+from tokenvault.tests.conftest import AMEX, MASTERCARD, MASTERCARD_2_SERIES, VAULT_DATABASES, VISA, past_retire_grace
 from tokenvault.tokens import luhn_valid
 
 pytestmark = pytest.mark.django_db(databases=VAULT_DATABASES)
@@ -152,6 +152,7 @@ def test_rotate_rewrap_retire_keeps_every_value_readable(provider, actor):
     vault_shred(token=shredded, actor=actor)
 
     assert kek_rotate(actor=actor) == 2
+    past_retire_grace(provider, 2)
     with pytest.raises(KekInUse):
         kek_retire(version=1, actor=actor)
     assert provider.versions() == [1, 2]
@@ -203,6 +204,7 @@ def test_retired_kek_makes_unrewrapped_copies_unreadable(provider, actor):
     stale = bytes(VaultRecord.objects.using("vault").get(token=token).ciphertext)
     kek_rotate(actor=actor)
     vault_rewrap(batch_size=10)
+    past_retire_grace(provider, 2)
     kek_retire(version=1, actor=actor)
 
     VaultRecord.objects.using("vault").filter(token=token).update(ciphertext=stale, kek_version=1)
