@@ -32,7 +32,14 @@ class UserAdmin(DjangoUserAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj=None):
         readonly = tuple(super().get_readonly_fields(request, obj))
-        return readonly if request.user.is_superuser else (*readonly, *self.superuser_only_fields)
+        if request.user.is_superuser:
+            return readonly
+        readonly = (*readonly, *self.superuser_only_fields)
+        if obj is not None and obj.pk == request.user.pk:
+            # Nobody but a superuser changes their own roles: a security admin adding itself to
+            # compliance_officer would gain audit.unmask_pii without a second person.
+            readonly = (*readonly, "groups", "is_staff", "is_active")
+        return readonly
 
 
 PII_ON_FILE = "•••• on file (encrypted)"

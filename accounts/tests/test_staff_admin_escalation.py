@@ -55,3 +55,23 @@ def test_a_security_admin_assigns_roles_but_cannot_grant_superuser_or_a_detokeni
         assert fresh.is_superuser is False
         assert not fresh.user_permissions.exists()
         assert not fresh.has_perm("tokenvault.detokenize_national_id")
+
+
+@pytest.mark.django_db
+def test_a_security_admin_cannot_give_itself_another_role():
+    admin_user = staff_create(
+        email=f"sec.{uuid.uuid4().hex[:8]}@fintech.example", password=None, roles=["security_admin"]
+    )
+    compliance = Group.objects.get(name="compliance_officer")
+    own_role = Group.objects.get(name="security_admin")
+    client = Client()
+    force_login_with_mfa(client, admin_user)
+
+    response = client.post(
+        f"/admin/accounts/user/{admin_user.pk}/change/",
+        _change_form(admin_user, groups=[own_role.pk, compliance.pk]),
+    )
+
+    assert response.status_code == 302, response.content.decode()[:3000]
+    assert list(admin_user.groups.values_list("name", flat=True)) == ["security_admin"]
+    assert not User.objects.get(pk=admin_user.pk).has_perm("audit.unmask_pii")
