@@ -17,6 +17,7 @@ from tokenvault.tokens import TOKEN_PREFIXES
 
 # Encrypted PII is bound to its owner: a blob moved to another customer's row fails to decrypt.
 PII_BOUND_TO = "user.public_id"
+PII_BOUND_TO_OWNER = "owner.public_id"
 
 
 class UserManager(BaseUserManager["User"]):
@@ -302,8 +303,9 @@ class PaymentCard(models.Model):
     last4 = models.CharField(max_length=4)
     exp_month = models.PositiveSmallIntegerField()
     exp_year = models.PositiveSmallIntegerField()
-    # The holder's name is PII, not cardholder data on its own: encrypted here, bound to this card.
-    holder = EncryptedTextField(bound_to="public_id", max_length=100, null=True)
+    # The holder's name is PII: encrypted, bound to the card's owner like the profile's PII (ADR 0013),
+    # so re-pointing the row at another customer makes it unreadable.
+    holder = EncryptedTextField(bound_to=PII_BOUND_TO_OWNER, max_length=100, null=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     deleted_at = models.DateTimeField(null=True, blank=True)

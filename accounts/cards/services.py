@@ -32,6 +32,7 @@ from accounts.models import PaymentCard, User
 from audit.models import AuditEvent
 from audit.services.events import Actor, audit_event_record
 from tokenvault.client import VaultClient, vault_client
+from tokenvault.exceptions import TokenNotFound
 from tokenvault.models import VaultRecord
 from tokenvault.tokens import pan_normalize
 
@@ -135,7 +136,14 @@ def payment_card_delete(*, owner: User, public_id: uuid.UUID, actor: Actor, clie
         )
         if card is None:
             raise CardNotFound()
-        (client or vault_client()).shred(token=card.token, actor=actor)
+        token_unknown = False
+        try:
+            (client or vault_client()).shred(token=card.token, actor=actor)
+        except TokenNotFound:
+            # The vault holds nothing under this token (e.g. restored from an older backup): there is
+            # nothing left to shred, and the customer must still be able to delete the card.
+            logger.warning("card delete: the vault does not know the card's token; nothing to shred")
+            token_unknown = True
         card.status = PaymentCard.Status.DELETED
         card.deleted_at = timezone.now()
         card.holder = None  # erased with the number; the tombstone keeps only brand and last four
@@ -146,5 +154,5 @@ def payment_card_delete(*, owner: User, public_id: uuid.UUID, actor: Actor, clie
             actor=actor,
             object_type=OBJECT_TYPE,
             object_id=str(card.public_id),
-            payload={"brand": card.brand},
+            payload={"brand": card.brand, "vault_token_unknown": token_unknown},
         )

@@ -267,3 +267,43 @@ def test_compliance_sees_cards_in_the_admin_as_fragments_only_and_cannot_change_
         assert "Hopper" not in page.content.decode()
     assert client.post(f"/admin/accounts/paymentcard/{card.pk}/delete/", {"post": "yes"}).status_code == 403
     assert PaymentCard.objects.filter(pk=card.pk, status="active").exists()
+
+
+@LIVE
+def test_a_card_whose_token_the_vault_does_not_know_can_still_be_deleted(client, token, owner, vault_live):
+    card = PaymentCard.objects.create(
+        owner=owner, token="tok_card_" + "c" * 26, brand="visa", last4="1111", exp_month=1, exp_year=2031
+    )
+
+    response = delete(client, token, card.public_id)
+
+    assert response.status_code == 204, response.content
+    card.refresh_from_db()
+    assert card.status == PaymentCard.Status.DELETED
+    event = AuditEvent.objects.get(event_type="card.deleted", object_id=str(card.public_id))
+    assert event.payload["vault_token_unknown"] is True
+
+
+@OFFLINE
+def test_the_holder_is_sealed_to_the_cards_owner(owner):
+    from django.db import connection as main
+
+    from tokenvault.exceptions import CiphertextTampered
+    from tokenvault.fields import field_open
+
+    other = customer_create(email=f"cards.{uuid.uuid4().hex[:8]}@example.com", password=None)
+    card = PaymentCard(
+        owner=owner, token="tok_card_" + "d" * 26, brand="visa", last4="1111", exp_month=1, exp_year=2031
+    )
+    card.holder = "Katherine Johnson"
+    card.save()
+    with main.cursor() as cursor:
+        cursor.execute("SELECT holder FROM accounts_paymentcard WHERE id = %s", [card.pk])
+        assert b"Johnson" not in bytes(cursor.fetchone()[0])
+    assert field_open(instance=PaymentCard.objects.get(pk=card.pk), field_name="holder") == "Katherine Johnson"
+    with main.cursor() as cursor:
+        cursor.execute("UPDATE accounts_paymentcard SET owner_id = %s WHERE id = %s", [other.pk, card.pk])
+
+    moved = PaymentCard.objects.select_related("owner").get(pk=card.pk)
+    with pytest.raises(CiphertextTampered):
+        field_open(instance=moved, field_name="holder")
