@@ -16,17 +16,14 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from audit.services.events import PII_PURPOSES, Actor, audit_event_record, pii_read_record
-from tokenvault.crypto import Envelope, blind_index, envelope_open, envelope_seal, record_aad
+from audit.services.events import Actor, audit_event_record
+from tokenvault.crypto import Envelope, blind_index, envelope_seal, record_aad
 from tokenvault.exceptions import (
     CiphertextTampered,
-    DetokenizeForbidden,
     InvalidMetadata,
-    InvalidPurpose,
     InvalidTokenType,
     TokenizeConflict,
     TokenNotFound,
-    TokenShredded,
 )
 from tokenvault.keys import KeyProvider, vault_key_provider
 from tokenvault.models import VaultRecord
@@ -195,65 +192,23 @@ def vault_detokenize(
     token: str,
     actor: Actor,
     purpose: str,
-    principal_may_detokenize: bool,
+    permitted_token_types: frozenset[str],
     reason: str = "",
     request: HttpRequest | None = None,
     provider: KeyProvider | None = None,
 ) -> str:
-    """The value behind `token`, in clear, after a `pii.read` audit row with `purpose` has committed.
+    """One value: `vault_detokenize_many` for a single token, so every check and audit row has one code path."""
+    from tokenvault.services.detokenize import vault_detokenize_many  # detokenize imports this module
 
-    `principal_may_detokenize` is the caller's permission decision (the API
-    layer's job); a refusal is audited as `vault.detokenize` / denied.
-    """
-    if purpose not in PII_PURPOSES:
-        raise InvalidPurpose(f"purpose must be one of {sorted(PII_PURPOSES)}")
-    if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
-        raise TokenNotFound()
-    if not principal_may_detokenize:
-        _audit_alone(
-            event_type="vault.detokenize",
-            outcome=AuditEvent.Outcome.DENIED,
-            actor=actor,
-            object_id=token,
-            purpose=purpose,
-            request=request,
-        )
-        raise DetokenizeForbidden()
-    provider = provider or vault_key_provider()
-    record = VaultRecord.objects.using(VAULT).filter(token=token).first()
-    if record is None:
-        raise TokenNotFound()
-    if record.shredded_at is not None:
-        raise TokenShredded()
-    field = FIELDS[record.token_type]
-    try:
-        _envelope_matches_row(record)
-        plaintext = envelope_open(
-            blob=bytes(record.ciphertext),
-            aad=record_aad(token_type=record.token_type, token=record.token, field=field),
-            provider=provider,
-        )
-    except CiphertextTampered:
-        _audit_alone(
-            event_type="vault.integrity_failure",
-            outcome=AuditEvent.Outcome.FAILURE,
-            actor=actor,
-            object_id=token,
-            payload={"record_id": record.id, "kek_version": record.kek_version},
-            request=request,
-        )
-        raise
-    with transaction.atomic(using=AUDIT):
-        pii_read_record(
-            actor=actor,
-            object_type=OBJECT_TYPE,
-            object_id=token,
-            fields=[field],
-            purpose=purpose,
-            request=request,
-            reason=reason,
-        )
-    return plaintext.decode()
+    return vault_detokenize_many(
+        tokens=[token],
+        actor=actor,
+        purpose=purpose,
+        permitted_token_types=permitted_token_types,
+        reason=reason,
+        request=request,
+        provider=provider,
+    )[token]
 
 
 def vault_shred(*, token: str, actor: Actor, not_issued_since: datetime | None = None) -> VaultRecord:

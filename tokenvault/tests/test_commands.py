@@ -11,6 +11,8 @@ from tokenvault.models import VaultRecord
 from tokenvault.services import vault_detokenize, vault_tokenize
 from tokenvault.tests.conftest import VAULT_DATABASES, VISA, past_retire_grace
 
+ALL_TOKEN_TYPES = frozenset(VaultRecord.TokenType.values)
+
 pytestmark = pytest.mark.django_db(databases=VAULT_DATABASES)
 
 
@@ -44,7 +46,9 @@ def test_rotate_rewrap_with_progress_then_retire(provider, actor):
     assert out == "KEK version 1 retired\n"
     for token in tokens:
         assert (
-            vault_detokenize(token=token, actor=actor, purpose="customer_request", principal_may_detokenize=True)
+            vault_detokenize(
+                token=token, actor=actor, purpose="customer_request", permitted_token_types=ALL_TOKEN_TYPES
+            )
             == VISA
         )
 

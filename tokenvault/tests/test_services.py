@@ -33,11 +33,13 @@ from tokenvault.services import (
 from tokenvault.tests.conftest import AMEX, MASTERCARD, MASTERCARD_2_SERIES, VAULT_DATABASES, VISA, past_retire_grace
 from tokenvault.tokens import luhn_valid
 
+ALL_TOKEN_TYPES = frozenset(VaultRecord.TokenType.values)
+
 pytestmark = pytest.mark.django_db(databases=VAULT_DATABASES)
 
 
 def detokenize(token, actor, purpose="customer_request"):
-    return vault_detokenize(token=token, actor=actor, purpose=purpose, principal_may_detokenize=True)
+    return vault_detokenize(token=token, actor=actor, purpose=purpose, permitted_token_types=ALL_TOKEN_TYPES)
 
 
 def test_card_round_trip_keeps_only_display_fragments(provider, actor):
@@ -79,7 +81,7 @@ def test_detokenize_writes_one_pii_read_with_the_purpose(provider, actor):
     token = vault_tokenize(token_type="card", value=VISA, actor=actor).token
 
     value = vault_detokenize(
-        token=token, actor=actor, purpose="fraud_investigation", principal_may_detokenize=True, reason="case 7"
+        token=token, actor=actor, purpose="fraud_investigation", permitted_token_types=ALL_TOKEN_TYPES, reason="case 7"
     )
 
     assert value == VISA
@@ -94,7 +96,7 @@ def test_detokenize_refused_without_permission_records_denial_and_no_read(provid
     token = vault_tokenize(token_type="card", value=VISA, actor=actor).token
 
     with pytest.raises(DetokenizeForbidden):
-        vault_detokenize(token=token, actor=actor, purpose="customer_request", principal_may_detokenize=False)
+        vault_detokenize(token=token, actor=actor, purpose="customer_request", permitted_token_types=frozenset())
 
     assert AuditEvent.objects.filter(event_type="pii.read").count() == 0
     denied = AuditEvent.objects.get(event_type="vault.detokenize")
@@ -104,7 +106,7 @@ def test_detokenize_refused_without_permission_records_denial_and_no_read(provid
 def test_detokenize_needs_a_known_purpose_and_token(provider, actor):
     token = vault_tokenize(token_type="card", value=VISA, actor=actor).token
     with pytest.raises(InvalidPurpose):
-        vault_detokenize(token=token, actor=actor, purpose="curiosity", principal_may_detokenize=True)
+        vault_detokenize(token=token, actor=actor, purpose="curiosity", permitted_token_types=ALL_TOKEN_TYPES)
     with pytest.raises(TokenNotFound):
         detokenize("tok_card_" + "a" * 26, actor)
     assert AuditEvent.objects.filter(event_type="pii.read").count() == 0
