@@ -238,11 +238,23 @@ def vault_audit_database_url() -> str:
     return database_url("default", role=role)
 
 
+def vault_database_url() -> str:
+    """The test vault database as the vault role's own login, never the API's (scripts/services.py up creates it)."""
+    from django.conf import settings
+
+    role, api_role = settings.DATABASE_RUNTIME_ROLES["vault"], settings.DATABASE_RUNTIME_ROLES["default"]
+    if role == api_role:
+        pytest.fail(
+            f"VAULT_DATABASE_URL logs in as the API's {api_role}: run `scripts/services.py up` (make test does)"
+        )
+    return database_url("vault")
+
+
 class VaultServer:
     """The vault role (`fintech.settings.vault`) under gunicorn, against the test databases.
 
-    It runs as the runtime database role on `vault` and as the audit-append role
-    on `default`, as in production, and commits its own rows (vault records in
+    It runs as the vault's own login on `vault` (not the API's) and as the
+    audit-append role on `default`, as in production, and commits its own rows (vault records in
     `vault`, audit rows in `default`): they do not roll back with a test's
     transaction.
     """
@@ -265,6 +277,7 @@ class VaultServer:
             "WEB_THREADS": str(threads),
             "VAULT_SERVICE_TOKEN": self.service_token,
             "VAULT_KEK_DIR": str(self.kek_dir),
+            "VAULT_DATABASE_URL": vault_database_url(),
             "VAULT_AUDIT_DATABASE_URL": vault_audit_database_url(),
             "PROMETHEUS_MULTIPROC_DIR": str(directory / "prometheus"),
         }

@@ -12,6 +12,12 @@ appends audit events: INSERT on that one table, the sequence behind its id, and
 SELECT on just the columns PostgreSQL hands back to Django's INSERT ... RETURNING.
 Everything else it may once have been given is revoked on every run, so a stray
 grant does not survive the next migrate.
+
+Each database also takes CONNECT away from PUBLIC and gives it back only to the
+roles that use that database (its runtime role; on the audit trail's database,
+the vault's audit role too), so the API's login cannot open the vault database
+and the vault's login cannot open the main one (ADR 0012). Another role that
+must connect (monitoring, backups) needs its own `GRANT CONNECT`.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ def grant_runtime_privileges(sender=None, using: str = "default", **kwargs) -> N
     with connection.cursor() as cursor:
         _grant_runtime_role(connection, cursor, using)
         _grant_vault_audit_role(connection, cursor, using)
+        _restrict_connect(connection, cursor, using)
 
 
 def _other_role(cursor, role: str | None) -> bool:
@@ -95,3 +102,24 @@ def _grant_vault_audit_role(connection, cursor, using: str) -> None:
     cursor.execute(f"GRANT SELECT ({', '.join(map(quote, returned_columns))}) ON TABLE {quote(table)} TO {role}")
     cursor.execute("SELECT pg_get_serial_sequence(%s, %s)", [table, id_column])
     cursor.execute(f"GRANT USAGE ON SEQUENCE {cursor.fetchone()[0]} TO {role}")
+
+
+def _restrict_connect(connection, cursor, using: str) -> None:
+    """CONNECT on this database for its owner, its runtime role and (audit database) the vault's audit role only.
+
+    Only the database's owner may change its ACL, and a single-role deployment
+    has nobody to keep out: both cases leave it as it is.
+    """
+    runtime_role = settings.DATABASE_RUNTIME_ROLES.get(using)
+    if not _other_role(cursor, runtime_role):
+        return
+    cursor.execute(
+        "SELECT current_database(), pg_get_userbyid(datdba) = current_user FROM pg_database"
+        " WHERE datname = current_database()"
+    )
+    database, owned = cursor.fetchone()
+    if not owned:
+        return
+    quote = connection.ops.quote_name
+    cursor.execute(f"REVOKE CONNECT ON DATABASE {quote(database)} FROM PUBLIC")
+    cursor.execute(f"GRANT CONNECT ON DATABASE {quote(database)} TO {quote(runtime_role)}")

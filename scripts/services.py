@@ -38,6 +38,17 @@ DATABASES = ("fintech", "fintech_vault")
 # The vault role's main-database connection is a third role that may only append audit events
 # (ADR 0012; granted after every migrate, settings.VAULT_AUDIT_DATABASE_ROLE).
 OWNER_ROLE, RUNTIME_ROLE, VAULT_AUDIT_ROLE = "fintech_owner", "fintech_app", "fintech_vault_audit"
+# The vault role's runtime login on the vault database (VAULT_DATABASE_URL): not the API's
+# `fintech_app`, so the API credential cannot open the vault database (PCI segmentation, ADR 0012).
+VAULT_RUNTIME_ROLE = "fintech_vault_app"
+ROLES = (
+    (OWNER_ROLE, "LOGIN CREATEDB"),
+    (RUNTIME_ROLE, "LOGIN"),
+    (VAULT_AUDIT_ROLE, "LOGIN"),
+    (VAULT_RUNTIME_ROLE, "LOGIN"),
+)
+# Who may connect to which database besides its owner; PUBLIC may connect to neither.
+CONNECT = {"fintech": (RUNTIME_ROLE, VAULT_AUDIT_ROLE), "fintech_vault": (VAULT_RUNTIME_ROLE,)}
 
 
 def say(message: str) -> None:
@@ -82,11 +93,11 @@ def with_role(url: str, role: str) -> str:
 
 
 def ensure_roles_and_databases(server_url: str) -> None:
-    """As a superuser: the three roles, and databases owned by the owner role."""
+    """As a superuser: the roles, databases owned by the owner role, and who may connect to which."""
     import psycopg
 
     with psycopg.connect(with_database(server_url, "postgres"), autocommit=True, connect_timeout=5) as connection:
-        for role, options in ((OWNER_ROLE, "LOGIN CREATEDB"), (RUNTIME_ROLE, "LOGIN"), (VAULT_AUDIT_ROLE, "LOGIN")):
+        for role, options in ROLES:
             if not connection.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone():
                 connection.execute(f'CREATE ROLE "{role}" {options}')
                 say(f"created role {role}")
@@ -95,6 +106,25 @@ def ensure_roles_and_databases(server_url: str) -> None:
             if not exists:
                 connection.execute(f'CREATE DATABASE "{name}" OWNER "{OWNER_ROLE}"')
                 say(f"created database {name}")
+        restrict_connect(connection)
+    # Before this login existed the API's runtime role held the vault's tables; take that back.
+    with psycopg.connect(with_database(server_url, "fintech_vault"), autocommit=True, connect_timeout=5) as vault:
+        for kind in ("TABLES", "SEQUENCES"):
+            vault.execute(f'REVOKE ALL ON ALL {kind} IN SCHEMA public FROM "{RUNTIME_ROLE}", "{VAULT_AUDIT_ROLE}"')
+
+
+def restrict_connect(connection) -> None:
+    """Idempotent: CONNECT to each database only for its owner and the roles in CONNECT.
+
+    A role's CONNECT privilege is checked at login, so `fintech_app` (the API)
+    cannot even open the vault database, nor the vault's login the main one.
+    """
+    for database, allowed in CONNECT.items():
+        connection.execute(f'REVOKE CONNECT ON DATABASE "{database}" FROM PUBLIC')
+        for role in {role for role, _ in ROLES} - {OWNER_ROLE} - set(allowed):
+            connection.execute(f'REVOKE CONNECT ON DATABASE "{database}" FROM "{role}"')
+        for role in allowed:
+            connection.execute(f'GRANT CONNECT ON DATABASE "{database}" TO "{role}"')
 
 
 def apt_install(*packages: str) -> None:
@@ -200,7 +230,7 @@ def ensure_postgres() -> dict[str, str]:
     return {
         "DATABASE_URL": with_role(main, RUNTIME_ROLE),
         "DATABASE_OWNER_URL": with_role(main, OWNER_ROLE),
-        "VAULT_DATABASE_URL": with_role(vault, RUNTIME_ROLE),
+        "VAULT_DATABASE_URL": with_role(vault, VAULT_RUNTIME_ROLE),
         "VAULT_DATABASE_OWNER_URL": with_role(vault, OWNER_ROLE),
         "VAULT_AUDIT_DATABASE_URL": with_role(main, VAULT_AUDIT_ROLE),
     }

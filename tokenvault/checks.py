@@ -51,6 +51,12 @@ def vault_role_separation_check(app_configs, **kwargs) -> list[Error]:
         if settings.DATABASES.get("default", {}).get("USER") != audit_role:
             message = f"The vault role's `default` database must connect as {audit_role} (VAULT_AUDIT_DATABASE_URL)."
             errors.append(Error(message, id="tokenvault.E008"))
+        # The vault database has a login of its own: shared with the main database's, one leaked
+        # credential would open both (PCI segmentation).
+        vault_user = settings.DATABASES.get("vault", {}).get("USER")
+        if vault_user and vault_user == settings.DATABASES.get("default", {}).get("USER"):
+            message = "The vault role's `vault` database user must differ from its `default` database user."
+            errors.append(Error(message, id="tokenvault.E021"))
         if len(settings.VAULT_SERVICE_TOKEN) < 50:
             errors.append(Error("VAULT_SERVICE_TOKEN must be at least 50 random characters.", id="tokenvault.E006"))
     return errors
