@@ -41,3 +41,15 @@ class InvalidIdentity(DomainError):
     status = 400
     code = "identity_invalid"
     title = "The identity data is not valid"
+
+
+class IdentityAttemptsExceeded(DomainError):
+    status = 429
+    code = "identity_attempts_exceeded"
+    title = "Too many identity capture attempts"
+
+
+class IdentityAttemptsUnavailable(DomainError):
+    status = 503
+    code = "identity_attempts_unavailable"
+    title = "Identity capture is briefly unavailable"

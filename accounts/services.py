@@ -2,16 +2,36 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
 
+from django.conf import settings
 from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
-from accounts.exceptions import EmailAlreadyRegistered
+from accounts.exceptions import (
+    EmailAlreadyRegistered,
+    IdentityAlreadyCaptured,
+    IdentityAttemptsExceeded,
+    IdentityAttemptsUnavailable,
+    InvalidIdentity,
+    NationalIdInUse,
+    PhoneInUse,
+)
 from accounts.models import CustomerProfile, User
 from accounts.roles import ROLE_PERMISSIONS
+from audit.models import AuditEvent
+from audit.services.events import Actor, audit_event_record
+from fintech.rate_limits import RateLimitUnavailable, rate_parse, sliding_window_take
+from fintech.redis_client import redis_key
+from tokenvault.fields import field_blind_index
+from tokenvault.tokens import national_id_normalize
 
 
 @contextmanager
@@ -65,20 +85,6 @@ def roles_sync() -> None:
 
 
 # --- Identity capture at onboarding (issue 6) ---------------------------------------------------
-# Imports for the appended block sit here, not at the top, so this change only appends.
-
-import re  # noqa: E402
-import unicodedata  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from datetime import date  # noqa: E402
-
-from django.utils import timezone  # noqa: E402
-
-from accounts.exceptions import IdentityAlreadyCaptured, InvalidIdentity, NationalIdInUse, PhoneInUse  # noqa: E402
-from audit.models import AuditEvent  # noqa: E402
-from audit.services.events import Actor, audit_event_record  # noqa: E402
-from tokenvault.fields import field_blind_index  # noqa: E402
-from tokenvault.tokens import national_id_normalize  # noqa: E402
 
 IDENTITY_MINIMUM_AGE_YEARS = 18
 IDENTITY_OLDEST_BIRTH_DATE = date(1900, 1, 1)
@@ -175,6 +181,26 @@ def identity_validate(
     )
 
 
+def _identity_attempt_take(*, user_public_id: str) -> None:
+    """Count one capture attempt that reaches the vault, per customer, in a Redis sliding window.
+
+    Each refused attempt tells whether a national ID (or phone) is some
+    customer's, and vaults a value: without a bound, one account could probe
+    IDs at will. An honest customer needs a handful (typos). Redis down:
+    503, never unbounded probing.
+    """
+    rate = rate_parse(settings.IDENTITY_CAPTURE_ATTEMPT_RATE)
+    try:
+        decision = sliding_window_take(key=redis_key("identity-capture", user_public_id), rate=rate, cost=1)
+    except RateLimitUnavailable:
+        raise IdentityAttemptsUnavailable() from None
+    if not decision.allowed:
+        raise IdentityAttemptsExceeded(
+            f"at most {rate.limit} attempts per {rate.window_seconds} seconds",
+            headers={"Retry-After": str(decision.retry_after_seconds)},
+        )
+
+
 def identity_national_id_tokenize(*, identity: IdentityInput, actor: Actor, client=None) -> str:
     """The vault's convergent token for the national ID: the same person always gets the same token.
 
@@ -186,6 +212,7 @@ def identity_national_id_tokenize(*, identity: IdentityInput, actor: Actor, clie
     """
     from tokenvault.client import vault_client
 
+    _identity_attempt_take(user_public_id=actor.user)
     tokenized = (client or vault_client()).tokenize(
         token_type="national_id",  # noqa: S106  # nosec B106 - a token type, not a secret
         value=identity.national_id,

@@ -151,8 +151,9 @@ def idempotent_response(
                 else:
                     status, body = operation()
             except DomainError as refusal:
-                if refusal.status >= 500:
-                    # A dependency that is down (503) is not an answer: nothing is stored, a retry runs afresh.
+                if refusal.status >= 500 or refusal.status == 429:
+                    # A dependency that is down (503) or a rate limit (429, with its Retry-After) is not an
+                    # answer about this request: nothing is stored, a retry runs afresh.
                     raise
                 status = refusal.status
                 body = problem_body(
