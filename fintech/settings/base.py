@@ -431,6 +431,8 @@ VAULT_SERVICE_TOKEN_PREVIOUS = ""  # nosec B105 - empty: no rotation in progress
 # POST /v1/vault/detokenize: tokens per call, and values per client in a sliding window.
 VAULT_DETOKENIZE_MAX_TOKENS = env.int("VAULT_DETOKENIZE_MAX_TOKENS", default=100)
 VAULT_DETOKENIZE_RATE = env.str("VAULT_DETOKENIZE_RATE", default="1000/1h")
+# Identity capture attempts that reach the vault, per customer (each refusal answers "is this ID taken?").
+IDENTITY_CAPTURE_ATTEMPT_RATE = env.str("IDENTITY_CAPTURE_ATTEMPT_RATE", default="10/1d")
 # The orphan reaper shreds vault records no row references and nobody was issued for this long.
 VAULT_ORPHAN_GRACE_HOURS = env.int("VAULT_ORPHAN_GRACE_HOURS", default=24)
 # Vault role: a KEK version may be retired only this long after it stopped being current, so a
