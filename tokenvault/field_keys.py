@@ -19,6 +19,7 @@ from audit.services.events import Actor, audit_event_record
 from tokenvault.exceptions import KekInUse, KekIsCurrent
 from tokenvault.fields import encrypted_fields, field_kek_version, field_key_provider, instance_rewrap
 from tokenvault.keys import KeyProvider
+from tokenvault.services.keys import kek_retire_grace_check
 
 MAX_REWRAP_BATCH = 10_000
 _SCAN_CHUNK = 2_000
@@ -103,14 +104,16 @@ def field_kek_retire(*, version: int, actor: Actor, provider: KeyProvider | None
 
     New values are always sealed under the current version and rewrap only
     moves values to it, so once a non-current version's count is zero it
-    stays zero. Two windows remain, so retire after rewrap has finished and a
-    rotation has had time to reach every process: a writer that read the
-    "current" pointer just before a rotation, and a rewrap started before it.
+    stays zero, except for a writer that read the "current" pointer just before
+    a rotation, or a rewrap started before it: the retire grace
+    (VAULT_KEK_RETIRE_GRACE_SECONDS since the version stopped being current)
+    outlasts both.
     """
     provider = provider or field_key_provider()
     kek_id, current = provider.current_kek()
     if version == current:
         raise KekIsCurrent()
+    kek_retire_grace_check(provider=provider, version=version, rewrap_command="fields_rewrap")
     in_use = fields_using_version(version=version, provider=provider)
     if in_use:
         raise KekInUse(f"{in_use} field values still use version {version}; run fields_rewrap first")

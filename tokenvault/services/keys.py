@@ -97,6 +97,27 @@ def kek_rotate(*, actor: Actor, provider: KeyProvider | None = None) -> int:
     return version
 
 
+def kek_retire_grace_check(*, provider: KeyProvider, version: int, rewrap_command: str) -> None:
+    """Refuse to retire `version` until it stopped being current VAULT_KEK_RETIRE_GRACE_SECONDS ago.
+
+    A writer that read the "current" pointer just before a rotation may still
+    seal under the old version after the count of its users reached zero; the
+    grace outlasts such a writer. Shared by the vault's and the field key rings.
+    """
+    superseded_at = provider.superseded_at(version)
+    grace = settings.VAULT_KEK_RETIRE_GRACE_SECONDS
+    # None: no later version exists, so the version is current or was never made current.
+    if superseded_at is None:
+        raise KekRetireTooSoon(f"version {version} has not been superseded by a later version")
+    remaining = superseded_at + grace - time.time()
+    if remaining > 0:
+        raise KekRetireTooSoon(
+            f"version {version} stopped being current less than {grace} seconds ago; "
+            f"retry in {int(remaining) + 1} seconds, after another {rewrap_command}",
+            extra={"retry_after_seconds": int(remaining) + 1},
+        )
+
+
 def kek_retire(*, version: int, actor: Actor, provider: KeyProvider | None = None) -> None:
     """Destroy a KEK version, refusing while any live record is still wrapped under it.
 
@@ -113,18 +134,7 @@ def kek_retire(*, version: int, actor: Actor, provider: KeyProvider | None = Non
     kek_id, current = provider.current_kek()
     if version == current:
         raise KekIsCurrent()
-    superseded_at = provider.superseded_at(version)
-    grace = settings.VAULT_KEK_RETIRE_GRACE_SECONDS
-    # None: no later version exists, so the version is current or was never made current.
-    if superseded_at is None:
-        raise KekRetireTooSoon(f"version {version} has not been superseded by a later version")
-    remaining = superseded_at + grace - time.time()
-    if remaining > 0:
-        raise KekRetireTooSoon(
-            f"version {version} stopped being current less than {grace} seconds ago; "
-            f"retry in {int(remaining) + 1} seconds, after another vault_rewrap",
-            extra={"retry_after_seconds": int(remaining) + 1},
-        )
+    kek_retire_grace_check(provider=provider, version=version, rewrap_command="vault_rewrap")
     with transaction.atomic(using=VAULT):
         with connections[VAULT].cursor() as cursor:
             cursor.execute(f"LOCK TABLE {VaultRecord._meta.db_table} IN SHARE MODE")

@@ -18,10 +18,11 @@ from accounts.selectors import customer_pii_read
 from accounts.services import customer_create
 from audit.models import AuditEvent
 from audit.services.events import Actor
-from tokenvault.exceptions import CiphertextTampered, KekInUse, KeyUnavailable
+from tokenvault.exceptions import CiphertextTampered, KekInUse, KekRetireTooSoon, KeyUnavailable
 from tokenvault.field_keys import field_kek_retire, fields_rewrap, fields_using_version
 from tokenvault.fields import FIELD_KEK_ID, MASK, Sealed, field_blind_index, field_kek_version, field_key_provider
 from tokenvault.keys import LocalFileKeyProvider
+from tokenvault.tests.conftest import past_retire_grace
 
 pytestmark = pytest.mark.django_db
 ACTOR = Actor(staff="staff_fields_test")
@@ -255,6 +256,9 @@ def test_rotate_rewrap_retire_keeps_every_value_readable(field_keys):
     call_command("fields_rotate_key", stdout=out)
     assert out.getvalue() == "field KEK version 2 is now current\n"
     assert fields_using_version(version=1) == 10  # 5 fields x 2 rows
+    with pytest.raises(KekRetireTooSoon):
+        field_kek_retire(version=1, actor=ACTOR)  # version 2 became current just now
+    past_retire_grace(provider, 2)
     with pytest.raises(KekInUse):
         field_kek_retire(version=1, actor=ACTOR)
 
