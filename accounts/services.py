@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 
+import phonenumbers
 from django.conf import settings
 from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import ValidationError
@@ -91,8 +92,10 @@ IDENTITY_OLDEST_BIRTH_DATE = date(1900, 1, 1)
 FULL_NAME_MAX_CHARS = 200
 ADDRESS_LINE_MAX_CHARS = 100
 ADDRESS_KEYS = {"line1", "line2", "city", "region", "postal_code", "country"}
-_E164 = re.compile(r"^\+[1-9][0-9]{7,14}$")
+PHONE_INPUT_MAX_CHARS = 32
+_PHONE_INTERNATIONAL_DIGITS = re.compile(r"\+[0-9]+")
 _PHONE_SEPARATORS = re.compile(r"[\s\-().]")
+_PHONE_NOT_INTERNATIONAL = "phone must be an international number starting with +, such as +44 20 7946 0123"
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _POSTAL_CODE = re.compile(r"^[A-Z0-9][A-Z0-9 \-]{1,14}$")
 
@@ -112,19 +115,31 @@ class IdentityInput:
 
 
 def phone_e164_normalize(value: str) -> str:
-    """`+44 20 7946-0958` -> `+442079460958`; a leading `00` counts as `+`. E.164: 8-15 digits, no leading 0.
+    """`+44 (0)20 7946-0958` -> `+442079460958`, checked against libphonenumber's numbering plans.
 
-    Only the shape is checked (no numbering-plan database): enough for a stable
-    blind index, so one number is one index however it was typed.
+    The result feeds the blind index (`phone_index`, unique among customers),
+    so one line must give one form however it was typed: a shape check alone
+    let `+44 020 …` (trunk 0 kept) and `+44 20 …` through as two numbers, and
+    so two customers on one phone. No default region: only international input
+    (`+`, or `00` read as `+`) is taken, as a national number's country would
+    be a guess. Only digits reach the parser, which would otherwise turn
+    letters into keypad digits and drop extensions (two spellings, one index).
+    No detail echoes the number.
     """
-    if not isinstance(value, str) or len(value) > 32:
-        raise InvalidIdentity("phone must be an international number such as +447700900123")
+    if not isinstance(value, str) or len(value) > PHONE_INPUT_MAX_CHARS:
+        raise InvalidIdentity(_PHONE_NOT_INTERNATIONAL)
     compact = _PHONE_SEPARATORS.sub("", value)
     if compact.startswith("00"):
         compact = "+" + compact[2:]
-    if not (compact.isascii() and _E164.match(compact)):
-        raise InvalidIdentity("phone must be an international number such as +447700900123")
-    return compact
+    if not _PHONE_INTERNATIONAL_DIGITS.fullmatch(compact):
+        raise InvalidIdentity(_PHONE_NOT_INTERNATIONAL)
+    try:
+        number = phonenumbers.parse(compact, None)
+    except phonenumbers.NumberParseException:
+        raise InvalidIdentity(_PHONE_NOT_INTERNATIONAL) from None
+    if not phonenumbers.is_valid_number(number):
+        raise InvalidIdentity("phone is not a valid number in its country's numbering plan")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def _text(value: object, *, name: str, max_chars: int, required: bool = True) -> str:

@@ -45,7 +45,7 @@ def identity(**overrides):
     values = {
         "full_name": "  Zoë   Quintessa-Marlowe ",
         "date_of_birth": datetime.date(1984, 2, 29),
-        "phone": "+44 7700-900 123",
+        "phone": "+44 20-7946 0123",
         "postal_address": {"line1": "221B Baker Street", "city": "London", "postal_code": "nw1 6xe", "country": "gb"},
         "national_id": NATIONAL_ID,
         "today": TODAY,
@@ -75,7 +75,7 @@ def test_identity_is_normalised():
     captured = identity()
 
     assert captured.full_name == "Zoë Quintessa-Marlowe"
-    assert captured.phone == "+447700900123"
+    assert captured.phone == "+442079460123"
     assert captured.postal_address == {
         "city": "London",
         "country": "GB",
@@ -89,19 +89,65 @@ def test_identity_is_normalised():
 @pytest.mark.parametrize(
     ("raw", "normalised"),
     [
-        ("+44 7700 900123", "+447700900123"),
-        ("0044-7700-900123", "+447700900123"),
-        ("+1 (415) 555.0100", "+14155550100"),
+        ("+44 20 7946 0123", "+442079460123"),
+        ("0044-20-7946-0123", "+442079460123"),
+        ("+44 (20) 7946-0123", "+442079460123"),
+        ("+1 (202) 555.0100", "+12025550100"),
+        ("+33 1 99 00 12 34", "+33199001234"),
     ],
 )
 def test_phone_numbers_normalise_to_e164(raw, normalised):
     assert phone_e164_normalize(raw) == normalised
 
 
-@pytest.mark.parametrize("raw", ["07700900123", "+0447700900123", "+44", "+4477009001234567", "+44 77OO 900123", ""])
-def test_phone_numbers_that_are_not_e164_are_refused(raw):
-    with pytest.raises(InvalidIdentity):
+@pytest.mark.parametrize("raw", ["+4402079460123", "+44 020 7946 0123", "+44 (0)20 7946 0123", "0044 020 7946 0123"])
+def test_a_kept_trunk_zero_is_the_same_number(raw):
+    """A shape check took `+44 0…` as a second number: a second blind index, a second customer on one phone."""
+    assert phone_e164_normalize(raw) == phone_e164_normalize("+442079460123") == "+442079460123"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "02079460123",  # national: which country is a guess
+        "+0442079460123",
+        "+44",
+        "+44 1234",  # the right shape for E.164, too short for the UK plan
+        "+44 7700 900123",  # Ofcom's drama range: never assigned, so not a valid number
+        "+1 555 555 5555",  # no such US area code
+        "+999 1234 5678",  # no such country code
+        "+4420794601234567",
+        "+44 2O 7946 0123",  # letters would be read as keypad digits
+        "+1-800-FLOWERS",
+        "+44 20 7946 0123 ext 12",  # an extension would be dropped
+        "tel:+44-20-7946-0123",
+        "+44 20 7946 0123\u0660",
+        "+44 20 7946 0\uff11\uff12\uff13",  # full-width digits
+        "+" + "1" * 40,
+        "",
+    ],
+)
+def test_phone_numbers_that_are_not_valid_international_numbers_are_refused(raw):
+    with pytest.raises(InvalidIdentity) as raised:
         phone_e164_normalize(raw)
+
+    assert raised.value.code == "identity_invalid"
+
+
+@pytest.mark.parametrize("raw", ["+44 1234 5678", "0161 496 0987", "+33 1 99 00 98 76 ext 12", "+44 (0) 1234 5678"])
+def test_a_refused_phone_never_echoes_the_number(raw):
+    """The detail reaches the client and logs: no run of four of the number's digits, however spaced."""
+    with pytest.raises(InvalidIdentity) as raised:
+        phone_e164_normalize(raw)
+
+    digits = "".join(char for char in raw if char.isdigit())
+    detail_digits = "".join(char for char in raised.value.detail if char.isdigit())
+    assert not [digits[i : i + 4] for i in range(len(digits) - 3) if digits[i : i + 4] in detail_digits]
+
+
+def test_a_phone_that_is_not_text_is_refused():
+    with pytest.raises(InvalidIdentity):
+        phone_e164_normalize(442079460123)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -146,7 +192,7 @@ def test_capture_stores_encrypted_values_a_token_and_an_audit_row_and_reads_back
 
     stored = CustomerProfile.objects.select_related("user").get(user=user)
     assert stored.national_id_token == token and token.startswith("tok_nid_")
-    assert stored.phone_index == field_blind_index(kind="phone", normalized_value="+447700900123")
+    assert stored.phone_index == field_blind_index(kind="phone", normalized_value="+442079460123")
     assert stored.identity_captured_at == profile.identity_captured_at
     event = AuditEvent.objects.get(event_type="identity.captured")
     assert (event.object_id, event.payload, event.actor_user) == (
@@ -171,7 +217,7 @@ def test_capture_stores_encrypted_values_a_token_and_an_audit_row_and_reads_back
     with connection.cursor() as cursor:
         cursor.execute("SELECT row_to_json(p)::text FROM accounts_customerprofile p WHERE id = %s", [stored.pk])
         row = cursor.fetchone()[0]
-    for clear in ["AB123456C", "Marlowe", "7700900123", "Baker Street", "1984-02-29"]:
+    for clear in ["AB123456C", "Marlowe", "2079460123", "Baker Street", "1984-02-29"]:
         assert clear not in row and clear.encode().hex() not in row
 
 
@@ -209,7 +255,7 @@ def test_a_national_id_another_customer_holds_is_refused_without_saying_who():
     with pytest.raises(NationalIdInUse) as raised:
         customer_identity_capture(
             user=second,
-            identity=identity(phone="+447700900999", national_id="ab-123456-c"),
+            identity=identity(phone="+442079460999", national_id="ab-123456-c"),
             national_id_token=national_id_token("ab-123456-c"),  # convergent: the same token
             actor=actor_for(second),
         )
@@ -230,12 +276,31 @@ def test_a_phone_another_customer_holds_is_refused():
     with pytest.raises(PhoneInUse):
         customer_identity_capture(
             user=second,
-            identity=identity(phone="0044 7700 900123", national_id="ZZ999999Z"),
+            identity=identity(phone="0044 20 7946 0123", national_id="ZZ999999Z"),
             national_id_token=national_id_token("ZZ999999Z"),
             actor=actor_for(second),
         )
 
     assert CustomerProfile.objects.get(user=second).identity_captured_at is None
+
+
+@pytest.mark.django_db(databases=DATABASES)
+def test_a_kept_trunk_zero_collides_on_the_phone_index():
+    first, second = customer("first@example.com"), customer("second@example.com")
+    held = identity(phone="+442079460123")
+    customer_identity_capture(user=first, identity=held, national_id_token=national_id_token(), actor=actor_for(first))
+
+    with pytest.raises(PhoneInUse):
+        customer_identity_capture(
+            user=second,
+            identity=identity(phone="+4402079460123", national_id="ZZ999999Z"),
+            national_id_token=national_id_token("ZZ999999Z"),
+            actor=actor_for(second),
+        )
+
+    index = CustomerProfile.objects.get(user=first).phone_index
+    assert index == field_blind_index(kind="phone", normalized_value="+442079460123")
+    assert CustomerProfile.objects.get(user=second).phone_index is None
 
 
 @pytest.mark.django_db(transaction=True, databases=DATABASES)
@@ -250,7 +315,7 @@ def test_two_customers_racing_with_one_national_id_exactly_one_wins():
             barrier.wait(timeout=10)
             customer_identity_capture(
                 user=users[n],
-                identity=identity(phone=f"+4477009001{n:02d}"),
+                identity=identity(phone=f"+4420794601{n:02d}"),
                 national_id_token=token,
                 actor=actor_for(users[n]),
             )
@@ -295,7 +360,7 @@ def test_compliance_sees_identity_only_as_on_file_in_the_admin(client):
     html = page.content.decode()
     assert html.count("•••• on file (encrypted)") == 4  # name, birth date, phone, address; no credit score yet
     assert "•••• in the token vault" in html
-    for clear in ["Zoë", "Marlowe", "7700900123", "Baker", "1984", profile.national_id_token, profile.phone_index]:
+    for clear in ["Zoë", "Marlowe", "2079460123", "Baker", "1984", profile.national_id_token, profile.phone_index]:
         assert clear not in html
         assert clear not in listing.content.decode()
     assert not AuditEvent.objects.filter(event_type="pii.read").exists()  # nothing was decrypted

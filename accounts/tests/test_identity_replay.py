@@ -22,7 +22,7 @@ LIVE = pytest.mark.django_db(transaction=True, databases=["default", "vault"])
 BODY = {
     "full_name": "Grace Brewster Hopper",
     "date_of_birth": "1986-12-09",
-    "phone": "+447700900733",
+    "phone": "+442079460733",
     "address": {"line1": "1 Navy Way", "city": "Arlington", "postal_code": "VA22", "country": "US"},
     "national_id": "RP445566T",
 }

@@ -78,7 +78,7 @@ def identity_capture(user) -> str:
     identity = identity_validate(
         full_name="Ada King Lovelace",
         date_of_birth=date(1985, 12, 10),
-        phone=f"+44 7700 900{uuid.uuid4().int % 1000:03d}",
+        phone=f"+44 20 7946 0{uuid.uuid4().int % 1000:03d}",
         postal_address={"line1": "12 St James's Square", "city": "London", "postal_code": "SW1Y 4JH", "country": "GB"},
         national_id=NATIONAL_ID,
     )
