@@ -29,7 +29,10 @@ print(json.dumps({
 """
 
 
-def _run(env_overrides: dict[str, str], *, drop: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+def _run(
+    env_overrides: dict[str, str], *, drop: tuple[str, ...] = (), script: str = _REPORT
+) -> subprocess.CompletedProcess:
+    """Runs `script` in a fresh process under production values, `env_overrides` applied and `drop` removed."""
     env = {k: v for k, v in os.environ.items() if k not in PRODUCTION_ENV and k not in drop}
     env.update(PRODUCTION_ENV)
     env["OIDC_SIGNING_KEY_PATH"] = throwaway_rsa_key_file()
@@ -38,9 +41,7 @@ def _run(env_overrides: dict[str, str], *, drop: tuple[str, ...] = ()) -> subpro
     env.update(env_overrides)
     for name in drop:
         env.pop(name, None)
-    return subprocess.run(
-        [sys.executable, "-c", _REPORT], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
-    )
+    return subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
 
 
 def _vault_role(**overrides: str) -> dict[str, str]:

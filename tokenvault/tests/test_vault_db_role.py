@@ -10,8 +10,6 @@ post_migrate grants as a deployed one.
 from __future__ import annotations
 
 import json
-import os
-import secrets
 import subprocess
 import sys
 
@@ -25,7 +23,7 @@ from audit.models import AuditEvent
 from audit.services.events import Actor
 from conftest import database_url, subprocess_env, vault_audit_database_url
 from fintech.db_privileges import grant_runtime_privileges, vault_audit_grants
-from fintech.tests.test_settings import PRODUCTION_ENV, ROOT, throwaway_rsa_key_file
+from fintech.tests.test_settings import ROOT
 from tokenvault.client import vault_client
 from tokenvault.tests.test_roles import _run, _vault_role
 
@@ -231,17 +229,7 @@ print(json.dumps({
 
 def _report(env_overrides: dict[str, str], *, drop: tuple[str, ...] = ()) -> dict:
     """Production settings of a role, imported in a fresh process with throw-away values (as test_roles.py)."""
-    env = {k: v for k, v in os.environ.items() if k not in PRODUCTION_ENV and k not in drop}
-    env.update(PRODUCTION_ENV)
-    env["OIDC_SIGNING_KEY_PATH"] = throwaway_rsa_key_file()
-    env["FINTECH_VAR_DIR"] = "/nonexistent-var-dir"  # production must not lean on var/services.env
-    env["DJANGO_SECRET_KEY"] = secrets.token_urlsafe(64)
-    env.update(env_overrides)
-    for name in drop:
-        env.pop(name, None)
-    result = subprocess.run(
-        [sys.executable, "-c", _REPORT], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
-    )
+    result = _run(env_overrides, drop=drop, script=_REPORT)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
