@@ -131,8 +131,12 @@ def idempotent_response(
     client_id, principal = _caller(request)
     fingerprint = _fingerprint(request, payload)
 
-    def attempt() -> tuple[int, dict, bool]:
-        recorded.clear()  # a retried attempt that ends as a replay committed no audit row of its own
+    def attempt() -> tuple[int, dict, bool, tuple[int, int] | None]:
+        """Status, body, replayed, and (status, response bytes) of the `api.call` row it committed, if any.
+
+        The audit mark is part of what an attempt returns: only the attempt that
+        committed counts, whatever earlier attempts of a retry wrote and lost.
+        """
         with transaction.atomic(durable=True):
             with connection.cursor() as cursor:
                 # One round trip: the lock, then (fresh snapshot) the record; see fintech/migrations/0002.
@@ -143,7 +147,7 @@ def idempotent_response(
             if stored_status is not None:
                 if stored_fingerprint != fingerprint:
                     raise IdempotencyKeyReused()
-                return stored_status, _json_loaded(stored_body), True
+                return stored_status, _json_loaded(stored_body), True, None
             try:
                 if savepoint:
                     with transaction.atomic():
@@ -174,14 +178,12 @@ def idempotent_response(
                 params = api_call[1] + params
             with connection.cursor() as cursor:
                 cursor.execute(statement, params)
-            recorded.append((status, api_call[2]) if api_call is not None else None)
-            return status, body, False
+            return status, body, False, (status, api_call[2]) if api_call is not None else None
 
-    recorded: list[tuple[int, int] | None] = []
-    status, body, replayed = run_with_retry(attempt)
-    if recorded and recorded[-1] is not None:
+    status, body, replayed, audited = run_with_retry(attempt)
+    if audited is not None:
         # Committed: the audit middleware need not write this call's row (unless the response changes).
-        request.api_call_audit.recorded = recorded[-1]
+        request.api_call_audit.recorded = audited
     headers = {"Idempotent-Replayed": "true"} if replayed else {}
     content_type = PROBLEM_CONTENT_TYPE if status >= 400 else None
     # 204 has no body on the wire (RFC 9110 §15.3.5); `{}` is only what the record stores.
