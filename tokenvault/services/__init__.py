@@ -17,7 +17,7 @@ database and its keys, so only its processes can run these (ADR 0012); the
 API role reaches them through `tokenvault.client`.
 """
 
-from tokenvault.services.detokenize import MAX_DETOKENIZE_BATCH, vault_detokenize_many
+from tokenvault.services.detokenize import MAX_DETOKENIZE_BATCH, vault_detokenize, vault_detokenize_many
 from tokenvault.services.keys import (
     MAX_REWRAP_BATCH,
     RewrapProgress,
@@ -34,7 +34,6 @@ from tokenvault.services.records import (
     OBJECT_TYPE,
     VAULT,
     Tokenized,
-    vault_detokenize,
     vault_shred,
     vault_shred_not_issued_since,
     vault_tokenize,

@@ -21,7 +21,7 @@ from django.http import HttpRequest
 
 from audit.models import AuditEvent
 from audit.services.events import PII_PURPOSES, Actor, audit_event_record, pii_read_record
-from tokenvault.crypto import envelope_open, record_aad
+from tokenvault.crypto import Envelope, envelope_open, record_aad
 from tokenvault.exceptions import (
     CiphertextTampered,
     DetokenizeForbidden,
@@ -38,8 +38,6 @@ from tokenvault.services.records import (
     MAX_TOKEN_LENGTH,
     OBJECT_TYPE,
     VAULT,
-    _audit_alone,
-    _envelope_matches_row,
 )
 
 # A hard ceiling whatever the settings say: one call decrypts and audits at most this many values.
@@ -55,6 +53,35 @@ def _tokens_clean(tokens: list[str]) -> list[str]:
     if bad:
         raise TokenNotFound(f"{len(bad)} of the tokens are not tokens")
     return distinct
+
+
+def _envelope_matches_row(record: VaultRecord) -> None:
+    """The KEK named inside the envelope must be the one the row says; a mismatch is tampering."""
+    envelope = Envelope.from_bytes(bytes(record.ciphertext))
+    if (envelope.kek_id, envelope.kek_version) != (record.kek_id, record.kek_version):
+        raise CiphertextTampered()
+
+
+def vault_detokenize(
+    *,
+    token: str,
+    actor: Actor,
+    purpose: str,
+    permitted_token_types: frozenset[str],
+    reason: str = "",
+    request: HttpRequest | None = None,
+    provider: KeyProvider | None = None,
+) -> str:
+    """One value: `vault_detokenize_many` for a single token, so every check and audit row has one code path."""
+    return vault_detokenize_many(
+        tokens=[token],
+        actor=actor,
+        purpose=purpose,
+        permitted_token_types=permitted_token_types,
+        reason=reason,
+        request=request,
+        provider=provider,
+    )[token]
 
 
 def vault_detokenize_many(
@@ -116,14 +143,16 @@ def vault_detokenize_many(
                 provider=provider,
             )
         except CiphertextTampered:
-            _audit_alone(
-                event_type="vault.integrity_failure",
-                outcome=AuditEvent.Outcome.FAILURE,
-                actor=actor,
-                object_id=token,
-                payload={"record_id": record.id, "kek_version": record.kek_version},
-                request=request,
-            )
+            with transaction.atomic(using=AUDIT):  # this row must survive the error raised right after it
+                audit_event_record(
+                    event_type="vault.integrity_failure",
+                    outcome=AuditEvent.Outcome.FAILURE,
+                    actor=actor,
+                    object_type=OBJECT_TYPE,
+                    object_id=token,
+                    payload={"record_id": record.id, "kek_version": record.kek_version},
+                    request=request,
+                )
             raise
         values[token] = plaintext.decode()
     with transaction.atomic(using=AUDIT):

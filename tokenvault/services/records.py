@@ -1,4 +1,4 @@
-"""Vault records: tokenize, detokenize one token, shred.
+"""Vault records: tokenize, shred.
 
 The two-database rule of every vault service is in `tokenvault/services/__init__.py`.
 """
@@ -12,14 +12,12 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models.functions import Now
-from django.http import HttpRequest
 from django.utils import timezone
 
 from audit.models import AuditEvent
 from audit.services.events import Actor, audit_event_record
 from tokenvault.crypto import Envelope, blind_index, envelope_seal, record_aad
 from tokenvault.exceptions import (
-    CiphertextTampered,
     InvalidMetadata,
     InvalidTokenType,
     TokenizeConflict,
@@ -172,43 +170,6 @@ def vault_tokenize(
             continue
         return Tokenized(token=token, created=True, record=record)
     raise TokenizeConflict()
-
-
-def _audit_alone(**kwargs: Any) -> None:
-    """An audit row that must survive the error raised right after it."""
-    with transaction.atomic(using=AUDIT):
-        audit_event_record(object_type=OBJECT_TYPE, **kwargs)
-
-
-def _envelope_matches_row(record: VaultRecord) -> None:
-    """The KEK named inside the envelope must be the one the row says; a mismatch is tampering."""
-    envelope = Envelope.from_bytes(bytes(record.ciphertext))
-    if (envelope.kek_id, envelope.kek_version) != (record.kek_id, record.kek_version):
-        raise CiphertextTampered()
-
-
-def vault_detokenize(
-    *,
-    token: str,
-    actor: Actor,
-    purpose: str,
-    permitted_token_types: frozenset[str],
-    reason: str = "",
-    request: HttpRequest | None = None,
-    provider: KeyProvider | None = None,
-) -> str:
-    """One value: `vault_detokenize_many` for a single token, so every check and audit row has one code path."""
-    from tokenvault.services.detokenize import vault_detokenize_many  # detokenize imports this module
-
-    return vault_detokenize_many(
-        tokens=[token],
-        actor=actor,
-        purpose=purpose,
-        permitted_token_types=permitted_token_types,
-        reason=reason,
-        request=request,
-        provider=provider,
-    )[token]
 
 
 def vault_shred(*, token: str, actor: Actor, not_issued_since: datetime | None = None) -> VaultRecord:
