@@ -8,6 +8,7 @@ from accounts.api_keys.services import partner_api_key_revoke
 from accounts.forms import UserChangeForm, UserCreationForm
 from accounts.models import CustomerProfile, PartnerApiKey, PaymentCard, User
 from audit.services.events import Actor
+from fintech.admin import ReadOnlyModelAdmin
 
 
 @admin.register(User)
@@ -128,7 +129,7 @@ ADMIN_REVOKE_MAX_KEYS = 200
 
 
 @admin.register(PartnerApiKey)
-class PartnerApiKeyAdmin(admin.ModelAdmin):
+class PartnerApiKeyAdmin(ReadOnlyModelAdmin):
     """Read-only, plus one action: revoke. Keys are issued by `manage.py partner_api_key_issue`.
 
     Adding is off because the admin has no safe place to show a raw key once;
@@ -156,15 +157,6 @@ class PartnerApiKeyAdmin(admin.ModelAdmin):
     )  # never key_checksum: not the key, but nothing anyone needs to see either
     readonly_fields = fields
     actions = ["revoke_selected"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
     def has_revoke_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("accounts.revoke_partnerapikey")
@@ -195,7 +187,7 @@ class PartnerApiKeyAdmin(admin.ModelAdmin):
 
 
 @admin.register(PaymentCard)
-class PaymentCardAdmin(admin.ModelAdmin):
+class PaymentCardAdmin(ReadOnlyModelAdmin):
     """Cards on file, read-only: the token and the fragments PCI DSS lets anyone see, never the holder.
 
     No add (a number must go through the vault), no change, no delete: deleting
@@ -221,12 +213,3 @@ class PaymentCardAdmin(admin.ModelAdmin):
         "deleted_at",
     )
     readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False

@@ -36,6 +36,7 @@ from audit.models import (
 )
 from audit.services.events import Actor, pii_read_record
 from audit.services.verification import audit_trail_verify
+from fintech.admin import ReadOnlyModelAdmin
 
 UNMASK_PERMISSION = "audit.unmask_pii"
 UNKNOWN_IDENTITY = "****"
@@ -77,22 +78,13 @@ def _hex(value: bytes | memoryview | None) -> str:
     return bytes(value).hex() if value is not None else ""
 
 
-class WriteOnceAdmin(admin.ModelAdmin):
+class WriteOnceAdmin(ReadOnlyModelAdmin):
     """Viewing needs the model's view permission; adding, changing and deleting are refused to everyone."""
 
     actions = None  # the only default action is delete_selected
     list_per_page = 50
     show_full_result_count = False  # no second COUNT(*) over a table that only grows
     show_facets = admin.ShowFacets.NEVER
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
     def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
         # Only the view permission: a stray change permission must not make the trail visible.

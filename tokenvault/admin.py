@@ -25,6 +25,7 @@ from django.urls import path
 
 from audit.forms import REASON_MAX_LENGTH, REASON_MIN_LENGTH, purpose_choices
 from audit.services.events import Actor
+from fintech.admin import ReadOnlyModelAdmin
 from fintech.problems import DomainError
 from tokenvault.client import vault_client
 from tokenvault.models import VaultRecord
@@ -62,7 +63,7 @@ class DetokenizeForm(forms.Form):
 
 
 @admin.register(VaultRecord)
-class VaultDetokenizeAdmin(admin.ModelAdmin):
+class VaultDetokenizeAdmin(ReadOnlyModelAdmin):
     """The detokenize form in place of a change list; no record is ever listed, added, changed or deleted."""
 
     def has_module_permission(self, request: HttpRequest) -> bool:
@@ -70,15 +71,6 @@ class VaultDetokenizeAdmin(admin.ModelAdmin):
 
     def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
         return obj is None and bool(permitted_token_types(request.user))
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
     def get_urls(self):
         opts = self.opts
