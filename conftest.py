@@ -169,6 +169,11 @@ def celery_worker_process(settings, django_db_setup):
         stderr=subprocess.PIPE,
     )
     yield process
+    stop_process(process)
+
+
+def stop_process(process: subprocess.Popen) -> None:
+    """Ask a child process to stop; kill it if it has not within 15 s."""
     process.terminate()
     try:
         process.wait(timeout=15)
@@ -176,44 +181,57 @@ def celery_worker_process(settings, django_db_setup):
         process.kill()
 
 
-class LiveServer:
-    """The real stack: gunicorn serving the project on a free port, as the runtime database role."""
+class GunicornServer:
+    """gunicorn serving `fintech.wsgi` on a free port; a subclass builds the environment (settings, roles)."""
 
-    def __init__(self, tmp_path: Path):
+    ready_path = "/healthz"
+
+    def __init__(self, directory: Path, log_name: str):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log = tmp_path / "gunicorn.log"
-        env = {
-            **subprocess_env(),
-            "PORT": str(self.port),
-            "WEB_CONCURRENCY": "1",
-            "WEB_THREADS": "4",
-            "OAUTH_ISSUER_URL": self.url,
-            "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prometheus"),
-        }
+        self.log = directory / log_name
+
+    def start(self, env: dict[str, str]) -> None:
+        """Start gunicorn with `env` and wait until `ready_path` answers 200 (fail at once if it exits)."""
+        # No control socket: every gunicorn of this user would otherwise share ~/.gunicorn/gunicorn.ctl.
+        gunicorn = str(Path(sys.executable).parent / "gunicorn")
         self.process = subprocess.Popen(
-            [str(Path(sys.executable).parent / "gunicorn"), "fintech.wsgi", "--config", "fintech/gunicorn.conf.py"],
+            [gunicorn, "fintech.wsgi", "--config", "fintech/gunicorn.conf.py", "--no-control-socket"],
             cwd=ROOT,
-            env=env,
+            env={**env, "PORT": str(self.port)},
             stdout=self.log.open("wb"),
             stderr=subprocess.STDOUT,
         )
         import requests
 
-        def answers() -> bool:
+        def ready() -> bool:
+            if self.process.poll() is not None:
+                pytest.fail(f"gunicorn exited: {self.log.read_text()[-2000:]}")
             try:
-                return requests.get(f"{self.url}/healthz", timeout=1).status_code == 200
+                return requests.get(f"{self.url}{self.ready_path}", timeout=1).status_code == 200
             except requests.RequestException:
                 return False
 
-        wait_until(answers, timeout_seconds=30)
+        wait_until(ready, timeout_seconds=30)
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+        stop_process(self.process)
+
+
+class LiveServer(GunicornServer):
+    """The real stack: gunicorn serving the project on a free port, as the runtime database role."""
+
+    def __init__(self, tmp_path: Path):
+        super().__init__(tmp_path, "gunicorn.log")
+        self.start(
+            {
+                **subprocess_env(),
+                "WEB_CONCURRENCY": "1",
+                "WEB_THREADS": "4",
+                "OAUTH_ISSUER_URL": self.url,
+                "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prometheus"),
+            }
+        )
 
 
 @pytest.fixture
@@ -250,7 +268,7 @@ def vault_database_url() -> str:
     return database_url("vault")
 
 
-class VaultServer:
+class VaultServer(GunicornServer):
     """The vault role (`fintech.settings.vault`) under gunicorn, against the test databases.
 
     It runs as the vault's own login on `vault` (not the API's) and as the
@@ -259,48 +277,29 @@ class VaultServer:
     transaction.
     """
 
+    ready_path = "/readyz"
+
     def __init__(self, directory: Path, *, workers: int = 1, threads: int = 8):
         import secrets
 
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        super().__init__(directory, "vault-gunicorn.log")
         self.service_token = secrets.token_urlsafe(48)
         self.kek_dir = directory / "vault-kek"
-        self.log = directory / "vault-gunicorn.log"
-        env = {
-            **subprocess_env(),
-            "DJANGO_SETTINGS_MODULE": "fintech.settings.vault",
-            "FINTECH_ENV": "test",
-            "PORT": str(self.port),
-            "BIND_ADDRESS": "127.0.0.1",
-            "WEB_CONCURRENCY": str(workers),  # benchmarks/vault_ops.py asks for more
-            "WEB_THREADS": str(threads),
-            "VAULT_SERVICE_TOKEN": self.service_token,
-            "VAULT_KEK_DIR": str(self.kek_dir),
-            "VAULT_DATABASE_URL": vault_database_url(),
-            "VAULT_AUDIT_DATABASE_URL": vault_audit_database_url(),
-            "PROMETHEUS_MULTIPROC_DIR": str(directory / "prometheus"),
-        }
-        # No control socket: every gunicorn of this user would otherwise share ~/.gunicorn/gunicorn.ctl.
-        gunicorn = str(Path(sys.executable).parent / "gunicorn")
-        self.process = subprocess.Popen(
-            [gunicorn, "fintech.wsgi", "--config", "fintech/gunicorn.conf.py", "--no-control-socket"],
-            cwd=ROOT,
-            env=env,
-            stdout=self.log.open("wb"),
-            stderr=subprocess.STDOUT,
+        self.start(
+            {
+                **subprocess_env(),
+                "DJANGO_SETTINGS_MODULE": "fintech.settings.vault",
+                "FINTECH_ENV": "test",
+                "BIND_ADDRESS": "127.0.0.1",
+                "WEB_CONCURRENCY": str(workers),  # benchmarks/vault_ops.py asks for more
+                "WEB_THREADS": str(threads),
+                "VAULT_SERVICE_TOKEN": self.service_token,
+                "VAULT_KEK_DIR": str(self.kek_dir),
+                "VAULT_DATABASE_URL": vault_database_url(),
+                "VAULT_AUDIT_DATABASE_URL": vault_audit_database_url(),
+                "PROMETHEUS_MULTIPROC_DIR": str(directory / "prometheus"),
+            }
         )
-        import requests
-
-        def ready() -> bool:
-            if self.process.poll() is not None:
-                pytest.fail(f"the vault process exited: {self.log.read_text()[-2000:]}")
-            try:
-                return requests.get(f"{self.url}/readyz", timeout=1).status_code == 200
-            except requests.RequestException:
-                return False
-
-        wait_until(ready, timeout_seconds=30)
 
     def log_mark(self) -> None:
         """Start `log_text` here: the log is shared by every test of the session."""
@@ -311,13 +310,6 @@ class VaultServer:
         with self.log.open("rb") as log:
             log.seek(getattr(self, "_log_offset", 0))
             return log.read().decode(errors="replace")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
 
 
 @pytest.fixture(scope="session")
