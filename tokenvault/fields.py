@@ -27,7 +27,6 @@ would bypass the row binding or compare ciphertexts that never match.
 from __future__ import annotations
 
 import datetime
-import functools
 import json
 import operator
 from pathlib import Path
@@ -39,7 +38,7 @@ from django.db import models
 from django.db.models.query_utils import DeferredAttribute
 
 from tokenvault.crypto import Envelope, blind_index, envelope_open, envelope_rewrap, envelope_seal
-from tokenvault.keys import KeyProvider, LocalFileKeyProvider
+from tokenvault.keys import KeyProvider, local_key_provider
 
 FIELD_KEK_ID = "field-kek"
 _AAD_CONTEXT = "fields.v1"
@@ -60,12 +59,7 @@ def field_key_provider() -> KeyProvider:
     """The field key ring: settings `FIELD_KEK_DIR` and `FIELD_KEK_GENERATE` (default: never generate)."""
     directory = getattr(settings, "FIELD_KEK_DIR", None) or default_field_key_directory()
     generate = bool(getattr(settings, "FIELD_KEK_GENERATE", False))
-    return _provider_for(str(directory), generate)
-
-
-@functools.lru_cache(maxsize=8)
-def _provider_for(directory: str, generate: bool) -> LocalFileKeyProvider:
-    return LocalFileKeyProvider(Path(directory), generate=generate, kek_id=FIELD_KEK_ID)
+    return local_key_provider(str(directory), generate, FIELD_KEK_ID)
 
 
 @checks.register(checks.Tags.security, deploy=True)

@@ -346,9 +346,10 @@ def vault_key_provider() -> KeyProvider:
     """The provider configured by settings `VAULT_KEK_DIR` and `VAULT_KEK_GENERATE` (default: never generate)."""
     directory = getattr(settings, "VAULT_KEK_DIR", None) or default_key_directory()
     generate = bool(getattr(settings, "VAULT_KEK_GENERATE", False))
-    return _provider_for(str(directory), generate)
+    return local_key_provider(str(directory), generate)
 
 
 @functools.lru_cache(maxsize=8)
-def _provider_for(directory: str, generate: bool) -> LocalFileKeyProvider:
-    return LocalFileKeyProvider(Path(directory), generate=generate)
+def local_key_provider(directory: str, generate: bool, kek_id: str = "local-kek") -> LocalFileKeyProvider:
+    """One provider per key directory and process, so its rings' caches and locks are shared (vault and field rings)."""
+    return LocalFileKeyProvider(Path(directory), generate=generate, kek_id=kek_id)
