@@ -9,6 +9,13 @@ import redis as redis_lib
 
 
 @pytest.fixture
+def field_keys(tmp_path, settings):
+    """A fresh key ring for the encrypted identity fields, per test, generated on first use."""
+    settings.FIELD_KEK_DIR = str(tmp_path / "field-kek")
+    settings.FIELD_KEK_GENERATE = True
+
+
+@pytest.fixture
 def isolated_throttle(settings):
     """Own Redis key prefix per test for the login throttle; its keys are deleted afterwards."""
     prefix = f"fintech-test-login-{uuid.uuid4().hex[:12]}"

@@ -34,9 +34,7 @@ NATIONAL_ID = "AB 123456 C"
 
 
 @pytest.fixture(autouse=True)
-def key_rings(tmp_path, settings):
-    settings.FIELD_KEK_DIR = str(tmp_path / "field-kek")
-    settings.FIELD_KEK_GENERATE = True
+def key_rings(field_keys, tmp_path, settings):
     settings.VAULT_KEK_DIR = str(tmp_path / "vault-kek")
     settings.VAULT_KEK_GENERATE = True
 

@@ -18,6 +18,7 @@ from conftest import database_dump
 from fintech.models import IdempotencyRecord
 from tokenvault.models import VaultRecord
 
+pytestmark = pytest.mark.usefixtures("field_keys")  # accounts/tests/conftest.py
 LIVE = pytest.mark.django_db(transaction=True, databases=["default", "vault"])
 NATIONAL_ID = "QQ 12 34 56 C"
 NATIONAL_ID_COMPACT = "QQ123456C"
@@ -36,12 +37,6 @@ MASKED = {
     "address": {"country": "GB", "postal_code": "SW•••"},
     "national_id_on_file": True,
 }
-
-
-@pytest.fixture(autouse=True)
-def field_keys(tmp_path, settings):
-    settings.FIELD_KEK_DIR = str(tmp_path / "field-kek")
-    settings.FIELD_KEK_GENERATE = True
 
 
 def new_customer(scope: str = "profile:read profile:write"):

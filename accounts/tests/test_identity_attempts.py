@@ -12,9 +12,7 @@ from tokenvault.models import VaultRecord
 
 
 @pytest.fixture(autouse=True)
-def field_keys(tmp_path, settings):
-    settings.FIELD_KEK_DIR = str(tmp_path / "field-kek")
-    settings.FIELD_KEK_GENERATE = True
+def attempt_rate(field_keys, settings):
     settings.IDENTITY_CAPTURE_ATTEMPT_RATE = "3/1d"
 
 
