@@ -42,7 +42,7 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.utils.crypto import salted_hmac
 
-from fintech.rate_limits import Rate, rate_parse, redis_script_call  # noqa: F401 - Rate: part of this API
+from fintech.rate_limits import LUA_NOW_MS, Rate, rate_parse, redis_script_call  # noqa: F401 - Rate: part of this API
 from fintech.redis_client import redis_key
 
 MAX_ACCOUNT_LENGTH = 254
@@ -54,14 +54,9 @@ SCOPES: tuple[Scope, Scope] = ("account", "address")
 # KEYS: account set, address set, account lock marker, address lock marker
 # ARGV: now_ms ('' = Redis clock), account limit, account window ms, address limit, address window ms, member
 # Returns {0, 0, 0} when the attempt was added, or {scope index (1|2), retry-after ms, first refusal (1|0)}.
-_ATTEMPT_START = """
-local now
-if ARGV[1] == '' then
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-else
-  now = tonumber(ARGV[1])
-end
+_ATTEMPT_START = (
+    LUA_NOW_MS
+    + """
 for i = 1, 2 do
   local limit = tonumber(ARGV[2 * i])
   local window = tonumber(ARGV[2 * i + 1])
@@ -87,6 +82,7 @@ for i = 1, 2 do
 end
 return {0, 0, 0}
 """
+)
 
 # KEYS: account set, address set, account lock marker; ARGV: member, account prefix of members, '1' = login done
 _ATTEMPT_FINISH = """

@@ -6,8 +6,9 @@ increment" is two steps, so concurrent requests can all pass the check. Here
 one Lua script trims the window, counts and, if the new cost fits, records
 it, atomically, on Redis's own clock (so every process agrees on "now").
 
-`accounts/login_throttle.py` uses the rate notation and the Redis call from
-here with its own two-key script (failures per account and per address);
+`accounts/login_throttle.py` uses the rate notation, the Lua clock and the
+Redis call from here with its own two-key script (failures per account and
+per address);
 `sliding_window_take` is the general weighted form: a call may cost more than
 one unit (bulk detokenization counts values, not calls).
 
@@ -29,10 +30,8 @@ from fintech.redis_client import get_redis
 _RATE = re.compile(r"^(?P<limit>[1-9]\d{0,5})/(?P<multiplier>[1-9]\d{0,4})?(?P<unit>[smhd])$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
-# KEYS: the window's sorted set (members "<uuid>:<cost>", scored by time), its running total
-# ARGV: now_ms ('' = Redis clock), limit, window ms, cost, member id
-# Returns {1, 0, used after} when the cost was recorded, {0, retry-after ms, used} when refused.
-_WINDOW_TAKE = """
+# Every script here starts with this: `now` in ms from ARGV[1], or from Redis's own clock when ARGV[1] is ''.
+LUA_NOW_MS = """
 local now
 if ARGV[1] == '' then
   local t = redis.call('TIME')
@@ -40,6 +39,14 @@ if ARGV[1] == '' then
 else
   now = tonumber(ARGV[1])
 end
+"""
+
+# KEYS: the window's sorted set (members "<uuid>:<cost>", scored by time), its running total
+# ARGV: now_ms ('' = Redis clock), limit, window ms, cost, member id
+# Returns {1, 0, used after} when the cost was recorded, {0, retry-after ms, used} when refused.
+_WINDOW_TAKE = (
+    LUA_NOW_MS
+    + """
 local limit = tonumber(ARGV[2])
 local window = tonumber(ARGV[3])
 local cost = tonumber(ARGV[4])
@@ -76,6 +83,7 @@ redis.call('PEXPIRE', KEYS[1], window)
 redis.call('PEXPIRE', KEYS[2], window)
 return {1, 0, used + cost}
 """
+)
 
 
 class RateLimitUnavailable(Exception):
