@@ -216,7 +216,6 @@ def test_racing_saves_never_exceed_the_per_customer_limit_and_losers_are_shredde
         )
     barrier = threading.Barrier(6)
     statuses: list[int] = []
-    tokens: list[str] = []
     lock = threading.Lock()
 
     def attempt():
