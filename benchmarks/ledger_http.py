@@ -11,6 +11,7 @@ gives the yardstick. Prints figures; asserts nothing.
 
 from __future__ import annotations
 
+import contextlib
 import cProfile
 import glob
 import io
@@ -228,50 +229,62 @@ def broker_queue_empty() -> None:
     redis.Redis.from_url(settings.CELERY_BROKER_URL).delete(settings.CELERY_TASK_DEFAULT_QUEUE)
 
 
+@contextlib.contextmanager
+def throwaway_databases(prefix: str = "fintech-bench-"):
+    """Test copies of both databases (TEST_DATABASE_SUFFIX) and a scratch directory, gone afterwards whatever happens.
+
+    Shared by the benches (round_trips.py, vault_ops.py): each sets its own suffix before importing this module.
+    """
+    setup_test_environment()
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    config = setup_databases(verbosity=0, interactive=False, aliases={"default", "vault"})
+    try:
+        yield workdir
+    finally:
+        connections.close_all()
+        teardown_databases(config, verbosity=0)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def main() -> None:
     import logging
 
     from conftest import free_port
 
     logging.disable(logging.CRITICAL)
-    setup_test_environment()
-    config = setup_databases(verbosity=0, interactive=False, aliases={"default", "vault"})
-    workdir = Path(tempfile.mkdtemp(prefix="fintech-bench-"))
-    server = None
-    try:
-        pairs = seed()
-        connections.close_all()
-        port = free_port()
-        server = start_server(port, workdir)
-        run_load(port, pairs, 4, 2, workdir)  # warm-up: connections, caches
-        print(f"\nledger over HTTP ({SECONDS}s per run; gunicorn gthread, runtime DB role, everything on)")
-        columns = ("clients", "transfers/s", "p50 ms", "p99 ms", "pgbench tps", "ratio", "CPU ms/req: app", "db")
-        widths = (7, 12, 8, 8, 12, 6, 16, 5)
-        print("  " + " ".join(f"{c:>{w}}" for c, w in zip(columns, widths, strict=True)) + "  statuses")
-        for concurrency in CONCURRENCIES:
-            cpu_before, db_before = server_cpu_seconds(server), database_cpu_seconds()
-            load = run_load(port, pairs, concurrency, SECONDS, workdir)
-            requests_done = max(load["requests"], 1)
-            cpu_ms = (server_cpu_seconds(server) - cpu_before) * 1000 / requests_done
-            db_ms = (database_cpu_seconds() - db_before) * 1000 / requests_done
-            tps = pgbench_tps(concurrency, SECONDS)
-            ratio = f"{load['transfers_per_second'] / tps:.3f}" if tps else "n/a"
-            rate, p50, p99 = load["transfers_per_second"], load["p50_ms"], load["p99_ms"]
-            figures = f"{concurrency:>7} {rate:>12.1f} {p50:>8.1f} {p99:>8.1f} {tps or 0:>12.1f} {ratio:>6}"
-            figures += f" {cpu_ms:>16.2f} {db_ms:>5.2f}"
-            print(f"  {figures}  {load['statuses']}")
-        server.terminate()
-        server.wait(timeout=20)
+    with throwaway_databases() as workdir:
         server = None
-        print("\nwhere the time goes (in-process cProfile of 300 transfer requests, cumulative):")
-        print(profile_in_process(pairs))
-    finally:
-        if server is not None:
+        try:
+            pairs = seed()
+            connections.close_all()
+            port = free_port()
+            server = start_server(port, workdir)
+            run_load(port, pairs, 4, 2, workdir)  # warm-up: connections, caches
+            print(f"\nledger over HTTP ({SECONDS}s per run; gunicorn gthread, runtime DB role, everything on)")
+            columns = ("clients", "transfers/s", "p50 ms", "p99 ms", "pgbench tps", "ratio", "CPU ms/req: app", "db")
+            widths = (7, 12, 8, 8, 12, 6, 16, 5)
+            print("  " + " ".join(f"{c:>{w}}" for c, w in zip(columns, widths, strict=True)) + "  statuses")
+            for concurrency in CONCURRENCIES:
+                cpu_before, db_before = server_cpu_seconds(server), database_cpu_seconds()
+                load = run_load(port, pairs, concurrency, SECONDS, workdir)
+                requests_done = max(load["requests"], 1)
+                cpu_ms = (server_cpu_seconds(server) - cpu_before) * 1000 / requests_done
+                db_ms = (database_cpu_seconds() - db_before) * 1000 / requests_done
+                tps = pgbench_tps(concurrency, SECONDS)
+                ratio = f"{load['transfers_per_second'] / tps:.3f}" if tps else "n/a"
+                rate, p50, p99 = load["transfers_per_second"], load["p50_ms"], load["p99_ms"]
+                figures = f"{concurrency:>7} {rate:>12.1f} {p50:>8.1f} {p99:>8.1f} {tps or 0:>12.1f} {ratio:>6}"
+                figures += f" {cpu_ms:>16.2f} {db_ms:>5.2f}"
+                print(f"  {figures}  {load['statuses']}")
             server.terminate()
-        broker_queue_empty()
-        connections.close_all()
-        teardown_databases(config, verbosity=0)
-        shutil.rmtree(workdir, ignore_errors=True)
+            server.wait(timeout=20)
+            server = None
+            print("\nwhere the time goes (in-process cProfile of 300 transfer requests, cumulative):")
+            print(profile_in_process(pairs))
+        finally:
+            if server is not None:
+                server.terminate()
+            broker_queue_empty()
 
 
 if __name__ == "__main__":

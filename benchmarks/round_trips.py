@@ -25,18 +25,16 @@ django.setup()
 
 from django.db import connections
 from django.test import Client
-from django.test.utils import CaptureQueriesContext, setup_databases, setup_test_environment, teardown_databases
+from django.test.utils import CaptureQueriesContext
 
 
 def main() -> None:
     import logging
 
-    from benchmarks.ledger_http import seed
+    from benchmarks.ledger_http import seed, throwaway_databases
 
     logging.disable(logging.CRITICAL)
-    setup_test_environment()
-    config = setup_databases(verbosity=0, interactive=False, aliases={"default", "vault"})
-    try:
+    with throwaway_databases():
         pair = seed()[0]
         client = Client()
         body = {"from_account": pair["from"], "to_account": pair["to"], "amount": "0.01", "currency": "EUR"}
@@ -55,9 +53,6 @@ def main() -> None:
         if os.environ.get("BENCH_VERBOSE", "1") != "0":
             for number, query in enumerate(queries.captured_queries, 1):
                 print(f"{number:>3}. {query['sql'][:220]}")
-    finally:
-        connections.close_all()
-        teardown_databases(config, verbosity=0)
 
 
 if __name__ == "__main__":

@@ -32,10 +32,8 @@ import pstats
 import random
 import re
 import secrets
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -366,29 +364,15 @@ def where_the_time_goes(crypto_micros: dict, in_process: dict, http: dict) -> No
         )
 
 
-@contextlib.contextmanager
-def throwaway_databases():
-    """Test copies of both databases (suffix `_vbench`) and a scratch directory, gone afterwards whatever happens."""
-    from django.test.utils import setup_databases, setup_test_environment, teardown_databases
-
-    setup_test_environment()
-    workdir = Path(tempfile.mkdtemp(prefix="fintech-vault-bench-"))
-    config = setup_databases(verbosity=0, interactive=False, aliases={"default", "vault"})
-    try:
-        yield workdir
-    finally:
-        connections.close_all()
-        teardown_databases(config, verbosity=0)
-        shutil.rmtree(workdir, ignore_errors=True)
-
-
 def main() -> None:
     import logging
+
+    from ledger_http import throwaway_databases
 
     from conftest import VaultServer
 
     logging.disable(logging.CRITICAL)
-    with throwaway_databases() as workdir:
+    with throwaway_databases("fintech-vault-bench-") as workdir:
         crypto_micros = bench_crypto(workdir / "crypto-kek")
         # The services here and the vault process share one KEK ring, so tokens made here detokenize there.
         settings.VAULT_KEK_DIR = str(workdir / "vault-kek")
