@@ -59,6 +59,13 @@ class VaultInternalApi(APIView):
     authentication_classes = [ServiceTokenAuthentication]
     permission_classes = [IsVaultCaller]
     throttle_classes: list = []
+    InputSerializer: type[serializers.Serializer]
+
+    def validated_input(self) -> dict:
+        """The body checked by the view's `InputSerializer`; a refusal is the usual 400 problem."""
+        serializer = self.InputSerializer(data=self.request.data)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
 
 
 class TokenizeApi(VaultInternalApi):
@@ -74,9 +81,7 @@ class TokenizeApi(VaultInternalApi):
         metadata = serializers.DictField(required=False, allow_empty=True)
 
     def post(self, request):
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
+        data = self.validated_input()
         result = vault_tokenize(
             token_type=data["token_type"],
             value=data["value"],
@@ -111,9 +116,7 @@ class DetokenizeApi(VaultInternalApi):
         )
 
     def post(self, request):
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
+        data = self.validated_input()
         values = vault_detokenize_many(
             tokens=data["tokens"],
             actor=_actor(data),
@@ -131,9 +134,7 @@ class ShredApi(VaultInternalApi):
         token = serializers.CharField(max_length=MAX_TOKEN_LENGTH)
 
     def post(self, request):
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
+        data = self.validated_input()
         vault_shred(token=data["token"], actor=_actor(data))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -151,9 +152,7 @@ class ReapCandidatesApi(VaultInternalApi):
         limit = serializers.IntegerField(min_value=1, max_value=MAX_REAP_CANDIDATES_PAGE)
 
     def post(self, request):
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        candidates = vault_reap_candidates(**serializer.validated_data)
+        candidates = vault_reap_candidates(**self.validated_input())
         return Response({
             "candidates": [
                 {"id": item.id, "token": item.token, "token_type": item.token_type} for item in candidates
@@ -172,8 +171,6 @@ class ReapApi(VaultInternalApi):
         not_issued_since = serializers.DateTimeField()
 
     def post(self, request):
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
+        data = self.validated_input()
         outcome = vault_reap(tokens=data["tokens"], not_issued_since=data["not_issued_since"], actor=_actor(data))
         return Response({"shredded": outcome.shredded, "skipped": outcome.skipped})
