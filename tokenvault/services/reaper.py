@@ -35,12 +35,14 @@ from django.utils import timezone
 
 from audit.services.events import Actor
 from tokenvault.client import VaultClient, vault_client
+from tokenvault.services.retention import MAX_REAP_BATCH, MAX_REAP_CANDIDATES_PAGE, REAP_MIN_AGE
 
 logger = logging.getLogger(__name__)
 REAPER_ACTOR = Actor.system("vault_reaper")
-GRACE_HOURS_MIN = 1  # the vault refuses a younger cutoff too (tokenvault/services/retention.py)
-CANDIDATES_PAGE = 1000
-REAP_BATCH = 100
+# The vault's own limits (tokenvault/services/retention.py): a younger cutoff or a larger page is refused there.
+GRACE_HOURS_MIN = REAP_MIN_AGE // timedelta(hours=1)
+CANDIDATES_PAGE = MAX_REAP_CANDIDATES_PAGE
+REAP_BATCH = MAX_REAP_BATCH
 
 
 @dataclass
