@@ -143,15 +143,20 @@ def server_cpu_seconds(server: subprocess.Popen) -> float:
     return _cpu_seconds(pids)
 
 
-def database_cpu_seconds() -> float:
-    """CPU of the PostgreSQL backends serving the bench database (the server's persistent connections)."""
+def database_cpu_seconds(aliases: tuple[str, ...] = ("default",)) -> dict[int, float]:
+    """CPU so far of each PostgreSQL backend connected to these bench databases (the server's connections)."""
+    names = [connections[alias].settings_dict["NAME"] for alias in aliases]
     with connections["default"].cursor() as cursor:
-        cursor.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
+        cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = ANY(%s) AND pid <> pg_backend_pid()", [names])
         pids = [row[0] for row in cursor.fetchall()]
     connections["default"].close()
-    return _cpu_seconds(pids)
+    return {pid: _cpu_seconds([pid]) for pid in pids}
+
+
+def database_cpu_used(before: dict[int, float], aliases: tuple[str, ...] = ("default",)) -> float:
+    """CPU the backends used since `before`; a backend started since counts whole, one gone is lost (undercount)."""
+    after = database_cpu_seconds(aliases)
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
 
 
 def run_load(port: int, pairs: list[dict], concurrency: int, seconds: int, workdir: Path) -> dict:
@@ -269,7 +274,7 @@ def main() -> None:
                 load = run_load(port, pairs, concurrency, SECONDS, workdir)
                 requests_done = max(load["requests"], 1)
                 cpu_ms = (server_cpu_seconds(server) - cpu_before) * 1000 / requests_done
-                db_ms = (database_cpu_seconds() - db_before) * 1000 / requests_done
+                db_ms = database_cpu_used(db_before) * 1000 / requests_done
                 tps = pgbench_tps(concurrency, SECONDS)
                 ratio = f"{load['transfers_per_second'] / tps:.3f}" if tps else "n/a"
                 rate, p50, p99 = load["transfers_per_second"], load["p50_ms"], load["p99_ms"]

@@ -258,26 +258,10 @@ def run_load(server, workdir: Path, *, operation: str, batch: int, concurrency: 
     return json.loads(output.stdout.strip().splitlines()[-1])
 
 
-def database_cpu_seconds() -> dict[int, float]:
-    """CPU so far of each PostgreSQL backend connected to the two bench databases (the vault's connections)."""
-    from ledger_http import _cpu_seconds
-
-    names = [connections[alias].settings_dict["NAME"] for alias in ("default", "vault")]
-    with connections["default"].cursor() as cursor:
-        cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = ANY(%s) AND pid <> pg_backend_pid()", [names])
-        pids = [row[0] for row in cursor.fetchall()]
-    connections["default"].close()
-    return {pid: _cpu_seconds([pid]) for pid in pids}
-
-
-def database_cpu_used(before: dict[int, float]) -> float:
-    """CPU the backends used since `before`; a backend started since counts whole, one gone is lost (undercount)."""
-    after = database_cpu_seconds()
-    return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
-
-
 def bench_http(server, workdir: Path, tokens: list[str]) -> dict:
-    from ledger_http import server_cpu_seconds
+    from ledger_http import database_cpu_seconds, database_cpu_used, server_cpu_seconds
+
+    databases = ("default", "vault")
 
     run_load(server, workdir, operation="tokenize", batch=1, concurrency=2, tokens=[])  # warm-up
     print(
@@ -291,11 +275,11 @@ def bench_http(server, workdir: Path, tokens: list[str]) -> dict:
     for operation, batch in (("tokenize", 1), ("detokenize", 1), ("detokenize", BIG_BATCH)):
         name = operation if operation == "tokenize" else f"detokenize x{batch}"
         for concurrency in CONCURRENCIES:
-            cpu_before, db_before = server_cpu_seconds(server.process), database_cpu_seconds()
+            cpu_before, db_before = server_cpu_seconds(server.process), database_cpu_seconds(databases)
             result = run_load(server, workdir, operation=operation, batch=batch, concurrency=concurrency, tokens=tokens)
             calls = max(result["calls"], 1)
             vault_ms = (server_cpu_seconds(server.process) - cpu_before) * 1000 / calls
-            db_ms = database_cpu_used(db_before) * 1000 / calls
+            db_ms = database_cpu_used(db_before, databases) * 1000 / calls
             client_ms = result["client_cpu_seconds"] * 1000 / calls
             figures[(name, concurrency)] = {**result, "vault_cpu_ms": vault_ms, "db_cpu_ms": db_ms}
             print(
