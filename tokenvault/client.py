@@ -247,9 +247,8 @@ class VaultClient:
                     "vault call failed",
                     extra={"vault_operation": operation, "attempt": attempt, "reason": failure.reason},
                 )
-                if attempt == attempts:
-                    break
-                time.sleep(BACKOFF_BASE_SECONDS * 2 ** (attempt - 1) * (1 + random.random()))  # noqa: S311  # nosec B311 - jitter
+                if attempt < attempts:
+                    time.sleep(BACKOFF_BASE_SECONDS * 2 ** (attempt - 1) * (1 + random.random()))  # noqa: S311  # nosec B311 - jitter
         raise VaultUnavailable(headers={"Retry-After": "1"})
 
     def _attempt(self, operation: str, payload: dict[str, Any]) -> Any:
