@@ -17,7 +17,8 @@ captures and credit charges are not customer transfers.
 The limit query starts from the owner's few accounts and walks the
 (account, created_at) index (LATERAL), so its cost follows the owner's
 postings in the window, not the size of the ledger. Rules are evaluated in id
-order, at most MAX_ACTIVE_RULES of them: the first `refuse` hit refuses,
+order, at most 100 of them (the function's LIMIT: rules run on every
+transfer, keep the set small): the first `refuse` hit refuses,
 `flag` hits are collected as review reasons.
 
 The database returns a refusal as its stable code plus the numbers its
@@ -41,8 +42,6 @@ from ledger.exceptions import (
     TransferRefusedByRule,
     VelocityExceeded,
 )
-
-MAX_ACTIVE_RULES = 100  # rules are evaluated on every transfer: keep the set small (the SQL says LIMIT 100)
 
 _PLAIN_REFUSALS: dict[str, type[DomainError]] = {
     "account_not_found": AccountNotFound,
