@@ -80,17 +80,22 @@ def vault_rewrap_pending_count(*, provider: KeyProvider | None = None) -> int:
     )
 
 
-def kek_rotate(*, actor: Actor, provider: KeyProvider | None = None) -> int:
+# What a rotation is recorded as, per key ring (the field ring's retire is `fields.kek_retired` / `field_kek`).
+_ROTATION_RECORDS = {"vault": ("vault.kek_rotated", "vault_kek"), "fields": ("fields.kek_rotated", "field_kek")}
+
+
+def kek_rotate(*, actor: Actor, provider: KeyProvider | None = None, key_ring: str = "vault") -> int:
     """Create a new KEK version and make it current; existing records keep working until rewrapped."""
+    event_type, object_type = _ROTATION_RECORDS[key_ring]
     provider = provider or vault_key_provider()
     with transaction.atomic(using=AUDIT):
         kek_id, previous = provider.current_kek()
         version = provider.rotate()
         audit_event_record(
-            event_type="vault.kek_rotated",
+            event_type=event_type,
             outcome=AuditEvent.Outcome.SUCCESS,
             actor=actor,
-            object_type="vault_kek",
+            object_type=object_type,
             object_id=f"{kek_id}:{version}",
             payload={"previous_version": previous, "version": version},
         )

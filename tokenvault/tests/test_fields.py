@@ -255,6 +255,9 @@ def test_rotate_rewrap_retire_keeps_every_value_readable(field_keys):
     out = io.StringIO()
     call_command("fields_rotate_key", stdout=out)
     assert out.getvalue() == "field KEK version 2 is now current\n"
+    rotated = AuditEvent.objects.get(event_type="fields.kek_rotated")
+    assert (rotated.object_type, rotated.object_id) == ("field_kek", f"{FIELD_KEK_ID}:2")
+    assert not AuditEvent.objects.filter(event_type="vault.kek_rotated").exists()
     assert fields_using_version(version=1) == 10  # 5 fields x 2 rows
     with pytest.raises(KekRetireTooSoon):
         field_kek_retire(version=1, actor=ACTOR)  # version 2 became current just now

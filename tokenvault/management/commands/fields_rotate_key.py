@@ -18,7 +18,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         try:
-            version = kek_rotate(actor=Actor.system("fields_rotate_key"), provider=field_key_provider())
+            version = kek_rotate(
+                actor=Actor.system("fields_rotate_key"), provider=field_key_provider(), key_ring="fields"
+            )
         except DomainError as error:
             raise CommandError(f"{error.code}: {error.detail}") from None
         self.stdout.write(f"field KEK version {version} is now current")
