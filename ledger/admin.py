@@ -8,25 +8,12 @@ records every change (ledger/apps.py) into the sealed trail.
 
 from django.contrib import admin
 
+from fintech.admin import ReadOnlyModelAdmin
 from ledger.models import Hold, LedgerAccount, Posting, Transfer, TransferLimit, TransferRule
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-    def get_actions(self, request):
-        return {}
-
-
 @admin.register(LedgerAccount)
-class LedgerAccountAdmin(ReadOnlyAdmin):
+class LedgerAccountAdmin(ReadOnlyModelAdmin):
     list_display = (
         "public_id",
         "kind",
@@ -55,7 +42,7 @@ class PostingInline(admin.TabularInline):
 
 
 @admin.register(Transfer)
-class TransferAdmin(ReadOnlyAdmin):
+class TransferAdmin(ReadOnlyModelAdmin):
     list_display = ("public_id", "kind", "amount_minor", "currency", "flagged_for_review", "created_at")
     list_filter = ("kind", "currency", "flagged_for_review")
     search_fields = ("=public_id", "=client_id")
@@ -65,7 +52,7 @@ class TransferAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Hold)
-class HoldAdmin(ReadOnlyAdmin):
+class HoldAdmin(ReadOnlyModelAdmin):
     list_display = ("public_id", "status", "amount_minor", "captured_minor", "expires_at")
     list_filter = ("status",)
     search_fields = ("=public_id",)
