@@ -36,7 +36,7 @@ from django.db.models.functions import Now
 from accounts.models import OAuthClientPolicy
 from accounts.oauth.clients import oauth_client_register_partner
 from audit.models import AuditEvent
-from conftest import ROOT, subprocess_env, wait_until
+from conftest import ROOT, stop_process, subprocess_env, wait_until
 from ledger.exceptions import InsufficientFunds
 from ledger.models import OUTBOX_MAX_ATTEMPTS, OutboxMessage, Transfer
 from ledger.outbox import services as outbox_services
@@ -189,11 +189,7 @@ class OutboxWorker:
     def stop(self) -> None:
         if self.process is None:
             return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+        stop_process(self.process)
         self.process = None
         self.log.close()
 
