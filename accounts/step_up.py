@@ -1,7 +1,8 @@
 """Step-up authentication (RFC 9470) for high-value operations.
 
-A token is good enough for a large amount only if the login behind it proved
-MFA within the last STEP_UP_MAX_AGE_SECONDS. Otherwise the caller gets 401 with
+A token is good enough for a large amount (above its currency's threshold in
+STEP_UP_THRESHOLDS_MINOR) only if the login behind it proved MFA within the
+last STEP_UP_MAX_AGE_SECONDS. Otherwise the caller gets 401 with
 `WWW-Authenticate: Bearer error="insufficient_user_authentication"` and the
 `acr_values` / `max_age` to send in a new authorization request; the
 authorization endpoint then asks for the second factor again.
@@ -23,13 +24,21 @@ class StepUpRequired(DomainError):
     title = "A recent second factor is required for this operation"
 
 
-def step_up_required_for(amount_minor: int) -> bool:
-    return amount_minor > settings.STEP_UP_AMOUNT_MINOR
+def step_up_required_for(amount_minor: int, currency: str) -> bool:
+    """Whether `amount_minor` of `currency` is above the currency's threshold (`STEP_UP_THRESHOLDS_MINOR`).
+
+    Thresholds are per currency because minor units are not comparable across
+    currencies (100,000 is 1,000.00 EUR but 100.000 KWD and 100,000 JPY). It
+    fails closed: a currency without a configured threshold needs step-up for
+    every amount, so adding a currency to the ledger never silently lowers the bar.
+    """
+    threshold_minor = getattr(settings, "STEP_UP_THRESHOLDS_MINOR", {}).get(currency)
+    return threshold_minor is None or amount_minor > threshold_minor
 
 
-def require_recent_mfa(*, access_token, amount_minor: int) -> None:
-    """Raise StepUpRequired unless the amount is small or the token's login proved MFA recently."""
-    if not step_up_required_for(amount_minor):
+def require_recent_mfa(*, access_token, amount_minor: int, currency: str) -> None:
+    """Raise StepUpRequired unless the amount is small for its currency or the token's login proved MFA recently."""
+    if not step_up_required_for(amount_minor, currency):
         return
     max_age = settings.STEP_UP_MAX_AGE_SECONDS
     session = session_for_token(access_token) if access_token is not None else None

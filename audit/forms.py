@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 
 from audit.services.events import PII_PURPOSES
+from fintech.free_text import validate_free_text
 
 REASON_MIN_LENGTH = 10
 # The reason lands in the event payload, which is kept for seven years: bound it.
@@ -23,6 +24,7 @@ class UnmaskActorForm(forms.Form):
     reason = forms.CharField(
         min_length=REASON_MIN_LENGTH,
         max_length=REASON_MAX_LENGTH,
+        validators=[validate_free_text],  # kept seven years in clear: never a card number
         widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
         help_text="For example the case or ticket number. Recorded in the audit trail; do not paste PII here.",
     )

@@ -18,7 +18,8 @@ key both see "absent" and both run. Here, inside one durable transaction:
 Error policy (ADR 0006): a domain refusal (insufficient funds, a limit) is an
 outcome and is stored, so a retry with the key gets the same answer instead of
 moving money later. Input validation (400) happens before this and is not
-stored; an unexpected error rolls everything back, so a retry runs afresh.
+stored; an unexpected error rolls everything back, so a retry runs afresh; so
+does a 401 (step-up required), a 429 or a 5xx refusal.
 Deadlocks and serialization failures are retried a bounded number of times.
 """
 
@@ -155,9 +156,11 @@ def idempotent_response(
                 else:
                     status, body = operation()
             except DomainError as refusal:
-                if refusal.status >= 500 or refusal.status == 429:
-                    # A dependency that is down (503) or a rate limit (429, with its Retry-After) is not an
-                    # answer about this request: nothing is stored, a retry runs afresh.
+                if refusal.status >= 500 or refusal.status in (401, 429):
+                    # A dependency that is down (503), a rate limit (429, with its Retry-After) or a demand for
+                    # stronger authentication (401, e.g. an RFC 9470 step-up challenge in its WWW-Authenticate)
+                    # is not an answer about this request: nothing is stored, a retry runs afresh (after the
+                    # client stepped up, with the same key), and the error keeps its headers.
                     raise
                 status = refusal.status
                 body = problem_body(

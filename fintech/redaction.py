@@ -14,6 +14,10 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+# One Luhn for the whole project (the vault's); re-exported here. Logs mask any Luhn-valid 13-19 digit
+# run in a card layout, brand or not: over-masking a log line is cheap, a card in a log is an incident.
+from fintech.card_numbers import luhn_valid
+
 __all__ = [
     "DEFAULT_SENSITIVE_KEYS",
     "REDACTED",
@@ -75,19 +79,6 @@ _SSN_RE = re.compile(r"(?<![\w-])\d{3}-\d{2}-\d{4}(?![\w-])")
 # UK National Insurance number, with or without the customary spaces.
 _NINO_RE = re.compile(r"\b[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b")
 _GROUP_SPLIT_RE = re.compile(r"([ -])")
-
-
-def luhn_valid(digits: str) -> bool:
-    """Luhn checksum; separators are not accepted so callers decide what a number is."""
-    if not digits or not digits.isascii() or not digits.isdigit():
-        return False
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        value = ord(char) - 48
-        if index % 2:
-            value = value * 2 - 9 if value > 4 else value * 2
-        total += value
-    return total % 10 == 0
 
 
 def _is_card_layout(groups: list[str]) -> bool:

@@ -18,3 +18,9 @@ class LedgerConfig(AppConfig):
         auditlog.register(LedgerAccount, include_fields=["status", "kind", "currency", "credit_limit_minor", "owner"])
         auditlog.register(TransferLimit)
         auditlog.register(TransferRule)
+
+        from audit.alerts import alert_channel_register
+        from ledger.outbox.services import outbox_alert_record
+
+        # Alerts (audit.alerts) reach the role on duty by email through the outbox.
+        alert_channel_register(outbox_alert_record)

@@ -7,8 +7,10 @@ Parsing is strict on purpose: an amount with more decimals than the currency
 has, a sign, an exponent or a NaN is refused rather than rounded, because a
 silently rounded amount is money moved that nobody asked to move.
 
-Adding a currency here also needs a migration: the database refuses codes it
-does not know (`ledger_*_currency_known` check constraints).
+The exponent table itself is `fintech.currencies.CURRENCY_EXPONENTS` (settings
+need it and may not import the ledger). Adding a currency there also needs a
+migration: the database refuses codes it does not know
+(`ledger_*_currency_known` check constraints).
 """
 
 from __future__ import annotations
@@ -16,32 +18,21 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 
+from fintech.currencies import CURRENCY_EXPONENTS
 from ledger.exceptions import InvalidAmount, UnknownCurrency
 
-# Code -> exponent (number of minor-unit digits), from ISO 4217.
-CURRENCY_EXPONENTS: dict[str, int] = {
-    "AUD": 2,
-    "BHD": 3,
-    "CAD": 2,
-    "CHF": 2,
-    "CZK": 2,
-    "DKK": 2,
-    "EUR": 2,
-    "GBP": 2,
-    "HUF": 2,
-    "ISK": 0,
-    "JOD": 3,
-    "JPY": 0,
-    "KRW": 0,
-    "KWD": 3,
-    "NOK": 2,
-    "NZD": 2,
-    "OMR": 3,
-    "PLN": 2,
-    "SEK": 2,
-    "TND": 3,
-    "USD": 2,
-}
+# The exponent table lives in the project layer (settings convert per-currency configuration with it);
+# it is re-exported here so the ledger keeps one import for everything about currencies.
+__all__ = [
+    "CURRENCY_CODES",
+    "CURRENCY_EXPONENTS",
+    "MAX_AMOUNT_MINOR",
+    "MAX_AMOUNT_TEXT_LENGTH",
+    "currency_exponent",
+    "format_amount",
+    "parse_amount",
+]
+
 CURRENCY_CODES: tuple[str, ...] = tuple(sorted(CURRENCY_EXPONENTS))
 
 # The largest amount a single operation may carry, in minor units. Ten

@@ -146,6 +146,14 @@ class HoldExpired(DomainError):
     title = "The hold has expired"
 
 
+class HoldNotCapturable(DomainError):
+    """Said to the payee only; the payer is never told why (a review must not tip anyone off)."""
+
+    status = 409
+    code = "hold_not_capturable"
+    title = "The hold cannot be captured yet"
+
+
 class CaptureExceedsHold(DomainError):
     status = 422
     code = "capture_exceeds_hold"
@@ -168,6 +176,26 @@ class ReversalExceedsOriginal(DomainError):
     status = 422
     code = "reversal_exceeds_original"
     title = "The reversal exceeds what remains of the original transfer"
+
+
+class ReviewCaseNotFound(DomainError):
+    status = 404
+    code = "review_case_not_found"
+    title = "Review case not found"
+
+
+class ReviewCaseAlreadyDecided(DomainError):
+    status = 409
+    code = "review_case_already_decided"
+    title = "The review case has already been decided"
+
+
+class ReviewDecisionNotAllowed(DomainError):
+    """Approving would move money a blocked customer may not move; only rejection is possible."""
+
+    status = 409
+    code = "review_decision_not_allowed"
+    title = "This review case can only be rejected"
 
 
 class LedgerInvariantViolation(RuntimeError):

@@ -2,11 +2,14 @@
 
 The order, for every transaction that moves money:
 
-1. at most one owner spend lock (`owner_spend_lock`), when customer limits
-   and rules must see every earlier transfer of that owner;
-2. ledger accounts, all at once, by primary key (`accounts_lock`);
-3. then holds, by primary key (`holds_lock`);
-4. then transfers, by primary key (`transfers_lock`).
+1. ledger accounts, all at once, by primary key (`accounts_lock`);
+2. then holds, by primary key (`holds_lock`);
+3. then the payer's spend counter of the business day, taken by the policy
+   step (`ledger_policy_check` in ledger/sql/policy.sql: SELECT ... FOR
+   UPDATE on one row; at most one per transaction) and held to COMMIT: the
+   owner's critical section for the daily limit, as short as the movement;
+4. then transfers, by primary key (`transfers_lock`);
+5. then review cases, by primary key (`review_cases_lock`).
 
 Two transactions that follow this order can wait for each other but never
 deadlock: whoever holds a lower-ranked lock never waits for a higher-ranked
@@ -31,11 +34,15 @@ from collections.abc import Iterable
 
 from django.db import connection
 
-from ledger.exceptions import AccountNotFound, HoldNotFound, LockOutsideTransaction, TransferNotFound
-from ledger.models import Hold, LedgerAccount, Transfer
+from ledger.exceptions import (
+    AccountNotFound,
+    HoldNotFound,
+    LockOutsideTransaction,
+    ReviewCaseNotFound,
+    TransferNotFound,
+)
+from ledger.models import Hold, LedgerAccount, ReviewCase, Transfer
 
-# Namespaces the advisory-lock key so it cannot meet another feature's keys by design.
-_OWNER_SPEND_LOCK_PREFIX = "ledger.owner_spend:"
 MAX_ROWS_LOCKED = 1000
 
 
@@ -51,19 +58,6 @@ def _sorted_ids(ids: Iterable[int]) -> list[int]:
     if len(unique) > MAX_ROWS_LOCKED:
         raise ValueError(f"refusing to lock more than {MAX_ROWS_LOCKED} rows at once")
     return unique
-
-
-def owner_spend_lock(owner_id: int) -> None:
-    """Serialise one owner's outgoing transfers, so daily limits and velocity see every earlier one.
-
-    A transaction-scoped advisory lock: released at COMMIT or ROLLBACK. Taken
-    before any account lock; at most one per transaction.
-    """
-    _require_transaction("owner_spend_lock")
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"{_OWNER_SPEND_LOCK_PREFIX}{int(owner_id)}"]
-        )
 
 
 def accounts_lock(ids: Iterable[int]) -> dict[int, LedgerAccount]:
@@ -97,4 +91,14 @@ def transfers_lock(ids: Iterable[int]) -> dict[int, Transfer]:
     rows = list(Transfer.objects.select_for_update().filter(id__in=wanted).order_by("id"))
     if len(rows) != len(wanted):
         raise TransferNotFound()
+    return {row.id: row for row in rows}
+
+
+def review_cases_lock(ids: Iterable[int]) -> dict[int, ReviewCase]:
+    """Lock review cases (to decide them); callers have already locked the case's accounts and hold."""
+    _require_transaction("review_cases_lock")
+    wanted = _sorted_ids(ids)
+    rows = list(ReviewCase.objects.select_for_update().filter(id__in=wanted).order_by("id"))
+    if len(rows) != len(wanted):
+        raise ReviewCaseNotFound()
     return {row.id: row for row in rows}

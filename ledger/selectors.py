@@ -81,11 +81,16 @@ def accounts_list(*, owner: User) -> QuerySet[LedgerAccount]:
     )
 
 
-def hold_get(*, owner: User, public_id: Any) -> Hold:
-    """A hold on one of the owner's accounts; `HoldNotFound` otherwise."""
+def hold_get_as_payee(*, owner: User, public_id: Any) -> Hold:
+    """An authorisation hold whose destination is one of the owner's accounts (the payee captures or voids).
+
+    The payer's own holds, review holds and anyone else's are `HoldNotFound`.
+    """
     wanted = _as_uuid(public_id)
     hold = (
-        Hold.objects.select_related("account", "destination").filter(public_id=wanted, account__owner=owner).first()
+        Hold.objects.select_related("account", "destination")
+        .filter(public_id=wanted, destination__owner=owner, purpose=Hold.Purpose.AUTHORISATION)
+        .first()
         if wanted is not None and owner is not None
         else None
     )
@@ -94,17 +99,28 @@ def hold_get(*, owner: User, public_id: Any) -> Hold:
     return hold
 
 
-def transfer_get(*, owner: User, public_id: Any) -> Transfer:
-    """A transfer with a posting on one of the owner's accounts; `TransferNotFound` otherwise."""
+def transfer_get(*, owner: User, public_id: Any) -> Transfer | Hold:
+    """A transfer with a posting on one of the owner's accounts; `TransferNotFound` otherwise.
+
+    A movement the sender was answered 202 for and that is not posted (still
+    held for review, or rejected) is its review hold, for the sender only: the
+    payee learns of a transfer when it posts.
+    """
     wanted = _as_uuid(public_id)
-    transfer = (
-        Transfer.objects.filter(public_id=wanted, postings__account__owner=owner).distinct().first()
-        if wanted is not None and owner is not None
-        else None
-    )
-    if transfer is None:
+    if wanted is None or owner is None:
         raise TransferNotFound()
-    return transfer
+    transfer = Transfer.objects.filter(public_id=wanted, postings__account__owner=owner).distinct().first()
+    if transfer is not None:
+        return transfer
+    held = (
+        Hold.objects.select_related("account", "destination")
+        .filter(transfer_public_id=wanted, account__owner=owner, purpose=Hold.Purpose.REVIEW)
+        .exclude(status=Hold.Status.CAPTURED)
+        .first()
+    )
+    if held is None:
+        raise TransferNotFound()
+    return held
 
 
 def transfer_received_get(*, owner: User, public_id: Any) -> Transfer:

@@ -8,6 +8,8 @@ from django.utils import timezone
 from audit.services.events import Actor
 from ledger.outbox.delivery import Outcome, outbox_dispatch_due, outbox_message_deliver
 from ledger.services.holds import holds_expire
+from ledger.services.policy import velocity_buckets_prune
+from ledger.services.reviews import review_cases_escalate
 
 
 @shared_task(name="ledger.expire_holds", ignore_result=True, time_limit=120, soft_time_limit=100)
@@ -44,3 +46,19 @@ def dispatch_outbox() -> int:
     several workers at once (row locks, SKIP LOCKED). Returns how many it delivered.
     """
     return outbox_dispatch_due()[Outcome.DELIVERED]
+
+
+@shared_task(name="ledger.escalate_review_cases", ignore_result=True, time_limit=120, soft_time_limit=100)
+def escalate_review_cases() -> int:
+    """Beat runs this every 5 minutes: alert on review cases nobody decided in time; never decide them.
+
+    Idempotent: a case is escalated once (the conditional update on
+    `escalated_at` lets one run win), so repeated or concurrent runs alert once.
+    """
+    return review_cases_escalate()
+
+
+@shared_task(name="ledger.prune_velocity_buckets", ignore_result=True, time_limit=120, soft_time_limit=100)
+def prune_velocity_buckets() -> int:
+    """Beat runs this hourly: drop velocity buckets older than the longest rule window can reach."""
+    return velocity_buckets_prune(now=timezone.now())

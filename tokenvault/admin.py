@@ -26,6 +26,7 @@ from django.urls import path
 from audit.forms import REASON_MAX_LENGTH, REASON_MIN_LENGTH, purpose_choices
 from audit.services.events import Actor
 from fintech.admin import ReadOnlyModelAdmin
+from fintech.free_text import validate_free_text
 from fintech.problems import DomainError
 from tokenvault.client import vault_client
 from tokenvault.models import VaultRecord
@@ -49,6 +50,7 @@ class DetokenizeForm(forms.Form):
     reason = forms.CharField(
         min_length=REASON_MIN_LENGTH,
         max_length=REASON_MAX_LENGTH,
+        validators=[validate_free_text],
         widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
         help_text="For example the case or ticket number. Recorded in the audit trail; do not paste PII here.",
     )

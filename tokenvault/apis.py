@@ -21,6 +21,7 @@ from rest_framework.response import Response
 
 from accounts.partner_apis import API_KEY_PARAMETER, PartnerApiView
 from audit.services.events import PII_PURPOSES, Actor
+from fintech.free_text import FreeTextField
 from tokenvault.client import vault_client
 from tokenvault.quota import detokenize_quota_take
 from tokenvault.selectors import DETOKENIZE_SCOPE, detokenize_permitted_types
@@ -38,7 +39,9 @@ class DetokenizeApi(PartnerApiView):
             child=serializers.CharField(max_length=MAX_TOKEN_LENGTH), min_length=1, help_text="distinct tokens"
         )
         purpose = serializers.ChoiceField(choices=sorted(PII_PURPOSES), help_text="recorded with every value read")
-        reason = serializers.CharField(max_length=500, allow_blank=True, default="", help_text="free text, audited")
+        reason = FreeTextField(
+            max_length=500, allow_blank=True, default="", help_text="free text, audited; never a card number (422)"
+        )
 
         def validate_tokens(self, tokens: list[str]) -> list[str]:
             distinct = list(dict.fromkeys(tokens))

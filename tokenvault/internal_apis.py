@@ -22,6 +22,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from audit.services.events import Actor
+from fintech.free_text import FreeTextField
 from tokenvault.service_auth import IsVaultCaller, ServiceTokenAuthentication
 from tokenvault.services import (
     MAX_DETOKENIZE_BATCH,
@@ -110,7 +111,7 @@ class DetokenizeApi(VaultInternalApi):
             child=serializers.CharField(max_length=MAX_TOKEN_LENGTH), min_length=1, max_length=MAX_DETOKENIZE_BATCH
         )
         purpose = serializers.CharField(max_length=64)
-        reason = serializers.CharField(max_length=500, allow_blank=True, default="")
+        reason = FreeTextField(max_length=500, allow_blank=True, default="")  # lands in the pii.read rows
         permitted_token_types = serializers.ListField(
             child=serializers.CharField(max_length=32), allow_empty=True, max_length=8
         )

@@ -23,6 +23,7 @@ from accounts.api_keys.keys import key_checksum, key_generate, prefix_generate
 from accounts.models import PARTNER_API_KEY_MAX_LIFETIME, PartnerApiKey
 from audit.models import AuditEvent
 from audit.services.events import Actor, audit_event_record
+from fintech.free_text import free_text_check
 
 OBJECT_TYPE = "accounts.partner_api_key"
 NAME_MAX_LENGTH = PartnerApiKey._meta.get_field("name").max_length
@@ -77,6 +78,7 @@ def partner_api_key_issue(
     name = (name or "").strip()
     if not name or len(name) > NAME_MAX_LENGTH:
         raise ApiKeyNameInvalid()
+    free_text_check(name, field="name")
     scope_text = scopes_normalise(scopes)
     if isinstance(expires_in_days, bool) or not isinstance(expires_in_days, int):
         raise ApiKeyLifetimeInvalid()
@@ -121,6 +123,7 @@ def partner_api_key_revoke(*, prefix: str, reason: str, actor: Actor) -> Partner
     reason = (reason or "").strip()
     if not reason or len(reason) > REASON_MAX_LENGTH:
         raise ApiKeyRevokeReasonRequired()
+    free_text_check(reason, field="reason")
     with transaction.atomic(durable=True):
         api_key = PartnerApiKey.objects.select_for_update().select_related("application").filter(prefix=prefix).first()
         if api_key is None:

@@ -82,8 +82,8 @@ def _sent_transfer(owner) -> str:
     source = account(owner=owner, balance_minor=10_000)
     return str(
         transfer_create(
-            from_account=source,
-            to_account=account(),
+            from_public_id=source.public_id,
+            to_public_id=account().public_id,
             amount_minor=500,
             currency="EUR",
             reference="matrix",
@@ -102,8 +102,8 @@ def _received_transfer(owner) -> str:
     source = account(owner=payer, balance_minor=10_000)
     return str(
         transfer_create(
-            from_account=source,
-            to_account=account(owner=owner),
+            from_public_id=source.public_id,
+            to_public_id=account(owner=owner).public_id,
             amount_minor=500,
             currency="EUR",
             reference="matrix",
@@ -120,14 +120,17 @@ def _hold(owner) -> str:
     from ledger.tests.factories import TEST_ACTOR, account, generous_limits
 
     generous_limits()
+    # A hold TO the owner's account: the payee is the one who captures or voids it.
+    payer = account(balance_minor=10_000)
     return str(
         hold_create(
-            account=account(owner=owner, balance_minor=10_000),
-            destination=account(),
+            account=payer,
+            destination=account(owner=owner),
             amount_minor=500,
             currency="EUR",
             reference="matrix",
             expires_at=timezone.now() + timedelta(days=1),
+            created_by=payer.owner,
             actor=TEST_ACTOR,
         ).public_id
     )

@@ -16,7 +16,7 @@ from accounts.mfa import MFA_VERIFIED_AT_SESSION_KEY
 from accounts.models import OAuthSession
 from accounts.permissions import HasRequiredScopes
 from accounts.services import customer_create
-from accounts.step_up import require_recent_mfa
+from accounts.step_up import require_recent_mfa, step_up_required_for
 from accounts.tests.oauth_helpers import exchange_code, mobile_client, obtain_code, pkce_pair
 
 pytestmark = pytest.mark.django_db
@@ -27,7 +27,11 @@ class PaymentProbe(APIView):
     permission_classes = [HasRequiredScopes]
 
     def post(self, request):
-        require_recent_mfa(access_token=request.auth, amount_minor=int(request.data["amount_minor"]))
+        require_recent_mfa(
+            access_token=request.auth,
+            amount_minor=int(request.data["amount_minor"]),
+            currency=request.data.get("currency", "EUR"),
+        )
         return Response({"ok": True})
 
 
@@ -41,15 +45,57 @@ def token(client):
     return exchange_code(client, app, code, verifier).json()["access_token"]
 
 
-def call(token: str, amount_minor: int):
+def call(token: str, amount_minor: int, currency: str = "EUR"):
     request = APIRequestFactory().post(
-        "/v1/probe", {"amount_minor": amount_minor}, format="json", HTTP_AUTHORIZATION=f"Bearer {token}"
+        "/v1/probe",
+        {"amount_minor": amount_minor, "currency": currency},
+        format="json",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
     )
     return PaymentProbe.as_view()(request).render()
 
 
 def test_small_amounts_need_no_step_up(token):
     assert call(token, 100_000).status_code == 200
+
+
+# The defaults of STEP_UP_THRESHOLDS: 1,000.00 EUR, 150,000 JPY, 300.000 KWD (each in its own minor units).
+@pytest.mark.parametrize(
+    ("currency", "at_threshold_minor"),
+    [("EUR", 1_000_00), ("USD", 1_000_00), ("GBP", 1_000_00), ("CHF", 1_000_00), ("JPY", 150_000), ("KWD", 300_000)],
+)
+def test_the_threshold_is_per_currency_in_its_own_minor_units(currency, at_threshold_minor):
+    assert step_up_required_for(at_threshold_minor, currency) is False
+    assert step_up_required_for(at_threshold_minor + 1, currency) is True
+
+
+def test_the_same_minor_units_are_small_in_one_currency_and_large_in_another(token):
+    # 100,001 minor units: 1,000.01 EUR (above), 100,001 JPY (below 150,000), 100.001 KWD (below 300.000).
+    assert call(token, 100_001, "EUR").status_code == 401
+    assert call(token, 100_001, "JPY").status_code == 200
+    assert call(token, 100_001, "KWD").status_code == 200
+    assert call(token, 300_001, "KWD").status_code == 401
+    assert call(token, 150_001, "JPY").status_code == 401
+
+
+def test_a_currency_without_a_threshold_needs_step_up_for_every_amount(token, settings):
+    settings.STEP_UP_THRESHOLDS_MINOR = {"EUR": 1_000_00}
+
+    assert step_up_required_for(1, "SEK") is True
+    assert call(token, 1, "SEK").status_code == 401
+    assert call(token, 1, "EUR").status_code == 200
+
+
+def test_no_thresholds_configured_means_step_up_for_every_amount(settings):
+    settings.STEP_UP_THRESHOLDS_MINOR = {}
+
+    assert step_up_required_for(1, "EUR") is True
+
+
+def test_a_zero_threshold_means_step_up_for_every_positive_amount(settings):
+    settings.STEP_UP_THRESHOLDS_MINOR = {"EUR": 0}
+
+    assert (step_up_required_for(0, "EUR"), step_up_required_for(1, "EUR")) == (False, True)
 
 
 def test_a_large_amount_without_mfa_gets_the_rfc_9470_challenge(token):

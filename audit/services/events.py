@@ -14,6 +14,7 @@ from typing import Any
 from django.http import HttpRequest
 
 from audit.models import AuditEvent
+from fintech.free_text import free_text_check
 from fintech.redaction import scrub_mapping, scrub_text
 from fintech.request_context import current_request_id
 
@@ -181,7 +182,12 @@ def pii_read_record(
     request: HttpRequest | None = None,
     reason: str = "",
 ) -> AuditEvent:
-    """Record that someone saw PII in clear. Without a valid purpose it is a programming error."""
+    """Record that someone saw PII in clear. Without a valid purpose it is a programming error.
+
+    The typed reason is kept in clear for years: one holding a card number is refused
+    (`reference_contains_card_number`), and with it the read, since the record comes first.
+    """
+    free_text_check(reason, field="reason")
     return audit_event_record(
         event_type="pii.read",
         outcome=AuditEvent.Outcome.SUCCESS,

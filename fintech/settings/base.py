@@ -7,8 +7,11 @@ only what differs. Values come from `fintech.settings.env` alone.
 from __future__ import annotations
 
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from fintech.settings.env import BASE_DIR, VAR_DIR, env
+from django.core.exceptions import ImproperlyConfigured
+
+from fintech.settings.env import BASE_DIR, VAR_DIR, currency_amounts_minor, env, retired_variable_refuse
 
 DEBUG = False
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
@@ -189,6 +192,16 @@ CELERY_BEAT_SCHEDULE: dict = {
     "audit-verify": {"task": "audit.verify_trail", "schedule": 3600.0, "options": {"expires": 3000}},
     "ledger-dispatch-outbox": {"task": "ledger.dispatch_outbox", "schedule": 30.0, "options": {"expires": 25}},
     "ledger-expire-holds": {"task": "ledger.expire_holds", "schedule": 60.0, "options": {"expires": 55}},
+    "ledger-prune-velocity": {
+        "task": "ledger.prune_velocity_buckets",
+        "schedule": 3600.0,
+        "options": {"expires": 3000},
+    },
+    "ledger-escalate-reviews": {
+        "task": "ledger.escalate_review_cases",
+        "schedule": 300.0,
+        "options": {"expires": 290},
+    },
     "idempotency-purge": {
         "task": "fintech.purge_idempotency_records",
         "schedule": 3600.0,
@@ -323,6 +336,16 @@ OUTBOX_DELIVERY_ON_COMMIT = True
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="no-reply@fintech.example")
 DEMO_DATA_ALLOWED = env.bool("DEMO_DATA_ALLOWED", default=True)
 
+# --- Ledger: money controls (ADR 0014) --------------------------------------------------
+# Daily limits count per business day in this IANA time zone (a DST day is 23 or 25 hours long).
+LEDGER_LIMIT_TIME_ZONE = env.str("LEDGER_LIMIT_TIME_ZONE", default="UTC")
+try:
+    ZoneInfo(LEDGER_LIMIT_TIME_ZONE)
+except (ZoneInfoNotFoundError, ValueError) as error:
+    raise ImproperlyConfigured(f"LEDGER_LIMIT_TIME_ZONE={LEDGER_LIMIT_TIME_ZONE!r} is not an IANA time zone") from error
+# An open review case nobody decided within this many hours is escalated (never approved by itself).
+LEDGER_REVIEW_ESCALATE_AFTER_HOURS = env.int("LEDGER_REVIEW_ESCALATE_AFTER_HOURS", default=24)
+
 # --- Audit trail --------------------------------------------------------------------
 AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=7 * 365 + 2)  # 7 years incl. leap days
 AUDIT_SIGNING_KEY_PATH = env.str("AUDIT_SIGNING_KEY_PATH", default="") or str(
@@ -402,8 +425,13 @@ OAUTH2_PROVIDER = {
 OIDC_SIGNING_KEY_PATH = env.str("OIDC_SIGNING_KEY_PATH", default="") or str(VAR_DIR / "keys" / "oidc-rsa.pem")
 OIDC_INACTIVE_KEY_PATHS = env.list("OIDC_INACTIVE_KEY_PATHS", default=[])
 OAUTH2_PROVIDER["OIDC_RSA_PRIVATE_KEYS_INACTIVE"] = [Path(p).read_text() for p in OIDC_INACTIVE_KEY_PATHS]
-# Step-up (RFC 9470): amounts above this, in minor units of any currency, need recent MFA.
-STEP_UP_AMOUNT_MINOR = env.int("STEP_UP_AMOUNT_MINOR", default=100_000)
+# Step-up (RFC 9470): amounts above their currency's threshold need recent MFA. Written in major
+# units (exact decimals), converted once here; a currency not listed needs step-up for every amount.
+STEP_UP_THRESHOLDS_MINOR = currency_amounts_minor(
+    env.str("STEP_UP_THRESHOLDS", default="EUR=1000.00,USD=1000.00,GBP=1000.00,CHF=1000.00,JPY=150000,KWD=300.000"),
+    variable="STEP_UP_THRESHOLDS",
+)
+retired_variable_refuse("STEP_UP_AMOUNT_MINOR", replaced_by="STEP_UP_THRESHOLDS")  # one number for every currency
 STEP_UP_MAX_AGE_SECONDS = env.int("STEP_UP_MAX_AGE_SECONDS", default=300)
 # Login throttling (seed 002: 5 per 15 minutes), per account and per address.
 LOGIN_ATTEMPTS_PER_ACCOUNT = env.str("LOGIN_ATTEMPTS_PER_ACCOUNT", default="5/15m")

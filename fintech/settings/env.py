@@ -9,10 +9,14 @@ Every variable is listed with a safe default in `.env.example`.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
+
+from fintech.currencies import CURRENCY_EXPONENTS
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(os.environ.get("FINTECH_VAR_DIR", BASE_DIR / "var"))
@@ -69,3 +73,52 @@ def dev_rsa_private_key_pem(path: Path) -> str:
         with os.fdopen(fd, "wb") as handle:
             handle.write(pem)
     return path.read_text()
+
+
+# ASCII digits, an optional fraction; no sign, exponent, separator or whitespace (as the ledger parses amounts).
+_MAJOR_AMOUNT_RE = re.compile(r"\A[0-9]{1,20}(?:\.[0-9]{1,20})?\Z")
+
+
+def currency_amounts_minor(text: str, *, variable: str) -> dict[str, int]:
+    """`"EUR=1000.00,JPY=150000"` -> `{"EUR": 100000, "JPY": 150000}`: major units in, minor units out.
+
+    Operators write amounts as people read them; the code compares minor units.
+    The conversion is exact and strict, like the ledger's own parsing: an
+    unknown currency, more decimals than the currency has, a sign, a repeated
+    currency or anything that is not a plain decimal raises ImproperlyConfigured
+    naming `variable`, so a typo stops the process at startup instead of
+    silently moving a money threshold. Zero is allowed; an empty text is an
+    empty mapping (what a currency missing from it means is the caller's rule).
+    """
+    amounts: dict[str, int] = {}
+    if not text.strip():
+        return amounts
+    for entry in text.split(","):
+        currency, separator, amount = (part.strip() for part in entry.strip().partition("="))
+        shown = entry.strip()[:40]
+        if not separator:
+            raise ImproperlyConfigured(f"{variable}: {shown!r} is not CURRENCY=AMOUNT (e.g. EUR=1000.00).")
+        exponent = CURRENCY_EXPONENTS.get(currency)
+        if exponent is None:
+            raise ImproperlyConfigured(f"{variable}: unknown currency {currency[:8]!r} (ISO 4217 codes, upper case).")
+        if currency in amounts:
+            raise ImproperlyConfigured(f"{variable}: {currency} is given more than once.")
+        if not _MAJOR_AMOUNT_RE.match(amount):
+            raise ImproperlyConfigured(
+                f"{variable}: {currency} amount {amount[:24]!r} is not a non-negative decimal like 1000.00."
+            )
+        units, _, fraction = amount.partition(".")
+        if len(fraction) > exponent:
+            raise ImproperlyConfigured(f"{variable}: {currency} amounts have at most {exponent} decimal places.")
+        amounts[currency] = int(units) * 10**exponent + int(fraction.ljust(exponent, "0") or "0")
+    return amounts
+
+
+def retired_variable_refuse(name: str, *, replaced_by: str) -> None:
+    """ImproperlyConfigured when a variable that no longer means anything is still set.
+
+    Ignoring it would silently drop an operator's deliberate choice (say, a
+    lowered money threshold) in favour of the new variable's default.
+    """
+    if os.environ.get(name):
+        raise ImproperlyConfigured(f"{name} is no longer read: set {replaced_by} instead (see .env.example).")

@@ -17,6 +17,8 @@ from fintech.urls import urlpatterns as project_urlpatterns
 # Tests set this to hold the operation open while another request arrives.
 hold_open = threading.Event()
 release = threading.Event()
+# Tests set this to have the operation demand a fresher login (as a step-up does), clear it to "step up".
+step_up_demanded = threading.Event()
 
 
 class Refused(DomainError):
@@ -29,6 +31,12 @@ class DependencyDown(DomainError):
     status = 503
     code = "probe_dependency_down"
     title = "A dependency of the probe is down"
+
+
+class StepUpDemanded(DomainError):
+    status = 401
+    code = "probe_step_up_required"
+    title = "The probe wants a recent second factor"
 
 
 class ProbeApi(APIView):
@@ -49,6 +57,8 @@ class ProbeApi(APIView):
                 raise Refused("Not today.")
             if request.data.get("dependency_down"):
                 raise DependencyDown()
+            if step_up_demanded.is_set():
+                raise StepUpDemanded(headers={"WWW-Authenticate": 'Bearer error="insufficient_user_authentication"'})
             if request.data.get("explode"):
                 raise RuntimeError("boom")
             return 201, {"accepted": request.data.get("amount")}

@@ -89,6 +89,22 @@ class TestSequential:
         assert retried.status_code == 503
         assert "Idempotent-Replayed" not in retried
 
+    def test_a_401_is_not_stored_so_the_same_key_works_after_stepping_up(self, client, token):
+        idempotency_views.step_up_demanded.set()
+        try:
+            refused = post(client, token, {"amount": "1.00"})
+        finally:
+            idempotency_views.step_up_demanded.clear()
+
+        assert refused.status_code == 401
+        assert refused.json()["code"] == "probe_step_up_required"
+        assert refused["WWW-Authenticate"] == 'Bearer error="insufficient_user_authentication"'
+        assert (IdempotencyRecord.objects.count(), effects()) == (0, 0)
+        retried = post(client, token, {"amount": "1.00"})
+        assert retried.status_code == 201
+        assert "Idempotent-Replayed" not in retried
+        assert effects() == 1
+
     def test_the_stored_fingerprint_is_keyed_not_a_plain_hash_of_the_body(self, client, token):
         import hashlib
 

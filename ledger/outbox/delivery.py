@@ -39,8 +39,8 @@ from audit.models import AuditEvent
 from audit.services.events import Actor, audit_event_record
 from fintech.redaction import scrub_text
 from ledger.models import OUTBOX_LAST_ERROR_MAX_LENGTH, OUTBOX_MAX_ATTEMPTS, OutboxMessage, Transfer
-from ledger.outbox.emails import EmailRefused, transfer_posted_email_send
-from ledger.outbox.services import TOPIC_TRANSFER_POSTED
+from ledger.outbox.emails import EmailRefused, alert_email_send, transfer_posted_email_send
+from ledger.outbox.services import TOPIC_ALERT_RAISED, TOPIC_TRANSFER_POSTED
 from ledger.outbox.webhooks import WebhookRefused, webhook_request_build, webhook_send
 
 logger = logging.getLogger(__name__)
@@ -98,6 +98,9 @@ def _transfer_of(message: OutboxMessage) -> Transfer:
 
 def _send(message: OutboxMessage) -> None:
     """Render and send one message; raises on failure (permanent ones are `PERMANENT_ERRORS`)."""
+    if message.topic == TOPIC_ALERT_RAISED and message.channel == OutboxMessage.Channel.EMAIL:
+        alert_email_send(recipient=message.recipient_user, payload=message.payload)
+        return
     if message.topic != TOPIC_TRANSFER_POSTED:
         raise MessageUndeliverable(f"no sender for topic {message.topic[:64]!r}")
     transfer = _transfer_of(message)

@@ -40,3 +40,20 @@ def transfer_posted_email_send(*, recipient: User, transfer: Transfer, direction
     sent = send_mail(subject, body, None, [recipient.email], fail_silently=False)
     if sent != 1:
         raise RuntimeError(f"the mail backend accepted {sent} messages instead of 1")
+
+
+def alert_email_send(*, recipient: User, payload: dict) -> None:
+    """A staff alert: what kind, what about (ids only), and where to look. No customer data."""
+    if not recipient.email:
+        raise EmailRefused("recipient has no email address")
+    kind = str(payload.get("kind", "alert"))[:64]
+    body = "\n".join([
+        str(payload.get("summary", ""))[:300],
+        "",
+        f"About: {payload.get('object_type', '')} {payload.get('object', '')}",
+        "Open the admin to act on it.",
+        "",
+    ])  # fmt: skip
+    sent = send_mail(f"[fintech alert] {kind}", body, None, [recipient.email], fail_silently=False)
+    if sent != 1:
+        raise RuntimeError(f"the mail backend accepted {sent} messages instead of 1")

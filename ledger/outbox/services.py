@@ -13,6 +13,7 @@ import logging
 from functools import partial
 
 from django.conf import settings
+from django.contrib.auth.models import Group
 from django.db import transaction
 
 from accounts.models import OAuthClientPolicy
@@ -22,6 +23,9 @@ from ledger.models import OutboxMessage, Posting, Transfer
 logger = logging.getLogger(__name__)
 
 TOPIC_TRANSFER_POSTED = "transfer.posted"
+TOPIC_ALERT_RAISED = "alert.raised"
+# An alert emails at most this many members of the role on duty.
+MAX_ALERT_RECIPIENTS = 50
 # The broker is asked at most this often per message before the sweeper is left to it.
 ENQUEUE_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
 # A queued delivery request older than this is dropped by the worker: by then the sweeper has it.
@@ -135,3 +139,33 @@ def outbox_delivery_request(message_ids: list[int]) -> int:
             )
             return sent
     return len(message_ids)
+
+
+def outbox_alert_record(alert) -> list[OutboxMessage]:
+    """The alert service's email channel (`audit.alerts`): one email per active member of the role on duty.
+
+    Registered in `LedgerConfig.ready`. Written in the caller's transaction,
+    like every outbox row; delivery reads the address when it sends.
+    """
+    recipients = list(
+        Group.objects.filter(name=alert.role, user__is_active=True)
+        .order_by("user__id")
+        .values_list("user__id", flat=True)[:MAX_ALERT_RECIPIENTS]
+    )
+    payload = {
+        "kind": alert.kind,
+        "summary": alert.summary,
+        "object_type": alert.object_type,
+        "object": alert.object_id,
+    }
+    created = OutboxMessage.objects.bulk_create(
+        OutboxMessage(
+            topic=TOPIC_ALERT_RAISED,
+            channel=OutboxMessage.Channel.EMAIL,
+            recipient_user_id=user_id,
+            payload=payload,
+        )
+        for user_id in recipients
+    )
+    _delivery_on_commit([message.pk for message in created])
+    return created

@@ -23,9 +23,11 @@ from ledger.services.accounts import account_open, account_status_change, platfo
 from ledger.services.funding import credit_charge, deposit_from_funding
 from ledger.services.holds import hold_capture, hold_create, hold_void, holds_expire
 from ledger.services.reversals import transfer_reverse
-from ledger.services.transfers import transfer_create, transfer_create_by_public_ids
+from ledger.services.reviews import review_case_decide, review_cases_escalate
+from ledger.services.transfers import PendingMovement, transfer_create
 
 __all__ = [
+    "PendingMovement",
     "account_open",
     "account_status_change",
     "credit_charge",
@@ -35,7 +37,8 @@ __all__ = [
     "hold_void",
     "holds_expire",
     "platform_account_get_or_create",
+    "review_case_decide",
+    "review_cases_escalate",
     "transfer_create",
-    "transfer_create_by_public_ids",
     "transfer_reverse",
 ]

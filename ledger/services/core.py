@@ -22,6 +22,7 @@ from django.db import connection
 
 from audit.models import AuditEvent
 from audit.services.events import Actor, audit_event_record
+from fintech.free_text import free_text_check
 from ledger.currencies import MAX_AMOUNT_MINOR, currency_exponent
 from ledger.exceptions import (
     AccountNotActive,
@@ -32,7 +33,8 @@ from ledger.exceptions import (
     LedgerInvariantViolation,
     ReasonRequired,
 )
-from ledger.models import CLIENT_ID_MAX_LENGTH, REFERENCE_MAX_LENGTH, LedgerAccount, Posting, Transfer
+from ledger.models import CLIENT_ID_MAX_LENGTH, REFERENCE_MAX_LENGTH, Hold, LedgerAccount, Posting, Transfer
+from ledger.services.policy import hold_policy_release
 
 # A literal, not an f-string: no identifier is ever interpolated into SQL.
 _BALANCE_UPDATE_SQL = (
@@ -59,19 +61,21 @@ def currency_check(currency: Any) -> str:
     return currency
 
 
-def reference_check(reference: Any) -> str:
+def reference_check(reference: Any, *, field: str = "reference") -> str:
+    """Bounded, one line, and no card number (422 `reference_contains_card_number`): references are shown
+    on statements and kept for years, outside the vault."""
     if not isinstance(reference, str) or len(reference) > REFERENCE_MAX_LENGTH:
         raise InvalidReference(f"The reference is text of at most {REFERENCE_MAX_LENGTH} characters.")
     if any(ord(char) < 32 for char in reference):
         raise InvalidReference("The reference must not contain control characters.")
-    return reference
+    return free_text_check(reference, field=field)
 
 
 def reason_check(reason: Any) -> str:
-    """Operator reasons end up in references and the audit trail: required, bounded, one line."""
+    """Operator reasons end up in references and the audit trail: required, bounded, one line, no card number."""
     if not isinstance(reason, str) or not reason.strip():
         raise ReasonRequired()
-    return reference_check(reason.strip())
+    return reference_check(reason.strip(), field="reason")
 
 
 def client_id_check(client_id: Any) -> str:
@@ -182,6 +186,17 @@ def transfer_post(*, legs: list[Leg], **transfer_fields: Any) -> Transfer:
     Posting.objects.bulk_create(postings)
     transfer.posting_list = postings  # what was just written, for audit payloads without another query
     return transfer
+
+
+def hold_release(hold: Hold, account: LedgerAccount, *, status: str) -> None:
+    """Give back what remains of a locked hold: the held balance, and the payer's spend counter of its day."""
+    balance_apply(account, posted_delta_minor=0, held_delta_minor=-hold.remaining_minor)
+    hold_policy_release(
+        sender_id=account.owner_id, currency=hold.currency, amount_minor=hold.remaining_minor, limit_day=hold.limit_day
+    )
+    Hold.objects.filter(pk=hold.pk).update(status=status)
+    hold.status = status
+    hold.account = account
 
 
 def audit_record(*, event_type: str, actor: Actor, object_type: str, object_id: Any, payload: dict) -> None:

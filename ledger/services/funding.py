@@ -5,11 +5,16 @@ same currency, created on first use before any lock is taken. Platform
 accounts have no floor: the funding account goes negative by exactly what the
 platform has paid in, so the whole ledger still sums to zero.
 
+A deposit is platform-initiated (a named staff action) and skips the policy
+step; a credit charge is the customer's outgoing movement and passes it.
+
 Services open `transaction.atomic()`, not a durable one: the HTTP layer wraps
 them in its own durable transaction with the idempotency record.
 """
 
 from __future__ import annotations
+
+import uuid
 
 from django.db import transaction
 
@@ -18,21 +23,26 @@ from audit.services.events import Actor
 from ledger import notifications
 from ledger.exceptions import NotACreditLine, PlatformAccountNotAllowed
 from ledger.lock_objects import accounts_lock
-from ledger.models import LedgerAccount, Transfer
+from ledger.models import Hold, LedgerAccount, Transfer
 from ledger.services.accounts import platform_account_get_or_create
 from ledger.services.core import (
     Leg,
     active_check,
     amount_check,
     audit_record,
+    balance_apply,
     client_id_check,
     currency_check,
+    funds_check,
     reason_check,
     reference_check,
     same_currency_check,
     transfer_payload,
     transfer_post,
 )
+from ledger.services.policy import Movement, movement_policy_check, movement_policy_count
+from ledger.services.reviews import review_case_open
+from ledger.services.transfers import PendingMovement
 
 
 def deposit_from_funding(*, account: LedgerAccount, amount_minor: int, reason: str, actor: Actor) -> Transfer:
@@ -79,11 +89,16 @@ def credit_charge(
     initiated_by: User | None = None,
     client_id: str = "",
     actor: Actor,
-) -> Transfer:
+) -> Transfer | PendingMovement:
     """Charge a credit-line account, up to its available credit, to the platform settlement account.
 
+    Passes the policy step as the customer's outgoing movement. A
+    `hold_for_review` hit reserves the amount on the credit line and posts
+    nothing until a compliance officer approves (a `PendingMovement`).
+
     Errors: not_a_credit_line, currency_mismatch, account_not_active,
-    insufficient_funds, invalid_amount, unknown_currency, invalid_reference.
+    insufficient_funds, invalid_amount, unknown_currency, invalid_reference,
+    and the policy step's.
     """
     amount_check(amount_minor)
     currency_check(currency)
@@ -100,6 +115,29 @@ def credit_charge(
         locked = accounts_lock([account.pk, settlement.pk])
         source, destination = locked[account.pk], locked[settlement.pk]
         active_check(source, destination)
+        decision = movement_policy_check(
+            movement=Movement.CREDIT_CHARGE,
+            sender_id=source.owner_id,
+            receiver_id=None,
+            currency=currency,
+            amount_minor=amount_minor,
+        )
+        if decision.action == "hold_for_review":
+            return held_for_review(
+                source=source,
+                destination=destination,
+                kind=Transfer.Kind.CREDIT_CHARGE,
+                amount_minor=amount_minor,
+                reference=reference,
+                initiated_by=initiated_by,
+                client_id=client_id,
+                decision=decision,
+                actor=actor,
+            )
+        funds_check(source, posted_delta_minor=-amount_minor, held_delta_minor=0)
+        movement_policy_count(
+            decision=decision, sender_id=source.owner_id, currency=currency, amount_minor=amount_minor
+        )
         transfer = transfer_post(
             legs=[Leg(source, -amount_minor), Leg(destination, amount_minor)],
             kind=Transfer.Kind.CREDIT_CHARGE,
@@ -108,6 +146,9 @@ def credit_charge(
             reference=reference,
             initiated_by=initiated_by,
             client_id=client_id,
+            flagged_for_review=decision.flagged,
+            review_reasons=decision.reasons,
+            limit_day=decision.limit_day,
         )
         audit_record(
             event_type="ledger.credit_charge.posted",
@@ -116,5 +157,75 @@ def credit_charge(
             object_id=transfer.public_id,
             payload=transfer_payload(transfer),
         )
+        if decision.flagged:
+            review_case_open(
+                transfer=transfer, blocking=False, reasons=decision.reasons, subject_id=source.owner_id, actor=actor
+            )
         notifications.transfer_posted(transfer)
     return transfer
+
+
+def held_for_review(
+    *,
+    source: LedgerAccount,
+    destination: LedgerAccount,
+    kind: str,
+    amount_minor: int,
+    reference: str,
+    initiated_by: User | None,
+    client_id: str,
+    decision,
+    actor: Actor,
+) -> PendingMovement:
+    """Reserve a movement a `hold_for_review` rule caught: held money, a review hold, a blocking case.
+
+    The Python twin of the branch in ledger/sql/transfer_create.sql; a parity
+    test pins their rows and audit payloads together.
+    """
+    funds_check(source, posted_delta_minor=0, held_delta_minor=amount_minor)
+    movement_policy_count(
+        decision=decision, sender_id=source.owner_id, currency=source.currency, amount_minor=amount_minor
+    )
+    balance_apply(source, posted_delta_minor=0, held_delta_minor=amount_minor)
+    public_id = uuid.uuid4()
+    hold = Hold.objects.create(
+        account=source,
+        destination=destination,
+        currency=source.currency,
+        amount_minor=amount_minor,
+        purpose=Hold.Purpose.REVIEW,
+        expires_at=None,
+        reference=reference,
+        created_by=initiated_by,
+        client_id=client_id,
+        limit_day=decision.limit_day,
+        movement_kind=kind,
+        transfer_public_id=public_id,
+    )
+    review_case_open(hold=hold, blocking=True, reasons=decision.reasons, subject_id=source.owner_id, actor=actor)
+    audit_record(
+        event_type=f"ledger.{kind}.held_for_review",
+        actor=actor,
+        object_type="ledger.transfer",
+        object_id=public_id,
+        payload={
+            "transfer": str(public_id),
+            "kind": kind,
+            "amount_minor": amount_minor,
+            "currency": source.currency,
+            "reference": reference,
+            "account": str(source.public_id),
+            "destination": str(destination.public_id),
+            "review_reasons": list(decision.reasons),
+        },
+    )
+    return PendingMovement(
+        public_id=public_id,
+        kind=kind,
+        amount_minor=amount_minor,
+        currency=source.currency,
+        from_account=source.public_id,
+        to_account=destination.public_id,
+        reference=reference,
+        created_at=hold.created_at,
+    )

@@ -7,6 +7,18 @@ debited account's row lock and then the hold's own lock (lock order in
 `ledger.lock_objects`), so `held_minor` always equals the sum of active holds'
 remaining amounts, which `ledger_verify` checks.
 
+Who does what (ADR 0014): the payer creates a hold (it passes the policy
+step like any outgoing movement and counts against the payer's daily limit
+and velocity when it reserves the money); the payee, the destination's
+owner, captures it or voids it, like a merchant with a card authorisation.
+The payer cannot capture (that would make a hold a two-step self-transfer
+around the controls) and cannot void (the reservation is a promise to the
+payee); expiry releases it. A capture is never counted again; a void or
+expiry gives back what was not captured on the day it was reserved. While
+the payer or the payee is blocked, capture is refused; void and expiry still
+release. A hold a `hold_for_review` rule caught cannot be captured until a
+compliance officer approves its case.
+
 Services open `transaction.atomic()`, not a durable one: the HTTP layer wraps
 them in its own durable transaction with the idempotency record.
 """
@@ -23,9 +35,17 @@ from django.utils import timezone
 from accounts.models import User
 from audit.services.events import Actor
 from ledger import notifications
-from ledger.exceptions import CaptureExceedsHold, HoldExpired, HoldNotActive, InvalidHoldExpiry, SameAccount
+from ledger.exceptions import (
+    CaptureExceedsHold,
+    HoldExpired,
+    HoldNotActive,
+    HoldNotCapturable,
+    HoldNotFound,
+    InvalidHoldExpiry,
+    SameAccount,
+)
 from ledger.lock_objects import accounts_lock, holds_lock
-from ledger.models import Hold, LedgerAccount, Transfer
+from ledger.models import Hold, LedgerAccount, ReviewCase, Transfer
 from ledger.services.core import (
     Leg,
     active_check,
@@ -34,11 +54,14 @@ from ledger.services.core import (
     balance_apply,
     currency_check,
     funds_check,
+    hold_release,
     reference_check,
     same_currency_check,
     transfer_payload,
     transfer_post,
 )
+from ledger.services.policy import Movement, movement_policy_check, movement_policy_count
+from ledger.services.reviews import review_case_open
 
 DEFAULT_HOLD_MAX_LIFETIME_DAYS = 30
 DEFAULT_HOLDS_EXPIRE_BATCH_SIZE = 500
@@ -65,13 +88,18 @@ def hold_create(
     currency: str,
     reference: str,
     expires_at: datetime,
-    created_by: User | None = None,
+    created_by: User,
+    client_id: str = "",
     actor: Actor,
 ) -> Hold:
     """Reserve `amount_minor` of `account`'s available balance (credit limit included) for `destination`.
 
+    The payer's outgoing movement: passes the policy step and counts against
+    the payer's daily limit and velocity now, never again at capture.
+
     Errors: same_account, currency_mismatch, account_not_active,
-    insufficient_funds, invalid_hold_expiry, invalid_amount.
+    insufficient_funds, invalid_hold_expiry, invalid_amount, and the policy
+    step's (limit_*, velocity_exceeded, transfer_refused_by_rule).
     """
     amount_check(amount_minor)
     currency_check(currency)
@@ -91,7 +119,17 @@ def hold_create(
         locked_accounts = accounts_lock([account.pk, destination.pk])
         locked, locked_destination = locked_accounts[account.pk], locked_accounts[destination.pk]
         active_check(locked, locked_destination)
+        decision = movement_policy_check(
+            movement=Movement.HOLD,
+            sender_id=locked.owner_id,
+            receiver_id=locked_destination.owner_id,
+            currency=currency,
+            amount_minor=amount_minor,
+        )
         funds_check(locked, posted_delta_minor=0, held_delta_minor=amount_minor)
+        movement_policy_count(
+            decision=decision, sender_id=locked.owner_id, currency=currency, amount_minor=amount_minor
+        )
         balance_apply(locked, posted_delta_minor=0, held_delta_minor=amount_minor)
         hold = Hold.objects.create(
             account=locked,
@@ -101,39 +139,67 @@ def hold_create(
             expires_at=expires_at,
             reference=reference,
             created_by=created_by,
+            client_id=client_id,
+            limit_day=decision.limit_day,
         )
         audit_record(
             event_type="ledger.hold.created",
             actor=actor,
             object_type="ledger.hold",
             object_id=hold.public_id,
-            payload=_hold_payload(hold, expires_at=expires_at.isoformat()),
+            payload=_hold_payload(hold, expires_at=expires_at.isoformat(), review_reasons=decision.reasons),
         )
+        if decision.flagged:
+            review_case_open(
+                hold=hold,
+                blocking=decision.action == "hold_for_review",
+                reasons=decision.reasons,
+                subject_id=locked.owner_id,
+                actor=actor,
+            )
     return hold
 
 
-def hold_capture(*, hold: Hold, amount_minor: int, actor: Actor, reference: str | None = None) -> Transfer:
-    """Move `amount_minor` of the held money to the hold's destination; the rest stays held.
+def hold_capture(
+    *, hold: Hold, amount_minor: int, captured_by: User, actor: Actor, reference: str | None = None
+) -> Transfer:
+    """The payee moves `amount_minor` of the held money to the hold's destination; the rest stays held.
 
     Partial captures may repeat until the hold is captured in full; a void or
-    expiry releases what remains. Posts a transfer of kind `hold_capture`.
+    expiry releases what remains. Posts a transfer of kind `hold_capture`,
+    initiated by the payee. Not counted against anyone's limits again: the
+    hold counted when it reserved the money.
 
-    Errors: hold_not_active, hold_expired, capture_exceeds_hold,
-    account_not_active, invalid_amount.
+    Errors: hold_not_found (not the payee's), hold_not_active, hold_expired,
+    hold_not_capturable (a review case holds it), capture_exceeds_hold,
+    account_not_active (either customer blocked), invalid_amount.
     """
     amount_check(amount_minor)
     reference = hold.reference if reference is None else reference_check(reference)
     with transaction.atomic():
         locked_accounts = accounts_lock([hold.account_id, hold.destination_id])
         locked = holds_lock([hold.pk])[hold.pk]
+        source, destination = locked_accounts[locked.account_id], locked_accounts[locked.destination_id]
+        if locked.purpose != Hold.Purpose.AUTHORISATION or destination.owner_id != captured_by.pk:
+            raise HoldNotFound()
         if locked.status != Hold.Status.ACTIVE:
             raise HoldNotActive()
         if locked.expires_at <= timezone.now():
             raise HoldExpired()
         if amount_minor > locked.remaining_minor:
             raise CaptureExceedsHold()
-        source, destination = locked_accounts[locked.account_id], locked_accounts[locked.destination_id]
+        if ReviewCase.objects.filter(hold=locked, kind=ReviewCase.Kind.HELD_MOVEMENT).exclude(
+            status=ReviewCase.Status.APPROVED
+        ).exists():
+            raise HoldNotCapturable()
         active_check(source, destination)
+        movement_policy_check(
+            movement=Movement.CAPTURE,
+            sender_id=source.owner_id,
+            receiver_id=destination.owner_id,
+            currency=locked.currency,
+            amount_minor=amount_minor,
+        )
         transfer = transfer_post(
             legs=[Leg(source, -amount_minor, held_delta_minor=-amount_minor), Leg(destination, amount_minor)],
             kind=Transfer.Kind.HOLD_CAPTURE,
@@ -141,6 +207,7 @@ def hold_capture(*, hold: Hold, amount_minor: int, actor: Actor, reference: str 
             amount_minor=amount_minor,
             reference=reference,
             hold=locked,
+            initiated_by=captured_by,
         )
         fully_captured = locked.captured_minor + amount_minor == locked.amount_minor
         Hold.objects.filter(pk=locked.pk).update(
@@ -160,15 +227,24 @@ def hold_capture(*, hold: Hold, amount_minor: int, actor: Actor, reference: str 
     return transfer
 
 
-def hold_void(*, hold: Hold, reason: str = "", actor: Actor) -> Hold:
-    """Release what remains of an active hold (the merchant cancelled, say). Errors: hold_not_active."""
-    reason = reference_check(reason)
+def hold_void(*, hold: Hold, voided_by: User, reason: str = "", actor: Actor) -> Hold:
+    """The payee releases what remains of an active hold (the merchant cancelled, say).
+
+    Allowed while either customer is blocked: releasing money never moves it.
+    Errors: hold_not_found (not the payee's, or a review hold), hold_not_active.
+    """
+    reason = reference_check(reason, field="reason")
     with transaction.atomic():
         account = accounts_lock([hold.account_id])[hold.account_id]
         locked = holds_lock([hold.pk])[hold.pk]
+        if (
+            locked.purpose != Hold.Purpose.AUTHORISATION
+            or not LedgerAccount.objects.filter(pk=locked.destination_id, owner=voided_by).exists()
+        ):
+            raise HoldNotFound()
         if locked.status != Hold.Status.ACTIVE:
             raise HoldNotActive()
-        _release(locked, account, status=Hold.Status.VOIDED)
+        hold_release(locked, account, status=Hold.Status.VOIDED)
         audit_record(
             event_type="ledger.hold.voided",
             actor=actor,
@@ -179,23 +255,18 @@ def hold_void(*, hold: Hold, reason: str = "", actor: Actor) -> Hold:
     return locked
 
 
-def _release(hold: Hold, account: LedgerAccount, *, status: str) -> None:
-    balance_apply(account, posted_delta_minor=0, held_delta_minor=-hold.remaining_minor)
-    Hold.objects.filter(pk=hold.pk).update(status=status)
-    hold.status = status
-    hold.account = account
-
-
 def holds_expire(*, now: datetime, actor: Actor, batch_size: int | None = None) -> int:
     """Release active holds whose expiry has passed; at most one batch per call. Returns how many.
 
     One short transaction per hold, so expiry never holds many account locks
     at once and a crash halfway loses nothing: the next run picks up the rest.
     A hold captured or voided meanwhile is skipped. Safe to run concurrently.
+    A platform-initiated movement: it only releases, so it skips the policy step
+    (a blocked customer's holds expire too). Review holds never expire.
     """
     limit = batch_size or getattr(settings, "LEDGER_HOLDS_EXPIRE_BATCH_SIZE", DEFAULT_HOLDS_EXPIRE_BATCH_SIZE)
     candidates = list(
-        Hold.objects.filter(status=Hold.Status.ACTIVE, expires_at__lte=now)
+        Hold.objects.filter(status=Hold.Status.ACTIVE, purpose=Hold.Purpose.AUTHORISATION, expires_at__lte=now)
         .order_by("expires_at", "id")
         .values_list("id", "account_id")[:limit]
     )
@@ -204,9 +275,9 @@ def holds_expire(*, now: datetime, actor: Actor, batch_size: int | None = None) 
         with transaction.atomic():
             account = accounts_lock([account_id])[account_id]
             locked = holds_lock([hold_id])[hold_id]
-            if locked.status != Hold.Status.ACTIVE or locked.expires_at > now:
+            if locked.status != Hold.Status.ACTIVE or locked.expires_at is None or locked.expires_at > now:
                 continue
-            _release(locked, account, status=Hold.Status.EXPIRED)
+            hold_release(locked, account, status=Hold.Status.EXPIRED)
             audit_record(
                 event_type="ledger.hold.expired",
                 actor=actor,

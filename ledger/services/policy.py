@@ -1,32 +1,33 @@
-"""Transfer limits and risk rules: what a customer may send, decided from data, not code.
+"""The policy step: one decision for every way money leaves a customer (ADR 0014).
 
-The checks run inside `ledger_transfer_create` (ledger/migrations/0005), in
-the transfer's transaction while it holds the owner spend lock, so "today's
-outgoing total" and "transfers in the last minute" include every earlier
-transfer of that owner, committed just before the lock was granted. This
-needs READ COMMITTED (the PostgreSQL default, which this project uses) and a
-VOLATILE function: each statement reads a fresh snapshot, taken after the
-lock was granted.
+The rules live once, in SQL (`ledger/sql/policy.sql`): `ledger_transfer_create`
+calls them inside its one round trip; holds, captures, credit charges and
+refunds call them through `movement_policy_check` / `movement_policy_count`
+below, on the same connection and under the same account locks. Every path
+therefore refuses with the same codes: account_not_active (sender or
+receiver blocked or closed), limit_not_configured, limit_per_transfer_exceeded,
+limit_daily_exceeded (with `resets_at`), velocity_exceeded,
+transfer_refused_by_rule.
 
-What counts as outgoing: debits of kind `transfer` on any of the owner's
-accounts in the transfer's currency (rules with a blank currency: in any
-currency). Reversals do not give the limit back (conservative: reversing a
-transfer must not let the same money out twice in a day). Deposits, hold
-captures and credit charges are not customer transfers.
+Counters instead of scans: the daily limit reads one `SpendCounter` row (per
+owner, currency and business day in LEDGER_LIMIT_TIME_ZONE), locked until
+COMMIT, so N racing movements can never send a cent more than the limit;
+velocity sums at most one `VelocityBucket` per minute of its window. Both are
+written in the movement's own transaction (`movement_policy_count`).
 
-The limit query starts from the owner's few accounts and walks the
-(account, created_at) index (LATERAL), so its cost follows the owner's
-postings in the window, not the size of the ledger. Rules are evaluated in id
-order, at most 100 of them (the function's LIMIT: rules run on every
-transfer, keep the set small): the first `refuse` hit refuses,
-`flag` hits are collected as review reasons.
-
-The database returns a refusal as its stable code plus the numbers its
-message needs; `refusal_error` turns that into the domain error the Python
-pipeline raised before, with the same code, status, message and extras.
+Platform-initiated movements skip the step by name: staff deposits
+(`deposit_from_funding`) and hold expiry (`holds_expire`).
 """
 
 from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
 
 from fintech.problems import DomainError
 from ledger.currencies import format_amount
@@ -42,6 +43,7 @@ from ledger.exceptions import (
     TransferRefusedByRule,
     VelocityExceeded,
 )
+from ledger.models import RULE_WINDOW_MAX_MINUTES, VelocityBucket
 
 _PLAIN_REFUSALS: dict[str, type[DomainError]] = {
     "account_not_found": AccountNotFound,
@@ -67,10 +69,10 @@ def refusal_error(code: str, data: dict, *, currency: str) -> DomainError:
             extra={"limit_minor": limit, "currency": currency},
         )
     if code == "limit_daily_exceeded":
-        limit, remaining = data["limit_minor"], data["remaining_minor"]
+        limit, remaining, resets_at = data["limit_minor"], data["remaining_minor"], data["resets_at"]
         return LimitDailyExceeded(
-            f"You can send {format_amount(remaining, currency)} {currency} more today (UTC).",
-            extra={"limit_minor": limit, "remaining_minor": remaining, "currency": currency},
+            f"You can send {format_amount(remaining, currency)} {currency} more until {resets_at}.",
+            extra={"limit_minor": limit, "remaining_minor": remaining, "currency": currency, "resets_at": resets_at},
         )
     if code == "velocity_exceeded":
         max_count, window_minutes = data["max_count"], data["window_minutes"]
@@ -78,4 +80,84 @@ def refusal_error(code: str, data: dict, *, currency: str) -> DomainError:
             f"At most {max_count} transfers in {window_minutes} minute(s).",
             headers={"Retry-After": str(window_minutes * 60)},
         )
-    raise RuntimeError(f"ledger_transfer_create returned an unknown refusal {code!r}")
+    raise RuntimeError(f"the policy step returned an unknown refusal {code!r}")
+
+
+class Movement:
+    """The kinds of outgoing movement the policy step knows (`ledger_policy_check`'s p_movement)."""
+
+    TRANSFER = "transfer"
+    HOLD = "hold"
+    CAPTURE = "capture"
+    CREDIT_CHARGE = "credit_charge"
+    REFUND = "refund"
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyDecision:
+    """What the policy step allows: `post`, `flag` (post and open a case) or `hold_for_review`."""
+
+    action: str
+    reasons: list[str]
+    limit_day: date | None
+
+    @property
+    def flagged(self) -> bool:
+        return bool(self.reasons)
+
+
+def _decoded(value):
+    return json.loads(value) if isinstance(value, (str, bytes)) else value
+
+
+def limit_time_zone() -> str:
+    return settings.LEDGER_LIMIT_TIME_ZONE
+
+
+def movement_policy_check(
+    *, movement: str, sender_id: int | None, receiver_id: int | None, currency: str, amount_minor: int
+) -> PolicyDecision:
+    """Run the policy step for a movement whose accounts the caller has locked; raise its refusal.
+
+    Locks the sender's spend counter row of the business day until COMMIT.
+    Call inside a transaction with a savepoint (a refusal raised here marks
+    the block for rollback) and follow it with `movement_policy_count` once
+    funds are checked.
+    """
+    if sender_id is None:
+        raise refusal_error("sender_not_a_customer", {}, currency=currency)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT r_refusal, r_refusal_data, r_action, r_reasons, r_limit_day"
+            " FROM ledger_policy_check(%s, %s, %s, %s, %s, %s, %s)",
+            [movement, sender_id, receiver_id, currency, amount_minor, timezone.now(), limit_time_zone()],
+        )
+        refusal, refusal_data, action, reasons, limit_day = cursor.fetchone()
+    if refusal is not None:
+        raise refusal_error(refusal, _decoded(refusal_data) or {}, currency=currency)
+    return PolicyDecision(action=action, reasons=list(_decoded(reasons) or []), limit_day=limit_day)
+
+
+def movement_policy_count(*, decision: PolicyDecision, sender_id: int, currency: str, amount_minor: int) -> None:
+    """Count an allowed movement: the day's spend counter and the minute's velocity bucket."""
+    if decision.limit_day is None:
+        return  # a capture: its hold counted when it reserved the money
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT ledger_policy_count(%s, %s, %s, %s, %s)",
+            [sender_id, currency, amount_minor, decision.limit_day, timezone.now()],
+        )
+
+
+def hold_policy_release(*, sender_id: int | None, currency: str, amount_minor: int, limit_day: date | None) -> None:
+    """Give back what a released hold did not capture, on the day it was reserved."""
+    if sender_id is None or limit_day is None or amount_minor == 0:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT ledger_policy_release(%s, %s, %s, %s)", [sender_id, currency, amount_minor, limit_day])
+
+
+def velocity_buckets_prune(*, now: datetime) -> int:
+    """Delete buckets no rule window can reach any more (older than RULE_WINDOW_MAX_MINUTES); how many."""
+    deleted, _ = VelocityBucket.objects.filter(minute__lt=now - timedelta(minutes=RULE_WINDOW_MAX_MINUTES + 1)).delete()
+    return deleted

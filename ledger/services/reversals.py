@@ -7,10 +7,14 @@ transfer's own lock. The database refuses `reversed_minor > amount_minor`
 even if this code were wrong (check constraint), and a trigger refuses any
 other change to a transfer.
 
-Blocked accounts may take part: reversing a fraudulent transfer out of (or
-back into) a blocked account is exactly when reversals are needed. Closed
-accounts may not. The reversal still needs the money: a receiver that has
-spent it gets `insufficient_funds`, and the reversal waits for collections.
+Blocked accounts and blocked customers may take part: a refund back along
+the original path is the one movement a blocked customer may make or
+receive (ADR 0014). Closed ones may not. Otherwise a refund is the
+refunder's outgoing movement and passes the policy step like any other: it
+counts against the refunder's daily limit and velocity, and rules apply (a
+`hold_for_review` hit flags it instead: holding a refund would keep the
+payer's money from them). The reversal still needs the money: a receiver
+that has spent it gets `insufficient_funds`, and the reversal waits.
 """
 
 from __future__ import annotations
@@ -34,10 +38,13 @@ from ledger.services.core import (
     active_check,
     amount_check,
     audit_record,
+    funds_check,
     reason_check,
     transfer_payload,
     transfer_post,
 )
+from ledger.services.policy import Movement, movement_policy_check, movement_policy_count
+from ledger.services.reviews import review_case_open
 
 
 def transfer_reverse(
@@ -85,6 +92,20 @@ def transfer_reverse(
             Leg(accounts[posting.account_id], amount if posting.amount_minor < 0 else -amount)
             for posting in original_postings
         ]
+        refunder = next(leg.account for leg in legs if leg.amount_minor < 0)
+        original_payer = next(leg.account for leg in legs if leg.amount_minor > 0)
+        decision = movement_policy_check(
+            movement=Movement.REFUND,
+            sender_id=refunder.owner_id,
+            receiver_id=original_payer.owner_id,
+            currency=locked.currency,
+            amount_minor=amount,
+        )
+        for leg in legs:
+            funds_check(leg.account, posted_delta_minor=leg.amount_minor, held_delta_minor=0)
+        movement_policy_count(
+            decision=decision, sender_id=refunder.owner_id, currency=locked.currency, amount_minor=amount
+        )
         reversal = transfer_post(
             legs=legs,
             kind=Transfer.Kind.REVERSAL,
@@ -93,6 +114,9 @@ def transfer_reverse(
             reference=reason,
             initiated_by=initiated_by,
             reverses=locked,
+            flagged_for_review=decision.flagged,
+            review_reasons=decision.reasons,
+            limit_day=decision.limit_day,
         )
         Transfer.objects.filter(pk=locked.pk).update(reversed_minor=F("reversed_minor") + amount)
         reversed_after = Transfer.objects.filter(pk=locked.pk).values_list("reversed_minor", flat=True).get()
@@ -110,6 +134,10 @@ def transfer_reverse(
                 "reversed_minor_total": reversed_after,
             },
         )
+        if decision.flagged:
+            review_case_open(
+                transfer=reversal, blocking=False, reasons=decision.reasons, subject_id=refunder.owner_id, actor=actor
+            )
         notifications.transfer_posted(reversal)
     transfer.reversed_minor = reversed_after
     return reversal

@@ -1,27 +1,21 @@
-"""Customer transfers: validate, apply limits, apply rules, then move the money under locks.
+"""Customer transfers: one PL/pgSQL call, `ledger_transfer_create` (ledger/sql/transfer_create.sql).
 
-The pipeline, in this order, so the cheapest refusal comes first and account
-row locks are held for the shortest time:
-
-1. validate the request (amount, currency, same account, ownership, status);
-2. take the owner spend lock, then check the customers (active) and the
-   limits of the sender's tier (per transfer, per UTC day);
-3. evaluate risk rules (threshold: flag; velocity: refuse);
-4. lock both accounts by primary key, re-check status and funds (credit limit
-   included), post the two balanced postings, audit, notify.
-
-Steps 2-4 (and step 1's lookups when the caller names accounts by public id)
-run inside PostgreSQL as ONE call, `ledger_transfer_create` (migration 0005):
-a transfer used to cost about fifteen round trips and as many ORM calls, and
-its lock order, checks and writes are the same statements either way. Python
-keeps the input checks, the mapping of refusals to domain errors, and the
-`ledger.notifications.transfer_posted` hook. See docs/adr/0009.
+Inside it, in this order (ADR 0009, 0014): the accounts by public id with the
+refusals that need no lock; both accounts locked by primary key; the policy
+step (`ledger/sql/policy.sql`: profiles, limits from the running counters,
+rules); funds; then either the posting (balances, postings, audit event,
+outbox rows, a review case when a `flag` rule hit) or, when a
+`hold_for_review` rule hit, a review hold and nothing posted. One round trip
+instead of about fifteen. Python keeps the input checks, the mapping of
+refusals to domain errors and the outbox delivery request.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.db import DatabaseError, connection, transaction
@@ -34,70 +28,39 @@ from fintech.redaction import scrub_text
 from fintech.request_context import current_request_id
 from ledger import notifications
 from ledger.currencies import format_amount
-from ledger.exceptions import AccountNotFound, LedgerInvariantViolation, SameAccount
+from ledger.exceptions import AccountNotFound, LedgerInvariantViolation
 from ledger.models import LedgerAccount, Posting, Transfer
-from ledger.services.core import (
-    active_check,
-    amount_check,
-    client_id_check,
-    currency_check,
-    reference_check,
-    same_currency_check,
-)
-from ledger.services.policy import refusal_error
+from ledger.services.core import amount_check, client_id_check, currency_check, reference_check
+from ledger.services.policy import limit_time_zone, refusal_error
 
 # One statement; every value is a bound parameter.
 _TRANSFER_CREATE_SQL = (
-    "SELECT r_refusal, r_refusal_data, r_transfer_id, r_created_at, r_review_reasons, r_from, r_to, r_outbox_ids"
-    " FROM ledger_transfer_create(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    "SELECT r_refusal, r_refusal_data, r_status, r_transfer_id, r_created_at, r_review_reasons, r_from, r_to,"
+    " r_outbox_ids FROM ledger_transfer_create(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 )
-INVARIANT_SQLSTATE = "LG001"  # raised by ledger_transfer_create when a balance is not what its lock predicts
+INVARIANT_SQLSTATE = "LG001"  # raised by the ledger's SQL when a balance is not what its lock predicts
+
+
+@dataclass(frozen=True, slots=True)
+class PendingMovement:
+    """A movement a `hold_for_review` rule held: its money is reserved, nothing is posted yet.
+
+    `public_id` is the id the posted transfer will have if a compliance
+    officer approves; the customer sees only "pending", then "posted" or
+    "not executed" (never that a review happened).
+    """
+
+    public_id: uuid.UUID
+    kind: str
+    amount_minor: int
+    currency: str
+    from_account: uuid.UUID
+    to_account: uuid.UUID
+    reference: str
+    created_at: datetime
 
 
 def transfer_create(
-    *,
-    from_account: LedgerAccount,
-    to_account: LedgerAccount,
-    amount_minor: int,
-    currency: str,
-    reference: str,
-    initiated_by: User,
-    client_id: str = "",
-    actor: Actor,
-) -> Transfer:
-    """Move `amount_minor` from the initiator's own account to another account in the same currency.
-
-    Opens `transaction.atomic()`, not a durable one: the HTTP layer wraps this
-    call in its own durable transaction together with the idempotency record,
-    so the transfer and "this request was answered" commit or vanish together.
-    Called without an outer transaction it is its own transaction.
-
-    Errors: account_not_found, same_account, currency_mismatch,
-    account_not_active, limit_not_configured, limit_per_transfer_exceeded,
-    limit_daily_exceeded, velocity_exceeded, transfer_refused_by_rule,
-    insufficient_funds, invalid_amount, unknown_currency, invalid_reference.
-    """
-    _input_check(amount_minor=amount_minor, currency=currency, reference=reference, client_id=client_id)
-    # Only the owner debits an account; another customer's account is "not found", never "forbidden".
-    if from_account.owner_id is None or initiated_by is None or from_account.owner_id != initiated_by.pk:
-        raise AccountNotFound()
-    if from_account.pk == to_account.pk:
-        raise SameAccount()
-    same_currency_check(currency, from_account, to_account)
-    active_check(from_account, to_account)
-    return _transfer_post(
-        accounts=(from_account.pk, to_account.pk, to_account.owner_id, None, None),
-        amount_minor=amount_minor,
-        currency=currency,
-        reference=reference,
-        initiated_by=initiated_by,
-        client_id=client_id,
-        actor=actor,
-        savepoint=True,
-    )
-
-
-def transfer_create_by_public_ids(
     *,
     from_public_id: uuid.UUID,
     to_public_id: uuid.UUID,
@@ -107,74 +70,45 @@ def transfer_create_by_public_ids(
     initiated_by: User,
     client_id: str = "",
     actor: Actor,
-) -> Transfer:
-    """`transfer_create` for a caller that names the accounts by public id (the API), in one round trip.
+) -> Transfer | PendingMovement:
+    """Move `amount_minor` from one of the initiator's accounts to any active customer account, in one call.
 
-    The accounts are found inside the same database call, with the scoping of
+    The accounts are found inside the call with the scoping of
     `ledger.selectors.account_get` (the initiator's own customer account) and
     `transfer_destination_get` (any active customer account): anything else is
-    `account_not_found`. Input checks (amount, currency, reference) run first,
-    before any lookup.
+    `account_not_found`. Input checks (amount, currency, reference) run first.
 
-    Guarantee the HTTP layer relies on (`idempotent_response(savepoint=False)`):
-    a domain error from here means nothing was written, so no savepoint is
-    needed to undo it. Refusals come back from the database before its first
-    write; any other error leaves the transaction marked for rollback.
+    Opens `transaction.atomic()` without a savepoint: a domain error from here
+    means nothing was written (refusals come back from the database before
+    its first write), which `idempotent_response(savepoint=False)` relies on.
+
+    Errors: account_not_found, same_account, currency_mismatch,
+    account_not_active, limit_not_configured, limit_per_transfer_exceeded,
+    limit_daily_exceeded, velocity_exceeded, transfer_refused_by_rule,
+    insufficient_funds, invalid_amount, unknown_currency, invalid_reference.
     """
-    _input_check(amount_minor=amount_minor, currency=currency, reference=reference, client_id=client_id)
-    if initiated_by is None or initiated_by.pk is None:
-        raise AccountNotFound()
-    return _transfer_post(
-        accounts=(None, None, None, from_public_id, to_public_id),
-        amount_minor=amount_minor,
-        currency=currency,
-        reference=reference,
-        initiated_by=initiated_by,
-        client_id=client_id,
-        actor=actor,
-        savepoint=False,
-    )
-
-
-def _input_check(*, amount_minor: int, currency: str, reference: str, client_id: str) -> None:
     amount_check(amount_minor)
     currency_check(currency)
     reference_check(reference)
     client_id_check(client_id)
-
-
-def _transfer_post(
-    *,
-    accounts: tuple,
-    amount_minor: int,
-    currency: str,
-    reference: str,
-    initiated_by: User,
-    client_id: str,
-    actor: Actor,
-    savepoint: bool,
-) -> Transfer:
-    """One call to `ledger_transfer_create`, the hook, and a `Transfer` built from what the call returned.
-
-    A refusal is raised after the atomic block has exited cleanly: the call
-    wrote nothing, and raising inside a block without a savepoint would mark
-    the caller's whole transaction for rollback.
-    """
+    if initiated_by is None or initiated_by.pk is None:
+        raise AccountNotFound()
     public_id = uuid.uuid4()
-    now = timezone.now()
-    with transaction.atomic(savepoint=savepoint):
+    with transaction.atomic(savepoint=False):
         with connection.cursor() as cursor:
             try:
                 cursor.execute(
                     _TRANSFER_CREATE_SQL,
                     [
-                        *accounts,
+                        from_public_id,
+                        to_public_id,
                         initiated_by.pk,
                         amount_minor,
                         currency,
                         reference,
                         client_id,
-                        now,
+                        timezone.now(),
+                        limit_time_zone(),
                         public_id,
                         format_amount(amount_minor, currency),
                         actor.user,
@@ -188,8 +122,10 @@ def _transfer_post(
                 if sqlstate_of(error) == INVARIANT_SQLSTATE:
                     raise LedgerInvariantViolation(str(error)) from error
                 raise
-            refusal, refusal_data, transfer_id, created_at, reasons, source, destination, outbox_ids = cursor.fetchone()
-        if refusal is None:
+            refusal, refusal_data, status, transfer_id, created_at, reasons, source, destination, outbox_ids = (
+                cursor.fetchone()
+            )
+        if refusal is None and status == "posted":
             transfer = _transfer_of(
                 transfer_id=transfer_id,
                 public_id=public_id,
@@ -204,8 +140,20 @@ def _transfer_post(
             )
             transfer.outbox_message_ids = list(outbox_ids)  # written by the same call; the hook only schedules
             notifications.transfer_posted(transfer)
+    # Raised after the atomic block exited cleanly: the call wrote nothing.
     if refusal is not None:
         raise refusal_error(refusal, _json(refusal_data) or {}, currency=currency)
+    if status == "pending":
+        return PendingMovement(
+            public_id=public_id,
+            kind=Transfer.Kind.TRANSFER,
+            amount_minor=amount_minor,
+            currency=currency,
+            from_account=uuid.UUID(str(_json(source)["public_id"])),
+            to_account=uuid.UUID(str(_json(destination)["public_id"])),
+            reference=reference,
+            created_at=created_at,
+        )
     return transfer
 
 
@@ -227,8 +175,6 @@ def _account_of(row: dict) -> LedgerAccount:
         held_minor=row["held_minor"],
         version=row["version"],
     )
-    account._state.adding = False
-    account._state.db = "default"
     return account
 
 
@@ -258,9 +204,8 @@ def _transfer_of(
         flagged_for_review=bool(review_reasons),
         review_reasons=review_reasons,
         created_at=created_at,
+        limit_day=None,  # counted by the call; not needed by any reader of this instance
     )
-    transfer._state.adding = False
-    transfer._state.db = "default"
     source, destination = accounts
     legs = sorted([(source, -amount_minor), (destination, amount_minor)], key=lambda leg: leg[0].pk)
     transfer.posting_list = [

@@ -57,7 +57,7 @@ def account(
 
 
 def generous_limits(currencies=("EUR", "USD", "GBP", "JPY", "KWD")) -> None:
-    """Limits high enough that a test about something else never meets them."""
+    """Limits high enough that a test about something else never meets them (and review thresholds to match)."""
     for tier in ("standard", "premium", "business"):
         for currency in currencies:
             TransferLimit.objects.update_or_create(
@@ -65,17 +65,39 @@ def generous_limits(currencies=("EUR", "USD", "GBP", "JPY", "KWD")) -> None:
                 currency=currency,
                 defaults={"per_transfer_max_minor": 10**13, "daily_outgoing_max_minor": 10**14},
             )
+    for currency in currencies:
+        review_threshold(currency, 10**13)
+
+
+def review_threshold(currency: str, threshold_minor: int, action: str = "flag") -> TransferRule:
+    """An active review threshold for the currency: the policy step refuses a currency without one."""
+    rule, _ = TransferRule.objects.update_or_create(
+        name=f"test review threshold {currency}",
+        defaults={
+            "kind": "review_threshold",
+            "currency": currency,
+            "threshold_minor": threshold_minor,
+            "action": action,
+            "active": True,
+        },
+    )
+    return rule
 
 
 def no_rules() -> None:
-    TransferRule.objects.update(active=False)
+    """No rule that could flag, hold or refuse: velocity off, every review threshold out of reach."""
+    TransferRule.objects.filter(kind="velocity").update(active=False)
+    TransferRule.objects.filter(kind="review_threshold").update(threshold_minor=10**15, action="flag")
+    currencies = {"EUR", "USD", "GBP", *TransferLimit.objects.values_list("currency", flat=True)}
+    for currency in sorted(currencies):
+        review_threshold(currency, 10**15)
 
 
 def send(source: LedgerAccount, destination: LedgerAccount, amount_minor: int, **overrides) -> Transfer:
     """A customer transfer from the source's owner; any argument can be overridden."""
     arguments = {
-        "from_account": source,
-        "to_account": destination,
+        "from_public_id": source.public_id,
+        "to_public_id": destination.public_id,
         "amount_minor": amount_minor,
         "currency": source.currency,
         "reference": "rent",

@@ -213,9 +213,17 @@ def test_entries_balance_as_of_and_csv_statement(api, alice):
     assert not any(value.startswith("=") for row in rows for value in row.values())
 
 
-def test_hold_capture_in_parts_then_void(api, alice):
+def test_the_payer_holds_and_the_payee_captures_in_parts_then_voids(api, client, alice):
     source = account(owner=alice, balance_minor=10_000)
-    merchant = account()
+    merchant_user = customer()
+    merchant = account(owner=merchant_user)
+    merchant_token = issue_token(application=mobile_client(), user=merchant_user, scope=SCOPES)
+
+    def as_merchant(path: str, body: dict | None = None):
+        return client.post(
+            path, data=json.dumps(body or {}), content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {merchant_token}", HTTP_IDEMPOTENCY_KEY=uuid.uuid4().hex,
+        )
 
     hold = api(
         "POST",
@@ -227,9 +235,14 @@ def test_hold_capture_in_parts_then_void(api, alice):
             "currency": "EUR",
         },
     ).json()
-    captured = api("POST", f"/v1/holds/{hold['id']}/capture", {"amount": "10.00"})
-    voided = api("POST", f"/v1/holds/{hold['id']}/void")
+    by_payer = api("POST", f"/v1/holds/{hold['id']}/capture", {"amount": "10.00"})
+    voided_by_payer = api("POST", f"/v1/holds/{hold['id']}/void")
+    captured = as_merchant(f"/v1/holds/{hold['id']}/capture", {"amount": "10.00"})
+    voided = as_merchant(f"/v1/holds/{hold['id']}/void")
 
+    # The payer cannot capture its own hold (a two-step self-transfer) nor take back the promise.
+    assert (by_payer.status_code, by_payer.json()["code"]) == (404, "hold_not_found")
+    assert (voided_by_payer.status_code, voided_by_payer.json()["code"]) == (404, "hold_not_found")
     assert captured.status_code == 201
     assert voided.json()["status"] == "voided"
     balances = api("GET", f"/v1/accounts/{source.public_id}").json()
@@ -255,8 +268,8 @@ def test_only_the_payee_may_refund(api, client, alice):
     from ledger.tests.factories import TEST_ACTOR
 
     transfer = transfer_create(
-        from_account=paid,
-        to_account=mine,
+        from_public_id=paid.public_id,
+        to_public_id=mine.public_id,
         amount_minor=1_000,
         currency="EUR",
         reference="x",

@@ -61,8 +61,8 @@ def run_threads(count: int, work: Callable[[int], object], *, timeout_seconds: f
 
 def send(source: LedgerAccount, destination: LedgerAccount, amount_minor: int) -> Transfer:
     return transfer_create(
-        from_account=source,
-        to_account=destination,
+        from_public_id=source.public_id,
+        to_public_id=destination.public_id,
         amount_minor=amount_minor,
         currency=source.currency,
         reference="load",
@@ -250,9 +250,10 @@ def test_holds_and_transfers_in_opposite_directions_never_deadlock():
                     currency="EUR",
                     reference="x",
                     expires_at=timezone.now() + timedelta(days=1),
-                    actor=TEST_ACTOR,
+                    created_by=a.owner,
+        actor=TEST_ACTOR,
                 )
-                hold_void(hold=hold, actor=TEST_ACTOR)
+                hold_void(hold=hold, voided_by=hold.destination.owner, actor=TEST_ACTOR)
             else:
                 send(b, a, 1_00)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from fintech.currencies import CURRENCY_EXPONENTS as project_currency_exponents
 from ledger.currencies import CURRENCY_EXPONENTS, MAX_AMOUNT_MINOR, format_amount, parse_amount
 from ledger.exceptions import InvalidAmount, UnknownCurrency
 
@@ -119,3 +120,8 @@ def test_format_then_parse_round_trips():
 def test_format_amount_refuses_floats():
     with pytest.raises(TypeError):
         format_amount(12.5, "EUR")
+
+
+def test_the_exponent_table_is_the_project_layers_one_table():
+    # Settings convert configured amounts with `fintech.currencies` (they may not import the ledger).
+    assert CURRENCY_EXPONENTS is project_currency_exponents

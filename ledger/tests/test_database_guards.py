@@ -15,10 +15,10 @@ from conftest import database_url
 from fintech.db_privileges import write_once_tables
 from fintech.db_retry import sqlstate_of
 from ledger.exceptions import AccountNotFound, LockOutsideTransaction
-from ledger.lock_objects import accounts_lock, holds_lock, owner_spend_lock, transfers_lock
+from ledger.lock_objects import accounts_lock, holds_lock, transfers_lock
 from ledger.models import Hold, LedgerAccount, Posting, Transfer
 from ledger.services import platform_account_get_or_create, transfer_create
-from ledger.tests.factories import TEST_ACTOR, account, generous_limits, send
+from ledger.tests.factories import TEST_ACTOR, account, customer, generous_limits, send
 
 _versions = itertools.count(1000)  # unique per account: these postings never went through the balance update
 
@@ -194,15 +194,15 @@ def test_accounts_are_locked_in_one_statement_for_update_ordered_by_primary_key(
 
 @pytest.mark.django_db
 def test_a_transfer_takes_each_lock_exactly_once_in_the_documented_order():
-    """The whole transfer is one call; inside it, the spend lock, then one row-lock statement, then the updates."""
+    """The whole transfer is one call: one row-lock statement, then the policy step's counter lock, then writes."""
     generous_limits()
     alice, bob = account(balance_minor=10_00), account()
     owner = alice.owner
 
     with CaptureQueriesContext(connection) as queries:
         transfer_create(
-            from_account=alice,
-            to_account=bob,
+            from_public_id=alice.public_id,
+            to_public_id=bob.public_id,
             amount_minor=1_00,
             currency="EUR",
             reference="x",
@@ -210,33 +210,35 @@ def test_a_transfer_takes_each_lock_exactly_once_in_the_documented_order():
             actor=TEST_ACTOR,
         )
     with connection.cursor() as cursor:
-        cursor.execute("SELECT prosrc FROM pg_proc WHERE proname = 'ledger_transfer_create'")
-        (body,) = cursor.fetchone()
+        cursor.execute("SELECT proname, prosrc FROM pg_proc WHERE proname LIKE 'ledger_%'")
+        bodies = dict(cursor.fetchall())
+    body, policy = bodies["ledger_transfer_create"], bodies["ledger_policy_check"]
 
     statements = [query["sql"] for query in queries.captured_queries if "SAVEPOINT" not in query["sql"]]
     assert len(statements) == 1
     assert "FROM ledger_transfer_create(" in statements[0]
-    assert body.count("pg_advisory_xact_lock(") == 1
-    assert body.count("FOR UPDATE") == 1
-    assert body.count("UPDATE ledger_ledgeraccount") == 2
-    advisory = body.index("pg_advisory_xact_lock(")
+    assert "pg_advisory" not in body + policy
+    assert body.count("FOR UPDATE") == 1 and policy.count("FOR UPDATE") == 1
     row_lock = body.index("ORDER BY id FOR UPDATE")
+    policy_step = body.index("ledger_policy_check(")
     first_update = body.index("UPDATE ledger_ledgeraccount")
     postings = body.index("INSERT INTO ledger_posting")
-    assert advisory < body.index("FROM ledger_transferrule") < row_lock < first_update < postings
+    assert row_lock < policy_step < first_update < postings
+    assert policy.index("FROM ledger_spendcounter") < policy.rindex("FROM ledger_transferrule")  # rules loop
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_transfer_call_waits_for_the_owner_spend_lock_python_takes():
-    """Same key in SQL and in `owner_spend_lock`: holds and credit charges serialise with transfers."""
+def test_a_movement_waits_for_the_spend_counter_another_movement_of_the_owner_holds():
+    """Two accounts of one owner: different row locks, one spend counter row, so the daily limit is exact."""
     generous_limits()
-    alice, bob = account(balance_minor=10_00), account()
+    owner = customer()
+    first, second, bob = account(owner=owner, balance_minor=10_00), account(owner=owner, balance_minor=10_00), account()
     held, release = threading.Event(), threading.Event()
 
     def holder() -> None:
         try:
             with transaction.atomic():
-                owner_spend_lock(alice.owner_id)
+                send(first, bob, 1_00)
                 held.set()
                 release.wait(timeout=30)
         finally:
@@ -249,13 +251,13 @@ def test_the_transfer_call_waits_for_the_owner_spend_lock_python_takes():
         with pytest.raises(DatabaseError) as refused, transaction.atomic():
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL lock_timeout = '200ms'")
-            send(alice, bob, 1_00)
+            send(second, bob, 1_00)
     finally:
         release.set()
         thread.join(timeout=30)
 
-    assert sqlstate_of(refused.value) == "55P03"  # lock_not_available: it queued behind the holder
-    assert Transfer.objects.count() == 1  # the deposit only
+    assert sqlstate_of(refused.value) == "55P03"  # lock_not_available: it queued behind the holder's counter row
+    assert Transfer.objects.filter(kind="transfer").count() == 1
 
 
 @pytest.mark.django_db
@@ -271,5 +273,3 @@ def test_locks_outside_a_transaction_are_refused():
     for lock, ids in [(accounts_lock, [alice.pk]), (holds_lock, [1]), (transfers_lock, [1])]:
         with pytest.raises(LockOutsideTransaction):
             lock(ids)
-    with pytest.raises(LockOutsideTransaction):
-        owner_spend_lock(alice.owner_id)

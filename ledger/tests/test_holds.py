@@ -95,13 +95,15 @@ def test_partial_captures_move_money_and_release_held_money_as_they_go():
     hotel = account()
     booking = hold(guest, hotel, 300_00)
 
-    first = hold_capture(hold=booking, amount_minor=100_00, actor=TEST_ACTOR)
+    first = hold_capture(hold=booking, captured_by=booking.destination.owner, amount_minor=100_00, actor=TEST_ACTOR)
     booking.refresh_from_db()
     assert (booking.status, booking.captured_minor, booking.remaining_minor) == ("active", 100_00, 200_00)
     assert balances(guest) == (400_00, 200_00, 200_00)
     assert balances(hotel) == (100_00, 0, 100_00)
 
-    second = hold_capture(hold=booking, amount_minor=200_00, actor=TEST_ACTOR, reference="checkout")
+    second = hold_capture(
+        hold=booking, captured_by=booking.destination.owner, amount_minor=200_00, actor=TEST_ACTOR, reference="checkout"
+    )
     booking.refresh_from_db()
     assert (booking.status, booking.captured_minor) == ("captured", 300_00)
     assert balances(guest) == (200_00, 0, 200_00)
@@ -122,11 +124,11 @@ def test_partial_captures_move_money_and_release_held_money_as_they_go():
 def test_a_capture_cannot_exceed_what_remains(nothing_written):
     guest = account(balance_minor=500_00)
     booking = hold(guest, account(), 300_00)
-    hold_capture(hold=booking, amount_minor=250_00, actor=TEST_ACTOR)
+    hold_capture(hold=booking, captured_by=booking.destination.owner, amount_minor=250_00, actor=TEST_ACTOR)
     guard = nothing_written()
 
     with pytest.raises(CaptureExceedsHold) as error:
-        hold_capture(hold=booking, amount_minor=50_01, actor=TEST_ACTOR)
+        hold_capture(hold=booking, captured_by=booking.destination.owner, amount_minor=50_01, actor=TEST_ACTOR)
 
     assert (error.value.code, error.value.status) == ("capture_exceeds_hold", 422)
     guard.check()
@@ -135,13 +137,13 @@ def test_a_capture_cannot_exceed_what_remains(nothing_written):
 def test_a_fully_captured_hold_is_no_longer_active(nothing_written):
     guest = account(balance_minor=500_00)
     booking = hold(guest, account(), 300_00)
-    hold_capture(hold=booking, amount_minor=300_00, actor=TEST_ACTOR)
+    hold_capture(hold=booking, captured_by=booking.destination.owner, amount_minor=300_00, actor=TEST_ACTOR)
     guard = nothing_written()
 
     with pytest.raises(HoldNotActive) as error:
-        hold_capture(hold=booking, amount_minor=1, actor=TEST_ACTOR)
+        hold_capture(hold=booking, captured_by=booking.destination.owner, amount_minor=1, actor=TEST_ACTOR)
     with pytest.raises(HoldNotActive):
-        hold_void(hold=booking, actor=TEST_ACTOR)
+        hold_void(hold=booking, voided_by=booking.destination.owner, actor=TEST_ACTOR)
 
     assert (error.value.code, error.value.status) == ("hold_not_active", 409)
     guard.check()
@@ -151,16 +153,16 @@ def test_a_void_releases_what_remains():
     guest = account(balance_minor=500_00)
     hotel = account()
     booking = hold(guest, hotel, 300_00)
-    hold_capture(hold=booking, amount_minor=120_00, actor=TEST_ACTOR)
+    hold_capture(hold=booking, captured_by=booking.destination.owner, amount_minor=120_00, actor=TEST_ACTOR)
 
-    voided = hold_void(hold=booking, reason="guest left early", actor=TEST_ACTOR)
+    voided = hold_void(hold=booking, voided_by=booking.destination.owner, reason="guest left early", actor=TEST_ACTOR)
 
     assert (voided.status, voided.captured_minor) == ("voided", 120_00)
     assert balances(guest) == (380_00, 0, 380_00)
     assert balances(hotel) == (120_00, 0, 120_00)
     assert AuditEvent.objects.get(event_type="ledger.hold.voided").payload["reason"] == "guest left early"
     with pytest.raises(HoldNotActive):
-        hold_capture(hold=booking, amount_minor=1, actor=TEST_ACTOR)
+        hold_capture(hold=booking, captured_by=booking.destination.owner, amount_minor=1, actor=TEST_ACTOR)
     assert ledger_verify() == []
 
 
@@ -168,7 +170,7 @@ def test_overdue_holds_expire_and_release_their_money():
     guest = account(balance_minor=500_00)
     hotel = account()
     overdue = hold(guest, hotel, 100_00, expires_at=timezone.now() + timedelta(minutes=5))
-    hold_capture(hold=overdue, amount_minor=30_00, actor=TEST_ACTOR)
+    hold_capture(hold=overdue, captured_by=overdue.destination.owner, amount_minor=30_00, actor=TEST_ACTOR)
     later = hold(guest, hotel, 50_00, expires_at=timezone.now() + timedelta(days=2))
 
     expired = holds_expire(now=timezone.now() + timedelta(hours=1), actor=TEST_ACTOR)
@@ -219,7 +221,7 @@ def test_a_hold_past_its_expiry_cannot_be_captured_even_before_the_sweep(monkeyp
     guard = nothing_written()
 
     with pytest.raises(HoldExpired) as error:
-        hold_capture(hold=booking, amount_minor=1_00, actor=TEST_ACTOR)
+        hold_capture(hold=booking, captured_by=booking.destination.owner, amount_minor=1_00, actor=TEST_ACTOR)
 
     assert (error.value.code, error.value.status) == ("hold_expired", 409)
     guard.check()
@@ -263,14 +265,14 @@ def test_a_capture_into_a_blocked_destination_is_refused(nothing_written):
     guard = nothing_written()
 
     with pytest.raises(AccountNotActive):
-        hold_capture(hold=booking, amount_minor=1_00, actor=TEST_ACTOR)
+        hold_capture(hold=booking, captured_by=booking.destination.owner, amount_minor=1_00, actor=TEST_ACTOR)
 
     guard.check()
 
 
 def test_an_account_with_active_holds_cannot_be_closed():
     guest = account()
-    hold_void(hold=hold(account(balance_minor=1_00), guest, 1_00), actor=TEST_ACTOR)
+    hold_void(hold=hold(account(balance_minor=1_00), guest, 1_00), voided_by=guest.owner, actor=TEST_ACTOR)
     line = account(kind="credit_line", credit_limit_minor=10_00)
     hold(line, guest, 5_00)
 

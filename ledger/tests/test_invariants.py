@@ -31,8 +31,8 @@ def busy_ledger() -> tuple[LedgerAccount, LedgerAccount, Transfer]:
     bob = account(balance_minor=10_00)
     line = account(kind="credit_line", credit_limit_minor=100_00)
     paid = transfer_create(
-        from_account=alice,
-        to_account=bob,
+        from_public_id=alice.public_id,
+        to_public_id=bob.public_id,
         amount_minor=120_00,
         currency="EUR",
         reference="x",
@@ -47,9 +47,10 @@ def busy_ledger() -> tuple[LedgerAccount, LedgerAccount, Transfer]:
         currency="EUR",
         reference="x",
         expires_at=timezone.now() + timedelta(days=1),
+        created_by=line.owner,
         actor=TEST_ACTOR,
     )
-    hold_capture(hold=booking, amount_minor=30_00, actor=TEST_ACTOR)
+    hold_capture(hold=booking, captured_by=booking.destination.owner, amount_minor=30_00, actor=TEST_ACTOR)
     return alice, bob, paid
 
 

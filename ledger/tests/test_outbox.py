@@ -69,8 +69,8 @@ def _webhook_settings(settings):
 
 def post_transfer(source, destination, amount_minor: int, *, client_id: str = "mobile-app") -> Transfer:
     return transfer_create(
-        from_account=source,
-        to_account=destination,
+        from_public_id=source.public_id,
+        to_public_id=destination.public_id,
         amount_minor=amount_minor,
         currency=source.currency,
         reference="rent",

@@ -65,7 +65,12 @@ def test_the_daily_limit_counts_everything_the_owner_sent_today_from_any_account
         send(savings, bob, 1)
 
     assert (error.value.code, error.value.status) == ("limit_daily_exceeded", 422)
-    assert error.value.extra == {"limit_minor": 10_000_00, "remaining_minor": 0, "currency": "EUR"}
+    assert error.value.extra == {
+        "limit_minor": 10_000_00,
+        "remaining_minor": 0,
+        "currency": "EUR",
+        "resets_at": f"{(timezone.now() + timedelta(days=1)).date().isoformat()}T00:00:00+00:00",
+    }
     guard.check()
 
 
@@ -122,8 +127,12 @@ def test_a_large_transfer_is_flagged_for_review():
 
 def test_the_threshold_rule_is_per_currency():
     business = account(owner=customer(tier="business"), currency="USD", balance_minor=50_000_00)
+    TransferRule.objects.filter(kind="review_threshold", currency="USD").update(threshold_minor=20_000_00)
 
-    assert send(business, account(currency="USD"), 10_000_00).flagged_for_review is False
+    assert send(business, account(currency="USD"), 10_000_00).flagged_for_review is False  # the EUR rule is not USD's
+    assert send(business, account(currency="USD"), 20_000_00).review_reasons == [
+        "Review transfers of 10,000.00 USD or more"  # the seeded name; its threshold was raised above
+    ]
 
 
 def test_a_refusing_threshold_rule_refuses(nothing_written):

@@ -29,8 +29,8 @@ def paid():
     alice = account(balance_minor=500_00)
     bob = account()
     transfer = transfer_create(
-        from_account=alice,
-        to_account=bob,
+        from_public_id=alice.public_id,
+        to_public_id=bob.public_id,
         amount_minor=100_00,
         currency="EUR",
         reference="invoice 7",
@@ -121,8 +121,8 @@ def test_the_receiver_must_still_have_the_money(paid, nothing_written):
     _, bob, original = paid
     carol = account()
     transfer_create(
-        from_account=bob,
-        to_account=carol,
+        from_public_id=bob.public_id,
+        to_public_id=carol.public_id,
         amount_minor=90_00,
         currency="EUR",
         reference="spent",
@@ -154,8 +154,8 @@ def test_a_reversal_touching_a_closed_account_is_refused(nothing_written):
     alice = account(balance_minor=100_00)
     bob = account()
     original = transfer_create(
-        from_account=alice,
-        to_account=bob,
+        from_public_id=alice.public_id,
+        to_public_id=bob.public_id,
         amount_minor=10_00,
         currency="EUR",
         reference="x",
@@ -163,8 +163,8 @@ def test_a_reversal_touching_a_closed_account_is_refused(nothing_written):
         actor=TEST_ACTOR,
     )
     transfer_create(
-        from_account=alice,
-        to_account=bob,
+        from_public_id=alice.public_id,
+        to_public_id=bob.public_id,
         amount_minor=90_00,
         currency="EUR",
         reference="x",

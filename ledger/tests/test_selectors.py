@@ -18,7 +18,7 @@ from ledger.selectors import (
     account_entries,
     account_get,
     accounts_list,
-    hold_get,
+    hold_get_as_payee,
     statement_rows,
     transfer_destination_get,
     transfer_get,
@@ -80,8 +80,8 @@ def test_holds_and_transfers_are_visible_to_the_parties_only():
     bob = account()
     mallory = customer()
     transfer = transfer_create(
-        from_account=alice,
-        to_account=bob,
+        from_public_id=alice.public_id,
+        to_public_id=bob.public_id,
         amount_minor=10_00,
         currency="EUR",
         reference="x",
@@ -95,18 +95,19 @@ def test_holds_and_transfers_are_visible_to_the_parties_only():
         currency="EUR",
         reference="x",
         expires_at=timezone.now() + timedelta(days=1),
+        created_by=alice.owner,
         actor=TEST_ACTOR,
     )
 
     assert transfer_get(owner=alice.owner, public_id=transfer.public_id) == transfer
     assert transfer_get(owner=bob.owner, public_id=transfer.public_id) == transfer
-    assert hold_get(owner=alice.owner, public_id=hold.public_id) == hold
+    assert hold_get_as_payee(owner=bob.owner, public_id=hold.public_id) == hold
     with pytest.raises(TransferNotFound):
         transfer_get(owner=mallory, public_id=transfer.public_id)
     with pytest.raises(HoldNotFound):
-        hold_get(owner=mallory, public_id=hold.public_id)
+        hold_get_as_payee(owner=mallory, public_id=hold.public_id)
     with pytest.raises(HoldNotFound):
-        hold_get(owner=bob.owner, public_id=hold.public_id)  # holds are the debited owner's business
+        hold_get_as_payee(owner=alice.owner, public_id=hold.public_id)  # the payer neither captures nor voids
 
 
 def _history():
@@ -115,8 +116,8 @@ def _history():
     bob = account()
     deposit_from_funding(account=alice, amount_minor=100_00, reason="x", actor=TEST_ACTOR)
     transfer_create(
-        from_account=alice,
-        to_account=bob,
+        from_public_id=alice.public_id,
+        to_public_id=bob.public_id,
         amount_minor=30_00,
         currency="EUR",
         reference="=HYPERLINK(evil)",

@@ -24,23 +24,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
-from ledger.currencies import CURRENCY_CODES
-
-REFERENCE_MAX_LENGTH = 140
-CLIENT_ID_MAX_LENGTH = 100
-RULE_WINDOW_MAX_MINUTES = 24 * 60
-CUSTOMER_TIERS = ("standard", "premium", "business")  # accounts.CustomerProfile.Tier
-
-
-class ClockTimestamp(models.Func):
-    """`clock_timestamp()`: the wall clock at the moment the row is written, not at transaction start."""
-
-    function = "clock_timestamp"
-    output_field = models.DateTimeField()
-
-
-def _currency_known(prefix: str) -> models.CheckConstraint:
-    return models.CheckConstraint(condition=Q(currency__in=CURRENCY_CODES), name=f"{prefix}_currency_known")
+from ledger.models.base import CLIENT_ID_MAX_LENGTH, REFERENCE_MAX_LENGTH, ClockTimestamp
+from ledger.models.base import currency_known as _currency_known
 
 
 class LedgerAccount(models.Model):
@@ -164,6 +149,9 @@ class Transfer(models.Model):
     )
     flagged_for_review = models.BooleanField(default=False)
     review_reasons = models.JSONField(default=list, blank=True)
+    # The business day (LEDGER_LIMIT_TIME_ZONE) whose spend counter this movement counted on; NULL when it
+    # did not count (deposits, captures: the hold counted when it reserved the money).
+    limit_day = models.DateField(null=True, blank=True)
     created_at = models.DateTimeField(db_default=ClockTimestamp())
 
     class Meta:
@@ -189,8 +177,12 @@ class Transfer(models.Model):
                 | (~Q(kind="reversal") & Q(reverses__isnull=True)),
                 name="ledger_transfer_reversal_linked",
             ),
+            # A capture always names its hold; a transfer or credit charge names one only when it was held for
+            # review and then approved (the review hold it captured); nothing else has a hold.
             models.CheckConstraint(
-                condition=Q(kind="hold_capture", hold__isnull=False) | (~Q(kind="hold_capture") & Q(hold__isnull=True)),
+                condition=Q(kind="hold_capture", hold__isnull=False)
+                | Q(kind__in=["transfer", "credit_charge"])
+                | (~Q(kind__in=["hold_capture", "transfer", "credit_charge"]) & Q(hold__isnull=True)),
                 name="ledger_transfer_capture_has_hold",
             ),
             models.CheckConstraint(
@@ -246,7 +238,17 @@ class Hold(models.Model):
     While active, the remaining amount (amount - captured) counts in the
     account's `held_minor`. Captures may be partial and repeated; a void or
     expiry releases whatever remains.
+
+    Purpose `review`: a transfer or credit charge a rule held for review
+    (ADR 0014). It never expires, the customer can neither capture nor void
+    it; a compliance officer's approval posts the movement in full (kind
+    `movement_kind`, public id `transfer_public_id`, promised to the customer
+    in the 202), a rejection releases it.
     """
+
+    class Purpose(models.TextChoices):
+        AUTHORISATION = "authorisation", "Authorisation"
+        REVIEW = "review", "Held for review"
 
     class Status(models.TextChoices):
         ACTIVE = "active", "Active"
@@ -261,11 +263,18 @@ class Hold(models.Model):
     amount_minor = models.BigIntegerField()
     captured_minor = models.BigIntegerField(default=0)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
-    expires_at = models.DateTimeField()
+    purpose = models.CharField(max_length=16, choices=Purpose.choices, default=Purpose.AUTHORISATION)
+    expires_at = models.DateTimeField(null=True, blank=True)
     reference = models.CharField(max_length=REFERENCE_MAX_LENGTH, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="ledger_holds"
     )
+    client_id = models.CharField(max_length=CLIENT_ID_MAX_LENGTH, blank=True, help_text="OAuth client id")
+    # The business day whose spend counter this hold's amount was reserved on (released there on void/expiry).
+    limit_day = models.DateField(null=True, blank=True)
+    # Review holds only: what their approval posts, under which public id.
+    movement_kind = models.CharField(max_length=16, blank=True)
+    transfer_public_id = models.UUIDField(null=True, blank=True, unique=True)
     created_at = models.DateTimeField(db_default=ClockTimestamp())
 
     class Meta:
@@ -287,6 +296,14 @@ class Hold(models.Model):
                 name="ledger_hold_captured_in_full",
             ),
             models.CheckConstraint(condition=~Q(account=F("destination")), name="ledger_hold_not_to_itself"),
+            # An authorisation expires; a review hold never does and knows what its approval posts.
+            models.CheckConstraint(
+                condition=Q(purpose="authorisation", expires_at__isnull=False, movement_kind="",
+                            transfer_public_id__isnull=True)
+                | Q(purpose="review", expires_at__isnull=True, movement_kind__in=["transfer", "credit_charge"],
+                    transfer_public_id__isnull=False),
+                name="ledger_hold_purpose_complete",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -295,157 +312,3 @@ class Hold(models.Model):
     @property
     def remaining_minor(self) -> int:
         return self.amount_minor - self.captured_minor
-
-
-class TransferLimit(models.Model):
-    """How much a customer of a tier may send in one currency: per transfer and per UTC day.
-
-    A tier and currency without a row cannot send at all (fail closed).
-    """
-
-    tier = models.CharField(max_length=16)
-    currency = models.CharField(max_length=3)
-    per_transfer_max_minor = models.BigIntegerField()
-    daily_outgoing_max_minor = models.BigIntegerField()
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["tier", "currency"], name="ledger_limit_tier_currency_uniq"),
-            models.CheckConstraint(condition=Q(tier__in=CUSTOMER_TIERS), name="ledger_limit_tier_valid"),
-            _currency_known("ledger_limit"),
-            models.CheckConstraint(condition=Q(per_transfer_max_minor__gt=0), name="ledger_limit_per_transfer_gt_0"),
-            models.CheckConstraint(
-                condition=Q(daily_outgoing_max_minor__gte=F("per_transfer_max_minor")),
-                name="ledger_limit_daily_gte_per_transfer",
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"limit {self.tier} {self.currency}"
-
-
-class TransferRule(models.Model):
-    """A risk rule as data, evaluated for every customer transfer.
-
-    review_threshold: an amount at or above `threshold_minor` (in `currency`)
-    hits. velocity: more than `max_count` outgoing transfers by the same owner
-    within `window_minutes` (in `currency`, or any if blank) hits. On a hit,
-    `flag` marks the transfer for review; `refuse` refuses it. Blocked
-    accounts need no rule: account status refuses them.
-    """
-
-    class Kind(models.TextChoices):
-        REVIEW_THRESHOLD = "review_threshold", "Review threshold"
-        VELOCITY = "velocity", "Velocity"
-
-    class Action(models.TextChoices):
-        FLAG = "flag", "Flag for review"
-        REFUSE = "refuse", "Refuse"
-
-    name = models.CharField(max_length=100, unique=True)
-    kind = models.CharField(max_length=32, choices=Kind.choices)
-    currency = models.CharField(max_length=3, blank=True, help_text="blank: any currency")
-    threshold_minor = models.BigIntegerField(null=True, blank=True)
-    max_count = models.PositiveIntegerField(null=True, blank=True)
-    window_minutes = models.PositiveIntegerField(null=True, blank=True)
-    action = models.CharField(max_length=16, choices=Action.choices)
-    active = models.BooleanField(default=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        constraints = [
-            models.CheckConstraint(
-                condition=Q(kind__in=["review_threshold", "velocity"]), name="ledger_rule_kind_valid"
-            ),
-            models.CheckConstraint(condition=Q(action__in=["flag", "refuse"]), name="ledger_rule_action_valid"),
-            models.CheckConstraint(
-                condition=Q(currency="") | Q(currency__in=CURRENCY_CODES), name="ledger_rule_currency_known"
-            ),
-            # A threshold means nothing without its currency (1000 is 10.00 EUR but 1000 JPY).
-            models.CheckConstraint(
-                condition=~Q(kind="review_threshold") | (Q(threshold_minor__gt=0) & ~Q(currency="")),
-                name="ledger_rule_threshold_complete",
-            ),
-            models.CheckConstraint(
-                condition=~Q(kind="velocity")
-                | Q(max_count__gt=0, window_minutes__gt=0, window_minutes__lte=RULE_WINDOW_MAX_MINUTES),
-                name="ledger_rule_velocity_complete",
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"rule {self.name}"
-
-
-# --- Outbox: notifications that commit with the money movement ------------------------
-
-OUTBOX_TOPIC_MAX_LENGTH = 64
-OUTBOX_LAST_ERROR_MAX_LENGTH = 500
-# After this many failed attempts a message is `failed` (and audited), never retried on its own.
-OUTBOX_MAX_ATTEMPTS = 10
-
-
-class OutboxMessage(models.Model):
-    """A notification owed to someone, written in the transaction of the change it announces.
-
-    Rows are INSERTed next to the postings (`ledger.notifications`), so "money
-    moved" and "tell them" commit together or not at all; a relay
-    (`ledger.outbox.delivery`) then sends each committed row once, under its
-    row lock, and marks it delivered in the same transaction.
-
-    No personal data here: an email row points at the user and the address is
-    read at delivery time; the payload holds ids, amounts as strings, currency
-    and kind. `public_id` is the delivery id partners see (`X-Fintech-Delivery`)
-    and deduplicate on; the integer id never leaves the platform.
-    """
-
-    class Channel(models.TextChoices):
-        EMAIL = "email", "Email"
-        WEBHOOK = "webhook", "Webhook"
-
-    class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        DELIVERED = "delivered", "Delivered"
-        FAILED = "failed", "Failed"
-
-    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    topic = models.CharField(max_length=OUTBOX_TOPIC_MAX_LENGTH)
-    channel = models.CharField(max_length=16, choices=Channel.choices)
-    recipient_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="outbox_messages"
-    )
-    recipient_client_id = models.CharField(max_length=CLIENT_ID_MAX_LENGTH, blank=True, help_text="OAuth client id")
-    payload = models.JSONField(default=dict)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(db_default=ClockTimestamp())
-    last_error = models.CharField(max_length=OUTBOX_LAST_ERROR_MAX_LENGTH, blank=True)
-    created_at = models.DateTimeField(db_default=ClockTimestamp())
-    delivered_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        indexes = [models.Index(fields=["status", "next_attempt_at"], name="ledger_outbox_due_idx")]
-        constraints = [
-            models.CheckConstraint(condition=Q(channel__in=["email", "webhook"]), name="ledger_outbox_channel_valid"),
-            models.CheckConstraint(
-                condition=Q(status__in=["pending", "delivered", "failed"]), name="ledger_outbox_status_valid"
-            ),
-            # An email goes to a user, a webhook to an OAuth client; never both, never neither.
-            models.CheckConstraint(
-                condition=Q(channel="email", recipient_user__isnull=False, recipient_client_id="")
-                | (Q(channel="webhook", recipient_user__isnull=True) & ~Q(recipient_client_id="")),
-                name="ledger_outbox_recipient_matches_channel",
-            ),
-            models.CheckConstraint(
-                condition=Q(attempts__lte=OUTBOX_MAX_ATTEMPTS), name="ledger_outbox_attempts_bounded"
-            ),
-            models.CheckConstraint(
-                condition=Q(status="delivered", delivered_at__isnull=False)
-                | (~Q(status="delivered") & Q(delivered_at__isnull=True)),
-                name="ledger_outbox_delivered_has_time",
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"outbox message {self.public_id}"
