@@ -11,7 +11,8 @@ OPERATIONS = "operations"
 SECURITY_ADMIN = "security_admin"
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
-    # Reads customers and the audit trail; may unmask an actor there, each unmask recorded with purpose and reason.
+    # Reads customers and the audit trail; may unmask an actor there, each unmask recorded with purpose and reason;
+    # works the review queue: approves or rejects review cases, each decision recorded with its reason.
     COMPLIANCE_OFFICER: frozenset(
         {
             "accounts.view_user",
@@ -25,6 +26,8 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "ledger.view_ledgeraccount",
             "ledger.view_transfer",
             "ledger.view_hold",
+            "ledger.view_reviewcase",
+            "ledger.decide_reviewcase",
         }
     ),
     # Day-to-day customer servicing.

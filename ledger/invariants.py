@@ -16,7 +16,11 @@ What is checked:
 * `held_minor` equals the sum of the remaining amounts of active holds;
 * no customer account is below its credit limit;
 * every transfer's `reversed_minor` equals the sum of its reversals, and every
-  hold's `captured_minor` the sum of its captures.
+  hold's `captured_minor` the sum of its captures;
+* every spend counter (owner, currency, business day) equals what the
+  movements that counted on that day say: transfers, credit charges and
+  refunds with that `limit_day`, plus each hold reserved that day (its whole
+  amount while active or captured, only what it captured once released).
 """
 
 from __future__ import annotations
@@ -31,8 +35,8 @@ MAX_PROBLEMS_PER_CHECK = 1000
 @dataclass(frozen=True, slots=True)
 class Problem:
     check: str
-    object_type: str  # "account", "transfer" or "hold"
-    object_id: str  # public id
+    object_type: str  # "account", "transfer", "hold" or "spend_counter"
+    object_id: str  # public id (a spend counter: owner id, currency, business day)
     detail: str
 
     def __str__(self) -> str:
@@ -159,6 +163,31 @@ _CHECKS: list[tuple[str, str, str]] = [
            LEFT JOIN (SELECT hold_id, sum(amount_minor) AS total FROM ledger_transfer
                       WHERE hold_id IS NOT NULL GROUP BY hold_id) c ON c.hold_id = h.id
            WHERE h.captured_minor <> coalesce(c.total, 0) ORDER BY h.id""",
+    ),
+    (
+        "spend_counter_not_sum_of_movements",
+        "spend_counter",
+        """WITH counted AS (
+               SELECT a.owner_id, t.currency, t.limit_day, t.amount_minor AS amount_minor
+                 FROM ledger_transfer t
+                 JOIN ledger_posting p ON p.transfer_id = t.id AND p.amount_minor < 0
+                 JOIN ledger_ledgeraccount a ON a.id = p.account_id
+                WHERE t.limit_day IS NOT NULL
+               UNION ALL
+               SELECT a.owner_id, h.currency, h.limit_day,
+                      CASE WHEN h.status IN ('voided', 'expired') THEN h.captured_minor ELSE h.amount_minor END
+                 FROM ledger_hold h JOIN ledger_ledgeraccount a ON a.id = h.account_id
+                WHERE h.limit_day IS NOT NULL),
+           totals AS (SELECT owner_id, currency, limit_day, sum(amount_minor) AS total
+                        FROM counted GROUP BY owner_id, currency, limit_day)
+           SELECT coalesce(c.owner_id, t.owner_id)::text || ' ' || coalesce(c.currency, t.currency) || ' '
+                  || coalesce(c.business_day, t.limit_day)::text,
+                  'counter ' || coalesce(c.outgoing_minor, 0) || ' but movements total ' || coalesce(t.total, 0)
+             FROM ledger_spendcounter c
+             FULL JOIN totals t
+               ON t.owner_id = c.owner_id AND t.currency = c.currency AND t.limit_day = c.business_day
+            WHERE coalesce(c.outgoing_minor, 0) <> coalesce(t.total, 0)
+            ORDER BY 1""",
     ),
 ]
 

@@ -1,0 +1,340 @@
+"""One policy step for every outgoing movement (ADR 0014): each former bypass, refused with the transfer's code.
+
+Seeded limits: standard EUR 5,000.00 per movement and 10,000.00 per business day; velocity: more than 10
+movements a minute is refused. Every refusal leaves nothing written.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.utils import timezone
+
+from accounts.models import CustomerProfile
+from audit.models import AuditEvent
+from ledger.exceptions import (
+    AccountNotActive,
+    HoldNotCapturable,
+    LimitDailyExceeded,
+    LimitNotConfigured,
+    LimitPerTransferExceeded,
+    ReviewCaseAlreadyDecided,
+    ReviewDecisionNotAllowed,
+    VelocityExceeded,
+)
+from ledger.invariants import ledger_verify
+from ledger.models import Hold, ReviewCase, SpendCounter, Transfer, TransferRule
+from ledger.services import (
+    PendingMovement,
+    credit_charge,
+    hold_capture,
+    hold_create,
+    hold_void,
+    holds_expire,
+    review_case_decide,
+    transfer_reverse,
+)
+from ledger.tests.factories import TEST_ACTOR, account, customer, send
+
+pytestmark = pytest.mark.django_db
+
+
+def hold(source, destination, amount_minor, **overrides):
+    arguments = {
+        "account": source,
+        "destination": destination,
+        "amount_minor": amount_minor,
+        "currency": source.currency,
+        "reference": "booking",
+        "expires_at": timezone.now() + timedelta(days=1),
+        "created_by": source.owner,
+        "actor": TEST_ACTOR,
+    }
+    arguments.update(overrides)
+    return hold_create(**arguments)
+
+
+def sent_today(owner) -> int:
+    counter = SpendCounter.objects.filter(owner=owner, currency="EUR").order_by("-business_day").first()
+    return counter.outgoing_minor if counter else 0
+
+
+def block(user) -> None:
+    CustomerProfile.objects.filter(user=user).update(status="blocked")
+
+
+# --- the bypasses, each refused with the code a transfer gets -------------------------------------
+
+
+def test_a_hold_over_the_per_movement_limit_is_refused(nothing_written):
+    alice, merchant = account(balance_minor=20_000_00), account()
+    guard = nothing_written()
+
+    with pytest.raises(LimitPerTransferExceeded):
+        hold(alice, merchant, 5_000_01)
+
+    guard.check()
+
+
+def test_holds_after_the_daily_limit_are_refused_and_holds_count_towards_it(nothing_written):
+    alice, merchant = account(balance_minor=30_000_00), account()
+    send(alice, merchant, 5_000_00)
+    hold(alice, merchant, 5_000_00)  # 10,000.00 reserved or sent today
+    guard = nothing_written()
+
+    with pytest.raises(LimitDailyExceeded):
+        hold(alice, merchant, 1)
+    with pytest.raises(LimitDailyExceeded):
+        send(alice, merchant, 1)
+
+    guard.check()
+    assert sent_today(alice.owner) == 10_000_00
+
+
+def test_velocity_counts_holds_as_movements(nothing_written):
+    alice, merchant = account(balance_minor=1_000_00), account()
+    for _ in range(5):
+        send(alice, merchant, 1_00)
+        hold(alice, merchant, 1_00)
+    guard = nothing_written()
+
+    with pytest.raises(VelocityExceeded):
+        hold(alice, merchant, 1_00)
+    with pytest.raises(VelocityExceeded):
+        send(alice, merchant, 1_00)
+
+    guard.check()
+
+
+def test_a_blocked_customer_neither_holds_nor_receives_a_hold(nothing_written):
+    alice, bob = account(balance_minor=1_000_00), account(balance_minor=1_000_00)
+    block(bob.owner)
+    guard = nothing_written()
+
+    with pytest.raises(AccountNotActive):
+        hold(bob, alice, 1_00)
+    with pytest.raises(AccountNotActive):
+        hold(alice, bob, 1_00)
+
+    guard.check()
+
+
+def test_a_blocked_payers_hold_stays_reserved_capture_is_refused_void_releases(nothing_written):
+    alice, merchant = account(balance_minor=1_000_00), account()
+    booking = hold(alice, merchant, 300_00)
+    block(alice.owner)
+    guard = nothing_written()
+
+    with pytest.raises(AccountNotActive):
+        hold_capture(hold=booking, captured_by=merchant.owner, amount_minor=100_00, actor=TEST_ACTOR)
+    guard.check()
+
+    hold_void(hold=booking, voided_by=merchant.owner, actor=TEST_ACTOR)
+    alice.refresh_from_db()
+    assert (alice.held_minor, sent_today(alice.owner)) == (0, 0)
+
+
+def test_a_blocked_payee_cannot_capture():
+    alice, merchant = account(balance_minor=1_000_00), account()
+    booking = hold(alice, merchant, 300_00)
+    block(merchant.owner)
+
+    with pytest.raises(AccountNotActive):
+        hold_capture(hold=booking, captured_by=merchant.owner, amount_minor=100_00, actor=TEST_ACTOR)
+
+
+def test_a_credit_charge_passes_the_same_policy(nothing_written):
+    line = account(kind="credit_line", credit_limit_minor=20_000_00)
+    with pytest.raises(LimitPerTransferExceeded):
+        credit_charge(account=line, amount_minor=5_000_01, currency="EUR", reference="x", actor=TEST_ACTOR)
+    credit_charge(account=line, amount_minor=5_000_00, currency="EUR", reference="x", actor=TEST_ACTOR)
+    send(account(owner=line.owner, balance_minor=5_000_00), account(), 5_000_00)
+    guard = nothing_written()
+
+    with pytest.raises(LimitDailyExceeded):
+        credit_charge(account=line, amount_minor=1, currency="EUR", reference="x", actor=TEST_ACTOR)
+    block(line.owner)
+    with pytest.raises(AccountNotActive):
+        credit_charge(account=line, amount_minor=1, currency="EUR", reference="x", actor=TEST_ACTOR)
+
+    guard.check()
+
+
+def test_a_refund_counts_against_the_refunders_daily_limit_and_a_blocked_refunder_may_refund():
+    payer, payee = account(balance_minor=5_000_00), account(balance_minor=10_000_00)
+    paid = send(payer, payee, 5_000_00)
+    send(payee, account(), 5_000_00)
+    send(payee, account(), 4_000_00)  # 9,000.00 of the payee's 10,000.00 today
+
+    with pytest.raises(LimitDailyExceeded):
+        transfer_reverse(transfer=paid, amount_minor=1_000_01, reason="refund", actor=TEST_ACTOR)
+    block(payee.owner)
+    block(payer.owner)
+    transfer_reverse(transfer=paid, amount_minor=1_000_00, reason="refund", actor=TEST_ACTOR)
+
+    assert sent_today(payee.owner) == 10_000_00
+
+
+def test_no_review_threshold_for_a_currency_means_no_movement(nothing_written):
+    TransferRule.objects.filter(kind="review_threshold", currency="EUR").update(active=False)
+    alice, bob = account(balance_minor=100_00), account()
+    guard = nothing_written()
+
+    with pytest.raises(LimitNotConfigured):
+        send(alice, bob, 1_00)
+    with pytest.raises(LimitNotConfigured):
+        hold(alice, bob, 1_00)
+
+    guard.check()
+
+
+# --- how a hold counts -------------------------------------------------------------------------
+
+
+def test_a_hold_counts_once_at_creation_and_gives_back_what_it_did_not_capture():
+    alice, merchant = account(balance_minor=20_000_00), account()
+    booking = hold(alice, merchant, 5_000_00)
+    hold_capture(hold=booking, captured_by=merchant.owner, amount_minor=2_000_00, actor=TEST_ACTOR)
+    assert sent_today(alice.owner) == 5_000_00  # the capture did not count again
+
+    hold_void(hold=booking, voided_by=merchant.owner, actor=TEST_ACTOR)
+    assert sent_today(alice.owner) == 2_000_00
+    send(alice, merchant, 5_000_00)
+    send(alice, merchant, 3_000_00)  # exactly 10,000.00
+    assert ledger_verify() == []
+
+
+def test_an_expired_hold_gives_back_its_day_not_today(monkeypatch):
+    alice, merchant = account(balance_minor=20_000_00), account()
+    booking = hold(alice, merchant, 4_000_00, expires_at=timezone.now() + timedelta(hours=1))
+    reserved_on = Hold.objects.get(pk=booking.pk).limit_day
+
+    holds_expire(now=timezone.now() + timedelta(days=2), actor=TEST_ACTOR)
+
+    counter = SpendCounter.objects.get(owner=alice.owner, currency="EUR", business_day=reserved_on)
+    assert counter.outgoing_minor == 0
+    assert ledger_verify() == []
+
+
+def test_the_business_day_follows_the_configured_time_zone_on_a_daylight_saving_day(settings, monkeypatch):
+    """Europe/Berlin, 28 March 2027: clocks go forward, the day is 23 hours long (22:00Z to 22:00Z... minus one)."""
+    settings.LEDGER_LIMIT_TIME_ZONE = "Europe/Berlin"
+    alice = account(balance_minor=30_000_00)
+    late_on_the_short_day = datetime(2027, 3, 28, 21, 30, tzinfo=UTC)  # 23:30 CEST, still the 28th
+    monkeypatch.setattr("ledger.services.transfers.timezone.now", lambda: late_on_the_short_day)
+    send(alice, account(), 5_000_00)
+    send(alice, account(), 5_000_00)
+
+    with pytest.raises(LimitDailyExceeded) as refused:
+        send(alice, account(), 1)
+
+    assert refused.value.extra["resets_at"] == "2027-03-28T22:00:00+00:00"  # midnight CEST, 23 hours after 23:00Z
+    next_day = datetime(2027, 3, 28, 22, 0, 1, tzinfo=UTC)
+    monkeypatch.setattr("ledger.services.transfers.timezone.now", lambda: next_day)
+    send(alice, account(), 5_000_00)
+    assert set(SpendCounter.objects.filter(owner=alice.owner).values_list("business_day", "outgoing_minor")) == {
+        (datetime(2027, 3, 28).date(), 10_000_00),
+        (datetime(2027, 3, 29).date(), 5_000_00),
+    }
+
+
+# --- review cases ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def hold_large_eur():
+    return TransferRule.objects.create(
+        name="hold EUR 2,000.00 or more", kind="review_threshold", currency="EUR", threshold_minor=2_000_00,
+        action="hold_for_review",
+    )
+
+
+@pytest.fixture
+def officer():
+    from accounts.models import User
+
+    return User.objects.create_user(email="officer@example.com", password=None, is_staff=True)
+
+
+def test_a_held_transfer_posts_nothing_until_approved_then_posts_under_the_promised_id(hold_large_eur, officer):
+    alice, bob = account(balance_minor=5_000_00), account()
+
+    pending = send(alice, bob, 3_000_00)
+
+    assert isinstance(pending, PendingMovement)
+    alice.refresh_from_db()
+    assert (alice.posted_minor, alice.held_minor) == (5_000_00, 3_000_00)
+    assert not Transfer.objects.filter(public_id=pending.public_id).exists()
+    case = ReviewCase.objects.get()
+    assert (case.kind, case.status, case.reasons) == ("held_movement", "open", ["hold EUR 2,000.00 or more"])
+
+    review_case_decide(case_public_id=case.public_id, approve=True, reason="source of funds checked", officer=officer)
+
+    posted = Transfer.objects.get(public_id=pending.public_id)
+    alice.refresh_from_db()
+    bob.refresh_from_db()
+    assert (posted.kind, posted.amount_minor, alice.posted_minor, alice.held_minor, bob.posted_minor) == (
+        "transfer", 3_000_00, 2_000_00, 0, 3_000_00
+    )
+    event = AuditEvent.objects.get(event_type="ledger.review_case.approved")
+    assert event.actor_staff == str(officer.public_id)
+    assert ledger_verify() == []
+    with pytest.raises(ReviewCaseAlreadyDecided):
+        review_case_decide(case_public_id=case.public_id, approve=False, reason="too late", officer=officer)
+
+
+def test_a_rejected_held_transfer_releases_the_money_and_the_daily_limit(hold_large_eur, officer):
+    alice, bob = account(balance_minor=5_000_00), account()
+    pending = send(alice, bob, 3_000_00)
+    case = ReviewCase.objects.get()
+
+    review_case_decide(case_public_id=case.public_id, approve=False, reason="no explanation", officer=officer)
+
+    alice.refresh_from_db()
+    assert (alice.posted_minor, alice.held_minor, sent_today(alice.owner)) == (5_000_00, 0, 0)
+    assert not Transfer.objects.filter(public_id=pending.public_id).exists()
+    assert Hold.objects.get(transfer_public_id=pending.public_id).status == "voided"
+    assert ledger_verify() == []
+
+
+def test_a_blocked_customers_case_can_only_be_rejected(hold_large_eur, officer):
+    alice, bob = account(balance_minor=5_000_00), account()
+    send(alice, bob, 3_000_00)
+    case = ReviewCase.objects.get()
+    block(alice.owner)
+
+    with pytest.raises(ReviewDecisionNotAllowed):
+        review_case_decide(case_public_id=case.public_id, approve=True, reason="ok", officer=officer)
+    review_case_decide(case_public_id=case.public_id, approve=False, reason="blocked", officer=officer)
+
+
+def test_a_held_authorisation_cannot_be_captured_until_approved(hold_large_eur, officer):
+    alice, merchant = account(balance_minor=5_000_00), account()
+    booking = hold(alice, merchant, 3_000_00)
+    case = ReviewCase.objects.get(hold=booking)
+
+    with pytest.raises(HoldNotCapturable):
+        hold_capture(hold=booking, captured_by=merchant.owner, amount_minor=1_00, actor=TEST_ACTOR)
+    review_case_decide(case_public_id=case.public_id, approve=True, reason="known merchant", officer=officer)
+    hold_capture(hold=booking, captured_by=merchant.owner, amount_minor=1_00, actor=TEST_ACTOR)
+
+
+def test_a_flag_rule_posts_and_opens_a_case_that_never_reverses_it(officer):
+    business = account(owner=customer(tier="business"), balance_minor=50_000_00)
+    flagged = send(business, account(), 10_000_00)
+    case = ReviewCase.objects.get(transfer_id=flagged.pk)
+
+    review_case_decide(case_public_id=case.public_id, approve=False, reason="suspicious", officer=officer)
+
+    assert Transfer.objects.get(pk=flagged.pk).reversed_minor == 0
+
+
+def test_ledger_verify_names_a_counter_that_does_not_match_the_movements():
+    alice = account(balance_minor=1_000_00)
+    send(alice, account(), 10_00)
+    SpendCounter.objects.filter(owner=alice.owner).update(outgoing_minor=1)
+
+    problems = ledger_verify()
+
+    assert [problem.check for problem in problems] == ["spend_counter_not_sum_of_movements"]

@@ -1,0 +1,235 @@
+"""The compliance officers' review queue: read-only, no PII, decisions only through the service, on POST."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.contrib.contenttypes.models import ContentType
+from django.contrib.messages import get_messages
+from django.test import Client
+from django.urls import reverse
+
+from accounts.models import User
+from accounts.services import roles_sync, staff_create
+from accounts.tests.mfa_helpers import force_login_with_mfa
+from audit.models import AuditEvent
+from ledger.models import ReviewCase, Transfer, TransferRule
+from ledger.tests.factories import account, customer, generous_limits, send
+
+pytestmark = pytest.mark.django_db
+
+ALICE_EMAIL = "alice.review@example.com"
+REASON = "Case 4711: source of funds documented"
+LIST_URL = reverse("admin:ledger_reviewcase_changelist")
+
+
+def change_url(case: ReviewCase) -> str:
+    return reverse("admin:ledger_reviewcase_change", args=[case.pk])
+
+
+def decide_url(case: ReviewCase) -> str:
+    return reverse("admin:ledger_reviewcase_decide", args=[case.pk])
+
+
+def messages_of(response) -> list[str]:
+    return [str(message) for message in get_messages(response.wsgi_request)]
+
+
+@pytest.fixture(autouse=True)
+def _decide_permission() -> None:
+    """`ledger.decide_reviewcase` as migrate would make it, and the roles synced to include it.
+
+    The permission is declared in ReviewCase.Meta, but no migration carries
+    that Meta change yet (makemigrations shows the drift), so migrate does not
+    create it. Once a migration does, this is a no-op.
+    """
+    Permission.objects.get_or_create(
+        content_type=ContentType.objects.get_for_model(ReviewCase),
+        codename="decide_reviewcase",
+        defaults={"name": "Can approve or reject a review case"},
+    )
+    roles_sync()
+
+
+@pytest.fixture
+def held():
+    """A 200.00 EUR transfer held by a `hold_for_review` rule: the pending movement and its open case."""
+    generous_limits()
+    TransferRule.objects.create(
+        name="hold big EUR",
+        kind="review_threshold",
+        currency="EUR",
+        threshold_minor=100_00,
+        action="hold_for_review",
+    )
+    alice = customer()
+    alice.email = ALICE_EMAIL
+    alice.save(update_fields=["email"])
+    source = account(owner=alice, balance_minor=1_000_00)
+    destination = account()
+    pending = send(source, destination, 200_00)
+    return pending, ReviewCase.objects.get(), source
+
+
+@pytest.fixture
+def officer() -> User:
+    return staff_create(email="olivia@fintech.example", password=None, roles=["compliance_officer"])
+
+
+@pytest.fixture
+def officer_client(client, officer) -> Client:
+    force_login_with_mfa(client, officer)
+    return client
+
+
+@pytest.fixture
+def viewer_client() -> Client:
+    """Staff who may read the queue but not decide."""
+    viewer = staff_create(email="victor@fintech.example", password=None, roles=[])
+    viewer.user_permissions.add(Permission.objects.get(content_type__app_label="ledger", codename="view_reviewcase"))
+    client = Client()
+    force_login_with_mfa(client, viewer)
+    return client
+
+
+def test_the_queue_shows_the_case_in_major_units_and_no_email(officer_client, held):
+    _, case, _ = held
+
+    listing = officer_client.get(LIST_URL)
+    detail = officer_client.get(change_url(case))
+
+    assert listing.status_code == 200
+    body = listing.content.decode()
+    assert str(case.public_id) in body
+    assert "200.00 EUR" in body
+    assert "hold big EUR" in body
+    assert ALICE_EMAIL not in body
+    assert detail.status_code == 200
+    assert str(case.subject.public_id) in detail.content.decode()
+    assert ALICE_EMAIL not in detail.content.decode()
+    assert decide_url(case) in detail.content.decode()
+
+
+def test_the_queue_filters_by_rule_age_and_status(officer_client, held):
+    _, case, _ = held
+
+    by_rule = officer_client.get(LIST_URL, {"rule": "hold big EUR"})
+    other_rule = officer_client.get(LIST_URL, {"rule": "test review threshold EUR"})
+    old = officer_client.get(LIST_URL, {"age": "24h"})
+    open_cases = officer_client.get(LIST_URL, {"status__exact": "open"})
+
+    assert str(case.public_id) in by_rule.content.decode()
+    assert str(case.public_id) not in other_rule.content.decode()
+    assert str(case.public_id) not in old.content.decode()
+    assert str(case.public_id) in open_cases.content.decode()
+
+
+def test_nobody_adds_changes_or_deletes_a_case_in_the_admin(client, held):
+    _, case, _ = held
+    force_login_with_mfa(client, User.objects.create_superuser("root@fintech.example", "correct horse battery"))
+
+    assert client.get(reverse("admin:ledger_reviewcase_add")).status_code == 403
+    assert client.post(change_url(case), {"status": "approved"}).status_code == 403
+    assert client.post(reverse("admin:ledger_reviewcase_delete", args=[case.pk]), {"post": "yes"}).status_code == 403
+    case.refresh_from_db()
+    assert case.status == ReviewCase.Status.OPEN
+
+
+def test_an_officer_approves_a_held_transfer(officer_client, officer, held):
+    pending, case, source = held
+
+    response = officer_client.post(decide_url(case), {"decision": "approve", "reason": REASON})
+
+    assert response.status_code == 302
+    assert response.url == change_url(case)
+    assert any("approved" in message for message in messages_of(response))
+    case.refresh_from_db()
+    assert case.status == ReviewCase.Status.APPROVED
+    assert case.decided_by == officer
+    assert case.decision_reason == REASON
+    assert Transfer.objects.filter(public_id=pending.public_id).count() == 1
+    event = AuditEvent.objects.get(event_type="ledger.review_case.approved")
+    assert event.actor_staff == str(officer.public_id)
+    assert event.object_id == str(case.public_id)
+    source.refresh_from_db()
+    assert source.held_minor == 0
+
+
+def test_a_second_decision_is_refused_with_a_message(officer_client, held):
+    pending, case, _ = held
+    officer_client.post(decide_url(case), {"decision": "approve", "reason": REASON})
+
+    again = officer_client.post(decide_url(case), {"decision": "approve", "reason": REASON}, follow=True)
+
+    assert again.status_code == 200
+    assert "The review case has already been decided" in messages_of(again)
+    assert Transfer.objects.filter(public_id=pending.public_id).count() == 1
+    assert AuditEvent.objects.filter(event_type="ledger.review_case.approved").count() == 1
+
+
+def test_an_officer_rejects_and_the_money_is_released(officer_client, held):
+    pending, case, source = held
+    source.refresh_from_db()
+    assert source.held_minor == 200_00
+
+    response = officer_client.post(decide_url(case), {"decision": "reject", "reason": REASON})
+
+    assert response.status_code == 302
+    case.refresh_from_db()
+    assert case.status == ReviewCase.Status.REJECTED
+    source.refresh_from_db()
+    assert source.held_minor == 0
+    assert not Transfer.objects.filter(public_id=pending.public_id).exists()
+    assert AuditEvent.objects.filter(event_type="ledger.review_case.rejected").count() == 1
+
+
+def test_a_reason_is_required(officer_client, held):
+    _, case, _ = held
+
+    response = officer_client.post(decide_url(case), {"decision": "approve", "reason": ""})
+
+    assert response.status_code == 200
+    assert "This field is required" in response.content.decode()
+    case.refresh_from_db()
+    assert case.status == ReviewCase.Status.OPEN
+
+
+def test_a_card_number_in_the_reason_is_refused_by_the_service(officer_client, held):
+    _, case, _ = held
+
+    response = officer_client.post(
+        decide_url(case), {"decision": "approve", "reason": "card 4111 1111 1111 1111"}, follow=True
+    )
+
+    assert response.status_code == 200
+    assert len(messages_of(response)) == 1
+    case.refresh_from_db()
+    assert case.status == ReviewCase.Status.OPEN
+
+
+def test_staff_without_the_decide_permission_get_403(viewer_client, held):
+    pending, case, _ = held
+
+    listing = viewer_client.get(LIST_URL)
+    page = viewer_client.get(decide_url(case))
+    post = viewer_client.post(decide_url(case), {"decision": "approve", "reason": REASON})
+
+    assert listing.status_code == 200
+    assert decide_url(case) not in viewer_client.get(change_url(case)).content.decode()
+    assert page.status_code == 403
+    assert post.status_code == 403
+    case.refresh_from_db()
+    assert case.status == ReviewCase.Status.OPEN
+    assert not Transfer.objects.filter(public_id=pending.public_id).exists()
+
+
+def test_get_shows_the_form_and_never_decides(officer_client, held):
+    pending, case, _ = held
+
+    response = officer_client.get(decide_url(case), {"decision": "approve", "reason": REASON})
+
+    assert response.status_code == 200
+    assert 'id="decide_form"' in response.content.decode()
+    case.refresh_from_db()
+    assert case.status == ReviewCase.Status.OPEN
+    assert not Transfer.objects.filter(public_id=pending.public_id).exists()
