@@ -120,9 +120,7 @@ class ReviewCaseRuleFilter(admin.SimpleListFilter):
 class ReviewCaseDecisionForm(forms.Form):
     """What the officer decides and why; the reason is kept in the case and the audit trail."""
 
-    decision = forms.ChoiceField(
-        choices=[("approve", "Approve"), ("reject", "Reject")], widget=forms.RadioSelect
-    )
+    decision = forms.ChoiceField(choices=[("approve", "Approve"), ("reject", "Reject")], widget=forms.RadioSelect)
     reason = forms.CharField(
         max_length=DECISION_REASON_MAX_LENGTH,
         widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),

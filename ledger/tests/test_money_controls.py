@@ -6,7 +6,7 @@ movements a minute is refused. Every refusal leaves nothing written.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from django.utils import timezone
@@ -218,7 +218,7 @@ def test_an_expired_hold_gives_back_its_day_not_today(monkeypatch):
 
 
 def test_the_business_day_follows_the_configured_time_zone_on_a_daylight_saving_day(settings, monkeypatch):
-    """Europe/Berlin, 28 March 2027: clocks go forward, the day is 23 hours long (22:00Z to 22:00Z... minus one)."""
+    """Europe/Berlin, 28 March 2027: clocks go forward, so the business day runs 23:00Z to 22:00Z (23 hours)."""
     settings.LEDGER_LIMIT_TIME_ZONE = "Europe/Berlin"
     alice = account(balance_minor=30_000_00)
     late_on_the_short_day = datetime(2027, 3, 28, 21, 30, tzinfo=UTC)  # 23:30 CEST, still the 28th
@@ -234,8 +234,8 @@ def test_the_business_day_follows_the_configured_time_zone_on_a_daylight_saving_
     monkeypatch.setattr("ledger.services.transfers.timezone.now", lambda: next_day)
     send(alice, account(), 5_000_00)
     assert set(SpendCounter.objects.filter(owner=alice.owner).values_list("business_day", "outgoing_minor")) == {
-        (datetime(2027, 3, 28).date(), 10_000_00),
-        (datetime(2027, 3, 29).date(), 5_000_00),
+        (date(2027, 3, 28), 10_000_00),
+        (date(2027, 3, 29), 5_000_00),
     }
 
 
