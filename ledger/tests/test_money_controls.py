@@ -338,3 +338,36 @@ def test_ledger_verify_names_a_counter_that_does_not_match_the_movements():
     problems = ledger_verify()
 
     assert [problem.check for problem in problems] == ["spend_counter_not_sum_of_movements"]
+
+
+def test_a_held_credit_charge_writes_what_a_held_transfer_writes(officer):
+    """Parity: the Python branch (credit charge) and the SQL branch (transfer) of hold_for_review write the same."""
+    TransferRule.objects.create(
+        name="hold everything EUR", kind="review_threshold", currency="EUR", threshold_minor=1, action="hold_for_review"
+    )
+    alice, bob = account(balance_minor=1_000_00), account()
+    line = account(owner=alice.owner, kind="credit_line", credit_limit_minor=1_000_00)
+
+    by_sql = send(alice, bob, 100_00)
+    by_python = credit_charge(
+        account=line, amount_minor=100_00, currency="EUR", reference="rent", initiated_by=alice.owner,
+        client_id="mobile-app", actor=TEST_ACTOR,
+    )
+
+    fields = ("purpose", "status", "amount_minor", "captured_minor", "currency", "reference", "created_by_id",
+              "client_id", "limit_day", "expires_at")
+    sql_hold = Hold.objects.filter(transfer_public_id=by_sql.public_id).values(*fields, "movement_kind").get()
+    python_hold = Hold.objects.filter(transfer_public_id=by_python.public_id).values(*fields, "movement_kind").get()
+    assert {**sql_hold, "movement_kind": None} == {**python_hold, "movement_kind": None}
+    assert (sql_hold["movement_kind"], python_hold["movement_kind"]) == ("transfer", "credit_charge")
+    events = {
+        event.event_type: event.payload
+        for event in AuditEvent.objects.filter(event_type__endswith=".held_for_review")
+    }
+    sql_event, python_event = events["ledger.transfer.held_for_review"], events["ledger.credit_charge.held_for_review"]
+    assert sorted(sql_event) == sorted(python_event)
+    assert {key: sql_event[key] for key in ("amount_minor", "currency", "reference", "review_reasons")} == {
+        key: python_event[key] for key in ("amount_minor", "currency", "reference", "review_reasons")
+    }
+    cases = ReviewCase.objects.order_by("id").values_list("kind", "status", "amount_minor", "reasons")
+    assert list(cases) == [("held_movement", "open", 100_00, ["hold everything EUR"])] * 2
