@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth.models import Permission
-from django.contrib.contenttypes.models import ContentType
 from django.contrib.messages import get_messages
 from django.test import Client
 from django.urls import reverse
 
 from accounts.models import User
-from accounts.services import roles_sync, staff_create
+from accounts.services import staff_create
 from accounts.tests.mfa_helpers import force_login_with_mfa
 from audit.models import AuditEvent
 from ledger.models import ReviewCase, Transfer, TransferRule
@@ -33,22 +32,6 @@ def decide_url(case: ReviewCase) -> str:
 
 def messages_of(response) -> list[str]:
     return [str(message) for message in get_messages(response.wsgi_request)]
-
-
-@pytest.fixture(autouse=True)
-def _decide_permission() -> None:
-    """`ledger.decide_reviewcase` as migrate would make it, and the roles synced to include it.
-
-    The permission is declared in ReviewCase.Meta, but no migration carries
-    that Meta change yet (makemigrations shows the drift), so migrate does not
-    create it. Once a migration does, this is a no-op.
-    """
-    Permission.objects.get_or_create(
-        content_type=ContentType.objects.get_for_model(ReviewCase),
-        codename="decide_reviewcase",
-        defaults={"name": "Can approve or reject a review case"},
-    )
-    roles_sync()
 
 
 @pytest.fixture
