@@ -371,3 +371,30 @@ def test_a_held_credit_charge_writes_what_a_held_transfer_writes(officer):
     }
     cases = ReviewCase.objects.order_by("id").values_list("kind", "status", "amount_minor", "reasons")
     assert list(cases) == [("held_movement", "open", 100_00, ["hold everything EUR"])] * 2
+
+
+def test_an_undecided_case_is_escalated_once_through_the_alert_service_and_never_approved(hold_large_eur, settings):
+    from django.contrib.auth.models import Group
+
+    from ledger.models import OutboxMessage
+    from ledger.services import review_cases_escalate
+
+    settings.LEDGER_REVIEW_ESCALATE_AFTER_HOURS = 24
+    officer_user = customer()
+    officer_user.groups.add(Group.objects.get_or_create(name="compliance_officer")[0])
+    alice, bob = account(balance_minor=5_000_00), account()
+    send(alice, bob, 3_000_00)
+    case = ReviewCase.objects.get()
+
+    assert review_cases_escalate(now=timezone.now() + timedelta(hours=23)) == 0
+    assert review_cases_escalate(now=timezone.now() + timedelta(hours=25)) == 1
+    assert review_cases_escalate(now=timezone.now() + timedelta(hours=48)) == 0  # once per case
+
+    case.refresh_from_db()
+    assert (case.status, case.escalated_at is not None) == ("open", True)
+    alert = AuditEvent.objects.get(event_type="alert.raised")
+    assert (alert.object_id, alert.payload["kind"], alert.payload["role"]) == (
+        str(case.public_id), "review_case_overdue", "compliance_officer"
+    )
+    email = OutboxMessage.objects.get(topic="alert.raised")
+    assert (email.recipient_user_id, email.payload["object"]) == (officer_user.pk, str(case.public_id))
