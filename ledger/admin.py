@@ -22,7 +22,7 @@ from fintech.problems import DomainError
 from ledger.currencies import format_amount
 from ledger.models import Hold, LedgerAccount, Posting, ReviewCase, Transfer, TransferLimit, TransferRule
 from ledger.models.reviews import DECISION_REASON_MAX_LENGTH
-from ledger.services.reviews import review_case_decide
+from ledger.services.reviews import DECIDE_PERMISSION, review_case_decide
 
 
 @admin.register(LedgerAccount)
@@ -86,7 +86,6 @@ class TransferRuleAdmin(admin.ModelAdmin):
 
 # --- Review cases: the compliance officers' queue -------------------------------------
 
-DECIDE_PERMISSION = "ledger.decide_reviewcase"
 
 
 class ReviewCaseAgeFilter(admin.SimpleListFilter):

@@ -190,6 +190,14 @@ class ReviewCaseAlreadyDecided(DomainError):
     title = "The review case has already been decided"
 
 
+class ReviewDecisionForbidden(DomainError):
+    """Not a compliance officer with the decide permission, or the officer's own case."""
+
+    status = 403
+    code = "review_decision_forbidden"
+    title = "You may not decide this review case"
+
+
 class ReviewDecisionNotAllowed(DomainError):
     """Approving would move money a blocked customer may not move; only rejection is possible."""
 

@@ -40,7 +40,7 @@ from ledger.services.core import (
     transfer_payload,
     transfer_post,
 )
-from ledger.services.policy import Movement, movement_policy_check, movement_policy_count
+from ledger.services.policy import Movement, PolicyDecision, movement_policy_check, movement_policy_count
 from ledger.services.reviews import review_case_open
 from ledger.services.transfers import PendingMovement
 
@@ -134,10 +134,6 @@ def credit_charge(
                 decision=decision,
                 actor=actor,
             )
-        funds_check(source, posted_delta_minor=-amount_minor, held_delta_minor=0)
-        movement_policy_count(
-            decision=decision, sender_id=source.owner_id, currency=currency, amount_minor=amount_minor
-        )
         transfer = transfer_post(
             legs=[Leg(source, -amount_minor), Leg(destination, amount_minor)],
             kind=Transfer.Kind.CREDIT_CHARGE,
@@ -150,6 +146,7 @@ def credit_charge(
             review_reasons=decision.reasons,
             limit_day=decision.limit_day,
         )
+        movement_policy_count(decision)
         audit_record(
             event_type="ledger.credit_charge.posted",
             actor=actor,
@@ -174,7 +171,7 @@ def held_for_review(
     reference: str,
     initiated_by: User | None,
     client_id: str,
-    decision,
+    decision: PolicyDecision,
     actor: Actor,
 ) -> PendingMovement:
     """Reserve a movement a `hold_for_review` rule caught: held money, a review hold, a blocking case.
@@ -183,9 +180,6 @@ def held_for_review(
     test pins their rows and audit payloads together.
     """
     funds_check(source, posted_delta_minor=0, held_delta_minor=amount_minor)
-    movement_policy_count(
-        decision=decision, sender_id=source.owner_id, currency=source.currency, amount_minor=amount_minor
-    )
     balance_apply(source, posted_delta_minor=0, held_delta_minor=amount_minor)
     public_id = uuid.uuid4()
     hold = Hold.objects.create(
@@ -202,6 +196,7 @@ def held_for_review(
         movement_kind=kind,
         transfer_public_id=public_id,
     )
+    movement_policy_count(decision)
     review_case_open(hold=hold, blocking=True, reasons=decision.reasons, subject_id=source.owner_id, actor=actor)
     audit_record(
         event_type=f"ledger.{kind}.held_for_review",

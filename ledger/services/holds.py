@@ -127,9 +127,6 @@ def hold_create(
             amount_minor=amount_minor,
         )
         funds_check(locked, posted_delta_minor=0, held_delta_minor=amount_minor)
-        movement_policy_count(
-            decision=decision, sender_id=locked.owner_id, currency=currency, amount_minor=amount_minor
-        )
         balance_apply(locked, posted_delta_minor=0, held_delta_minor=amount_minor)
         hold = Hold.objects.create(
             account=locked,
@@ -142,6 +139,7 @@ def hold_create(
             client_id=client_id,
             limit_day=decision.limit_day,
         )
+        movement_policy_count(decision)
         audit_record(
             event_type="ledger.hold.created",
             actor=actor,
@@ -177,13 +175,7 @@ def hold_capture(
     amount_check(amount_minor)
     reference = hold.reference if reference is None else reference_check(reference)
     with transaction.atomic():
-        locked_accounts = accounts_lock([hold.account_id, hold.destination_id])
-        locked = holds_lock([hold.pk])[hold.pk]
-        source, destination = locked_accounts[locked.account_id], locked_accounts[locked.destination_id]
-        if locked.purpose != Hold.Purpose.AUTHORISATION or destination.owner_id != captured_by.pk:
-            raise HoldNotFound()
-        if locked.status != Hold.Status.ACTIVE:
-            raise HoldNotActive()
+        source, destination, locked = _payee_hold_lock(hold, payee=captured_by)
         if locked.expires_at <= timezone.now():
             raise HoldExpired()
         if amount_minor > locked.remaining_minor:
@@ -235,15 +227,7 @@ def hold_void(*, hold: Hold, voided_by: User, reason: str = "", actor: Actor) ->
     """
     reason = reference_check(reason, field="reason")
     with transaction.atomic():
-        account = accounts_lock([hold.account_id])[hold.account_id]
-        locked = holds_lock([hold.pk])[hold.pk]
-        if (
-            locked.purpose != Hold.Purpose.AUTHORISATION
-            or not LedgerAccount.objects.filter(pk=locked.destination_id, owner=voided_by).exists()
-        ):
-            raise HoldNotFound()
-        if locked.status != Hold.Status.ACTIVE:
-            raise HoldNotActive()
+        account, _, locked = _payee_hold_lock(hold, payee=voided_by)
         hold_release(locked, account, status=Hold.Status.VOIDED)
         audit_record(
             event_type="ledger.hold.voided",
@@ -253,6 +237,22 @@ def hold_void(*, hold: Hold, voided_by: User, reason: str = "", actor: Actor) ->
             payload=_hold_payload(locked, reason=reason),
         )
     return locked
+
+
+def _payee_hold_lock(hold: Hold, *, payee: User) -> tuple[LedgerAccount, LedgerAccount, Hold]:
+    """Lock a hold's accounts, then the hold; refuse unless it is an active authorisation to `payee`'s account.
+
+    Both accounts are locked (pk order) even for a void, which changes only the
+    payer's: the payee's row is how the payee is checked, under the lock.
+    """
+    accounts = accounts_lock([hold.account_id, hold.destination_id])
+    locked = holds_lock([hold.pk])[hold.pk]
+    source, destination = accounts[locked.account_id], accounts[locked.destination_id]
+    if locked.purpose != Hold.Purpose.AUTHORISATION or destination.owner_id != payee.pk:
+        raise HoldNotFound()
+    if locked.status != Hold.Status.ACTIVE:
+        raise HoldNotActive()
+    return source, destination, locked
 
 
 def holds_expire(*, now: datetime, actor: Actor, batch_size: int | None = None) -> int:

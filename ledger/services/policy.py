@@ -95,18 +95,27 @@ class Movement:
 
 @dataclass(frozen=True, slots=True)
 class PolicyDecision:
-    """What the policy step allows: `post`, `flag` (post and open a case) or `hold_for_review`."""
+    """What the policy step allows for one movement: `post`, `flag` (post, open a case) or `hold_for_review`.
+
+    It names the movement it decided (sender, currency, amount), so counting it
+    cannot count something else; `limit_day` is None for a capture, which its
+    hold counted already.
+    """
 
     action: str
     reasons: list[str]
     limit_day: date | None
+    sender_id: int
+    currency: str
+    amount_minor: int
 
     @property
     def flagged(self) -> bool:
         return bool(self.reasons)
 
 
-def _decoded(value):
+def json_decoded(value):
+    """A json/jsonb column as psycopg returns it from a function's OUT row: text or already decoded."""
     return json.loads(value) if isinstance(value, (str, bytes)) else value
 
 
@@ -134,18 +143,30 @@ def movement_policy_check(
         )
         refusal, refusal_data, action, reasons, limit_day = cursor.fetchone()
     if refusal is not None:
-        raise refusal_error(refusal, _decoded(refusal_data) or {}, currency=currency)
-    return PolicyDecision(action=action, reasons=list(_decoded(reasons) or []), limit_day=limit_day)
+        raise refusal_error(refusal, json_decoded(refusal_data) or {}, currency=currency)
+    return PolicyDecision(
+        action=action,
+        reasons=list(json_decoded(reasons) or []),
+        limit_day=limit_day,
+        sender_id=sender_id,
+        currency=currency,
+        amount_minor=amount_minor,
+    )
 
 
-def movement_policy_count(*, decision: PolicyDecision, sender_id: int, currency: str, amount_minor: int) -> None:
-    """Count an allowed movement: the day's spend counter and the minute's velocity bucket."""
+def movement_policy_count(decision: PolicyDecision) -> None:
+    """Count a movement once it is written: the day's spend counter and the minute's velocity bucket.
+
+    Called after the movement's own writes, in its transaction: if anything
+    after the check refused (funds), the transaction rolls back and nothing
+    was counted; the counter row is locked since the check either way.
+    """
     if decision.limit_day is None:
         return  # a capture: its hold counted when it reserved the money
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT ledger_policy_count(%s, %s, %s, %s, %s)",
-            [sender_id, currency, amount_minor, decision.limit_day, timezone.now()],
+            [decision.sender_id, decision.currency, decision.amount_minor, decision.limit_day, timezone.now()],
         )
 
 

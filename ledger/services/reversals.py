@@ -38,7 +38,6 @@ from ledger.services.core import (
     active_check,
     amount_check,
     audit_record,
-    funds_check,
     reason_check,
     transfer_payload,
     transfer_post,
@@ -101,11 +100,6 @@ def transfer_reverse(
             currency=locked.currency,
             amount_minor=amount,
         )
-        for leg in legs:
-            funds_check(leg.account, posted_delta_minor=leg.amount_minor, held_delta_minor=0)
-        movement_policy_count(
-            decision=decision, sender_id=refunder.owner_id, currency=locked.currency, amount_minor=amount
-        )
         reversal = transfer_post(
             legs=legs,
             kind=Transfer.Kind.REVERSAL,
@@ -118,6 +112,7 @@ def transfer_reverse(
             review_reasons=decision.reasons,
             limit_day=decision.limit_day,
         )
+        movement_policy_count(decision)
         Transfer.objects.filter(pk=locked.pk).update(reversed_minor=F("reversed_minor") + amount)
         reversed_after = Transfer.objects.filter(pk=locked.pk).values_list("reversed_minor", flat=True).get()
         if reversed_after != locked.reversed_minor + amount:

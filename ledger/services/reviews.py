@@ -36,6 +36,7 @@ from ledger.exceptions import (
     LedgerInvariantViolation,
     ReviewCaseAlreadyDecided,
     ReviewCaseNotFound,
+    ReviewDecisionForbidden,
     ReviewDecisionNotAllowed,
 )
 from ledger.lock_objects import accounts_lock, holds_lock, review_cases_lock
@@ -44,6 +45,8 @@ from ledger.services.core import Leg, audit_record, hold_release, reason_check, 
 from ledger.services.policy import Movement, movement_policy_check
 
 MAX_CASES_ESCALATED_PER_RUN = 500
+# Checked here, not only by the admin view, so every door that decides a case has the same lock.
+DECIDE_PERMISSION = "ledger.decide_reviewcase"
 
 
 def _case_payload(case: ReviewCase, **extra) -> dict:
@@ -95,15 +98,21 @@ def review_case_open(
 def review_case_decide(*, case_public_id, approve: bool, reason: str, officer: User) -> ReviewCase:
     """Approve or reject an open case as `officer` (a compliance officer; the admin checks the permission).
 
-    Errors: review_case_not_found, review_case_already_decided,
+    Errors: review_decision_forbidden (not an active staff member with
+    `ledger.decide_reviewcase`, or the officer's own case),
+    review_case_not_found, review_case_already_decided,
     review_decision_not_allowed (a blocked customer's case can only be
     rejected), reason_required.
     """
     reason = reason_check(reason)
+    if not (officer.is_active and officer.is_staff and officer.has_perm(DECIDE_PERMISSION)):
+        raise ReviewDecisionForbidden()
     actor = Actor(staff=str(officer.public_id))
     case = ReviewCase.objects.select_related("hold").filter(public_id=case_public_id).first()
     if case is None:
         raise ReviewCaseNotFound()
+    if case.subject_id == officer.pk:
+        raise ReviewDecisionForbidden("Nobody decides a case about their own money.")
     with transaction.atomic():
         hold = case.hold
         if hold is not None:

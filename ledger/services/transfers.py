@@ -12,11 +12,9 @@ refusals to domain errors and the outbox delivery request.
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
@@ -31,7 +29,7 @@ from ledger.currencies import format_amount
 from ledger.exceptions import AccountNotFound, LedgerInvariantViolation
 from ledger.models import LedgerAccount, Posting, Transfer
 from ledger.services.core import amount_check, client_id_check, currency_check, reference_check
-from ledger.services.policy import limit_time_zone, refusal_error
+from ledger.services.policy import json_decoded, limit_time_zone, refusal_error
 
 # One statement; every value is a bound parameter.
 _TRANSFER_CREATE_SQL = (
@@ -130,8 +128,8 @@ def transfer_create(
                 transfer_id=transfer_id,
                 public_id=public_id,
                 created_at=created_at,
-                review_reasons=_json(reasons),
-                accounts=(_account_of(_json(source)), _account_of(_json(destination))),
+                review_reasons=json_decoded(reasons),
+                accounts=(_account_of(json_decoded(source)), _account_of(json_decoded(destination))),
                 amount_minor=amount_minor,
                 currency=currency,
                 reference=reference,
@@ -142,23 +140,19 @@ def transfer_create(
             notifications.transfer_posted(transfer)
     # Raised after the atomic block exited cleanly: the call wrote nothing.
     if refusal is not None:
-        raise refusal_error(refusal, _json(refusal_data) or {}, currency=currency)
+        raise refusal_error(refusal, json_decoded(refusal_data) or {}, currency=currency)
     if status == "pending":
         return PendingMovement(
             public_id=public_id,
             kind=Transfer.Kind.TRANSFER,
             amount_minor=amount_minor,
             currency=currency,
-            from_account=uuid.UUID(str(_json(source)["public_id"])),
-            to_account=uuid.UUID(str(_json(destination)["public_id"])),
+            from_account=uuid.UUID(str(json_decoded(source)["public_id"])),
+            to_account=uuid.UUID(str(json_decoded(destination)["public_id"])),
             reference=reference,
             created_at=created_at,
         )
     return transfer
-
-
-def _json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, (str, bytes)) else value
 
 
 def _account_of(row: dict) -> LedgerAccount:

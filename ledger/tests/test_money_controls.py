@@ -12,6 +12,7 @@ import pytest
 from django.utils import timezone
 
 from accounts.models import CustomerProfile
+from accounts.services import staff_create
 from audit.models import AuditEvent
 from ledger.exceptions import (
     AccountNotActive,
@@ -20,6 +21,7 @@ from ledger.exceptions import (
     LimitNotConfigured,
     LimitPerTransferExceeded,
     ReviewCaseAlreadyDecided,
+    ReviewDecisionForbidden,
     ReviewDecisionNotAllowed,
     VelocityExceeded,
 )
@@ -252,9 +254,7 @@ def hold_large_eur():
 
 @pytest.fixture
 def officer():
-    from accounts.models import User
-
-    return User.objects.create_user(email="officer@example.com", password=None, is_staff=True)
+    return staff_create(email="officer@example.com", password=None, roles=["compliance_officer"])
 
 
 def test_a_held_transfer_posts_nothing_until_approved_then_posts_under_the_promised_id(hold_large_eur, officer):
@@ -398,3 +398,20 @@ def test_an_undecided_case_is_escalated_once_through_the_alert_service_and_never
     )
     email = OutboxMessage.objects.get(topic="alert.raised")
     assert (email.recipient_user_id, email.payload["object"]) == (officer_user.pk, str(case.public_id))
+
+
+def test_only_an_officer_with_the_permission_decides_and_never_their_own_case(hold_large_eur, officer):
+    """The permission lives in the service, so every door that decides a case (admin or any later one) has it."""
+    operations = staff_create(email="ops@example.com", password=None, roles=["operations"])
+    alice, bob = account(owner=officer, balance_minor=5_000_00), account()
+    CustomerProfile.objects.create(user=officer, tier="standard")
+    send(alice, bob, 3_000_00)  # the officer is also a customer here, and is the subject
+    case = ReviewCase.objects.get()
+
+    for who in (operations, officer):
+        with pytest.raises(ReviewDecisionForbidden):
+            review_case_decide(case_public_id=case.public_id, approve=True, reason="looks fine", officer=who)
+
+    case.refresh_from_db()
+    assert case.status == "open"
+    assert not AuditEvent.objects.filter(event_type__startswith="ledger.review_case.a").exists()

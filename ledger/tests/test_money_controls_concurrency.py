@@ -13,7 +13,7 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import User
+from accounts.services import roles_sync, staff_create
 from ledger.invariants import ledger_verify
 from ledger.models import Hold, LedgerAccount, ReviewCase, SpendCounter, Transfer, TransferLimit, TransferRule
 from ledger.services import hold_capture, hold_create, review_case_decide
@@ -87,8 +87,9 @@ def test_two_officers_deciding_one_case_at_once_produce_one_decision():
     alice, bob = account(balance_minor=1_000_00), account()
     pending = send(alice, bob, 500_00)
     case = ReviewCase.objects.get()
+    roles_sync()  # a transactional test starts from flushed tables: the roles are gone
     officers = [
-        User.objects.create_user(email=f"officer{index}@example.com", password=None, is_staff=True)
+        staff_create(email=f"officer{index}@example.com", password=None, roles=["compliance_officer"])
         for index in range(6)
     ]
 
