@@ -9,14 +9,13 @@ Every variable is listed with a safe default in `.env.example`.
 from __future__ import annotations
 
 import os
-import re
 import secrets
 from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
-from fintech.currencies import CURRENCY_EXPONENTS
+from fintech.currencies import CURRENCY_EXPONENTS, NotADecimal, TooManyDecimals, minor_units_of
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(os.environ.get("FINTECH_VAR_DIR", BASE_DIR / "var"))
@@ -75,10 +74,6 @@ def dev_rsa_private_key_pem(path: Path) -> str:
     return path.read_text()
 
 
-# ASCII digits, an optional fraction; no sign, exponent, separator or whitespace (as the ledger parses amounts).
-_MAJOR_AMOUNT_RE = re.compile(r"\A[0-9]{1,20}(?:\.[0-9]{1,20})?\Z")
-
-
 def currency_amounts_minor(text: str, *, variable: str) -> dict[str, int]:
     """`"EUR=1000.00,JPY=150000"` -> `{"EUR": 100000, "JPY": 150000}`: major units in, minor units out.
 
@@ -103,14 +98,15 @@ def currency_amounts_minor(text: str, *, variable: str) -> dict[str, int]:
             raise ImproperlyConfigured(f"{variable}: unknown currency {currency[:8]!r} (ISO 4217 codes, upper case).")
         if currency in amounts:
             raise ImproperlyConfigured(f"{variable}: {currency} is given more than once.")
-        if not _MAJOR_AMOUNT_RE.match(amount):
+        try:
+            amounts[currency] = minor_units_of(amount, exponent)
+        except NotADecimal:
             raise ImproperlyConfigured(
                 f"{variable}: {currency} amount {amount[:24]!r} is not a non-negative decimal like 1000.00."
-            )
-        units, _, fraction = amount.partition(".")
-        if len(fraction) > exponent:
-            raise ImproperlyConfigured(f"{variable}: {currency} amounts have at most {exponent} decimal places.")
-        amounts[currency] = int(units) * 10**exponent + int(fraction.ljust(exponent, "0") or "0")
+            ) from None
+        except TooManyDecimals:
+            message = f"{variable}: {currency} amounts have at most {exponent} decimal places."
+            raise ImproperlyConfigured(message) from None
     return amounts
 
 
