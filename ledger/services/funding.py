@@ -127,7 +127,6 @@ def credit_charge(
                 source=source,
                 destination=destination,
                 kind=Transfer.Kind.CREDIT_CHARGE,
-                amount_minor=amount_minor,
                 reference=reference,
                 initiated_by=initiated_by,
                 client_id=client_id,
@@ -167,7 +166,6 @@ def held_for_review(
     source: LedgerAccount,
     destination: LedgerAccount,
     kind: str,
-    amount_minor: int,
     reference: str,
     initiated_by: User | None,
     client_id: str,
@@ -177,8 +175,10 @@ def held_for_review(
     """Reserve a movement a `hold_for_review` rule caught: held money, a review hold, a blocking case.
 
     The Python twin of the branch in ledger/sql/transfer_create.sql; a parity
-    test pins their rows and audit payloads together.
+    test pins their rows and audit payloads together. The amount is the one
+    the decision was made for.
     """
+    amount_minor = decision.amount_minor
     funds_check(source, posted_delta_minor=0, held_delta_minor=amount_minor)
     balance_apply(source, posted_delta_minor=0, held_delta_minor=amount_minor)
     public_id = uuid.uuid4()

@@ -14,9 +14,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.services import roles_sync, staff_create
+from audit.models import AuditEvent
 from ledger.invariants import ledger_verify
 from ledger.models import Hold, LedgerAccount, ReviewCase, SpendCounter, Transfer, TransferLimit, TransferRule
-from ledger.services import hold_capture, hold_create, review_case_decide
+from ledger.services import hold_capture, hold_create, review_case_decide, review_cases_escalate
 from ledger.tests.factories import TEST_ACTOR, account, customer, generous_limits, no_rules, send
 from ledger.tests.test_concurrency import run_threads
 
@@ -112,3 +113,21 @@ def test_two_officers_deciding_one_case_at_once_produce_one_decision():
     assert Hold.objects.get(transfer_public_id=pending.public_id).status == ("captured" if posted else "voided")
     assert LedgerAccount.objects.get(pk=alice.pk).held_minor == 0
     assert ledger_verify() == []
+
+
+def test_racing_escalation_runs_alert_once_per_case():
+    """Several beat workers at once: the conditional update on escalated_at lets one run alert per case."""
+    generous_limits()
+    no_rules()
+    TransferRule.objects.create(
+        name="hold everything", kind="review_threshold", currency="EUR", threshold_minor=1, action="hold_for_review"
+    )
+    for _ in range(3):
+        send(account(balance_minor=100_00), account(), 10_00)
+    later = timezone.now() + timedelta(hours=25)
+
+    escalated = run_threads(6, lambda index: review_cases_escalate(now=later))
+
+    assert sum(escalated) == 3
+    assert AuditEvent.objects.filter(event_type="alert.raised").count() == 3
+    assert ReviewCase.objects.filter(status="open", escalated_at__isnull=False).count() == 3
