@@ -5,8 +5,12 @@ scopes, Idempotency-Key, limits and rules, the ledger transaction, the audit
 records (API call + ledger event), the access log and metrics. The server is
 gunicorn (gthread) on a throw-away database, connected as the runtime role;
 the load comes from a separate process (benchmarks/load_transfers.py) with 8
-and then 32 concurrent clients. pgbench's tpcb-like run on the same server
-gives the yardstick. Prints figures; asserts nothing.
+and then 32 concurrent clients, twice: 64 customers sending (uniform), then
+one customer sending from one account to the same 64 payees (hot owner: its
+account row and its spend counter serialise every transfer it makes).
+pgbench's tpcb-like run on the same server gives the yardstick. Then
+`ledger_history.py`: the cost of a transfer with 0 and 100,000 already that
+day. Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
@@ -47,7 +51,8 @@ CONCURRENCIES = [int(c) for c in os.environ.get("BENCH_CONCURRENCY", "8,32").spl
 PAIRS = 64
 
 
-def seed() -> list[dict]:
+def seed() -> tuple[list[dict], list[dict]]:
+    """(uniform pairs, hot-owner pairs): 64 senders to 64 payees, and one sender's one account to the same payees."""
     from oauth2_provider.models import AccessToken, set_token_value
 
     from accounts.oauth.clients import oauth_client_register_mobile
@@ -61,7 +66,20 @@ def seed() -> list[dict]:
     # Rules stay on (their queries are part of the cost); the velocity rule just cannot trip.
     TransferRule.objects.filter(kind="velocity").update(max_count=10**9)
     app = oauth_client_register_mobile(name="bench", redirect_uris=["https://bench.invalid/cb"], actor=actor)
-    pairs = []
+    def token_for(user) -> str:
+        raw = secrets.token_urlsafe(32)
+        token = AccessToken(
+            user=user, application=app, scope="transfers:write", expires=timezone.now() + timedelta(hours=2)
+        )
+        set_token_value(token, raw)
+        token.save()
+        return raw
+
+    hot_owner = customer_create(email="hot@example.com", password=None, tier="business")
+    hot_account = account_open(owner=hot_owner, currency="EUR", actor=actor)
+    deposit_from_funding(account=hot_account, amount_minor=10**11, reason="bench funding", actor=actor)
+    hot_token = token_for(hot_owner)
+    pairs, hot_pairs = [], []
     for n in range(PAIRS):
         sender = customer_create(email=f"bench{n}@example.com", password=None, tier="business")
         source = account_open(owner=sender, currency="EUR", actor=actor)
@@ -69,14 +87,9 @@ def seed() -> list[dict]:
             owner=customer_create(email=f"payee{n}@example.com", password=None), currency="EUR", actor=actor
         )
         deposit_from_funding(account=source, amount_minor=10**11, reason="bench funding", actor=actor)
-        raw = secrets.token_urlsafe(32)
-        token = AccessToken(
-            user=sender, application=app, scope="transfers:write", expires=timezone.now() + timedelta(hours=2)
-        )
-        set_token_value(token, raw)
-        token.save()
-        pairs.append({"from": str(source.public_id), "to": str(target.public_id), "token": raw})
-    return pairs
+        pairs.append({"from": str(source.public_id), "to": str(target.public_id), "token": token_for(sender)})
+        hot_pairs.append({"from": str(hot_account.public_id), "to": str(target.public_id), "token": hot_token})
+    return pairs, hot_pairs
 
 
 def database_url(alias: str) -> str:
@@ -254,38 +267,46 @@ def throwaway_databases(prefix: str = "fintech-bench-"):
 def main() -> None:
     import logging
 
+    from benchmarks.ledger_history import history_cost
     from conftest import free_port
 
     logging.disable(logging.CRITICAL)
     with throwaway_databases() as workdir:
         server = None
         try:
-            pairs = seed()
+            pairs, hot_pairs = seed()
             connections.close_all()
             port = free_port()
             server = start_server(port, workdir)
             run_load(port, pairs, 4, 2, workdir)  # warm-up: connections, caches
             print(f"\nledger over HTTP ({SECONDS}s per run; gunicorn gthread, runtime DB role, everything on)")
-            columns = ("clients", "transfers/s", "p50 ms", "p99 ms", "pgbench tps", "ratio", "CPU ms/req: app", "db")
-            widths = (7, 12, 8, 8, 12, 6, 16, 5)
-            print("  " + " ".join(f"{c:>{w}}" for c, w in zip(columns, widths, strict=True)) + "  statuses")
+            columns = ("clients", "senders", "transfers/s", "p50 ms", "p99 ms", "pgbench tps", "ratio")
+            columns += ("CPU ms/req: app",)
+            widths = (7, 9, 12, 8, 8, 12, 6, 16)
+            print("  " + " ".join(f"{c:>{w}}" for c, w in zip(columns, widths, strict=True)) + "    db  statuses")
             for concurrency in CONCURRENCIES:
-                cpu_before, db_before = server_cpu_seconds(server), database_cpu_seconds()
-                load = run_load(port, pairs, concurrency, SECONDS, workdir)
-                requests_done = max(load["requests"], 1)
-                cpu_ms = (server_cpu_seconds(server) - cpu_before) * 1000 / requests_done
-                db_ms = database_cpu_used(db_before) * 1000 / requests_done
                 tps = pgbench_tps(concurrency, SECONDS)
-                ratio = f"{load['transfers_per_second'] / tps:.3f}" if tps else "n/a"
-                rate, p50, p99 = load["transfers_per_second"], load["p50_ms"], load["p99_ms"]
-                figures = f"{concurrency:>7} {rate:>12.1f} {p50:>8.1f} {p99:>8.1f} {tps or 0:>12.1f} {ratio:>6}"
-                figures += f" {cpu_ms:>16.2f} {db_ms:>5.2f}"
-                print(f"  {figures}  {load['statuses']}")
+                rates = {}
+                for senders, load_pairs in (("64", pairs), ("1 (hot)", hot_pairs)):
+                    cpu_before, db_before = server_cpu_seconds(server), database_cpu_seconds()
+                    load = run_load(port, load_pairs, concurrency, SECONDS, workdir)
+                    requests_done = max(load["requests"], 1)
+                    cpu_ms = (server_cpu_seconds(server) - cpu_before) * 1000 / requests_done
+                    db_ms = database_cpu_used(db_before) * 1000 / requests_done
+                    rate, p50, p99 = load["transfers_per_second"], load["p50_ms"], load["p99_ms"]
+                    rates[senders] = rate
+                    ratio = f"{rate / tps:.3f}" if tps else "n/a"
+                    figures = f"{concurrency:>7} {senders:>9} {rate:>12.1f} {p50:>8.1f} {p99:>8.1f} {tps or 0:>12.1f}"
+                    figures += f" {ratio:>6} {cpu_ms:>16.2f} {db_ms:>5.2f}"
+                    print(f"  {figures}  {load['statuses']}")
+                hot_share = rates["1 (hot)"] / rates["64"] if rates["64"] else 0.0
+                print(f"  {concurrency} clients: hot owner / uniform = {hot_share:.2f} (goal: at least 0.50)")
             server.terminate()
             server.wait(timeout=20)
             server = None
             print("\nwhere the time goes (in-process cProfile of 300 transfer requests, cumulative):")
             print(profile_in_process(pairs))
+            history_cost(cpu_seconds=_cpu_seconds)
         finally:
             if server is not None:
                 server.terminate()
