@@ -415,3 +415,34 @@ def test_only_an_officer_with_the_permission_decides_and_never_their_own_case(ho
     case.refresh_from_db()
     assert case.status == "open"
     assert not AuditEvent.objects.filter(event_type__startswith="ledger.review_case.a").exists()
+
+
+def test_an_approved_transfer_is_posted_with_the_audit_payload_and_outbox_rows_of_an_immediate_one(officer):
+    """Parity: the SQL path (`ledger_transfer_create`) and the Python path an approval takes write the same rows."""
+    from ledger.models import OutboxMessage
+
+    alice, bob = account(balance_minor=5_000_00), account()
+    immediate = send(alice, bob, 100_00)
+    TransferRule.objects.create(
+        name="hold all EUR", kind="review_threshold", currency="EUR", threshold_minor=1, action="hold_for_review"
+    )
+    pending = send(alice, bob, 100_00)
+    review_case_decide(
+        case_public_id=ReviewCase.objects.get().public_id, approve=True, reason="checked", officer=officer
+    )
+
+    def posted(public_id):
+        payload = AuditEvent.objects.get(event_type="ledger.transfer.posted", object_id=str(public_id)).payload
+        payload.pop("approved_review_hold", None)
+        payload.pop("transfer")
+        for posting in payload["postings"]:
+            posting.pop("account")
+        messages = OutboxMessage.objects.filter(payload__transfer=str(public_id)).order_by("recipient_user_id")
+        rows = [
+            (m.topic, m.channel, m.recipient_user_id, {k: v for k, v in m.payload.items() if k != "transfer"})
+            for m in messages
+        ]
+        return payload, rows
+
+    assert posted(immediate.public_id) == posted(pending.public_id)
+    assert len(posted(immediate.public_id)[1]) == 2  # an email to the payer and one to the payee
