@@ -17,6 +17,7 @@ configuration before settings exist) shares its Luhn check.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterator
 
 __all__ = [
@@ -51,9 +52,10 @@ _BRANDS: list[tuple[str, list[tuple[int, int]], frozenset[int]]] = [
 
 # What the vault drops from a card number before checking it: people type "4111 1111-1111 1111".
 _SEPARATORS = re.compile(r"[\s\-]")
-# Groups of ASCII digits joined by short runs of those separators. Letters, dots and any other
-# character end a run; a card inside a run may start and end at any group boundary.
-_DIGIT_RUN = re.compile(r"[0-9]+(?:[\s\-]{1,3}[0-9]+)*")
+# In free text, digit groups joined by up to four of anything that is neither a letter nor a digit
+# (spaces, dashes, dots, slashes, underscores, commas...): people and attackers write cards every way.
+# Letters end a run; a card inside a run may start and end at any group boundary.
+_DIGIT_RUN = re.compile(r"[0-9]+(?:[\W_]{1,4}[0-9]+)*")
 _DIGIT_GROUP = re.compile(r"[0-9]+")
 
 
@@ -101,8 +103,25 @@ def is_card_number(digits: str) -> bool:
     )
 
 
+def _digits_folded(text: str) -> str:
+    """`text` with every Unicode decimal digit as its ASCII digit and invisible format characters dropped.
+
+    A card in fullwidth, Arabic-Indic or superscript digits, or split by a
+    zero-width space, is still a card to whoever reads it back (NFKC folds
+    the compatibility forms; `unicodedata.decimal` the other scripts' digits).
+    """
+    folded = unicodedata.normalize("NFKC", text)
+    if folded.isascii():
+        return folded
+    return "".join(
+        str(digit) if (digit := unicodedata.decimal(char, None)) is not None else char
+        for char in folded
+        if unicodedata.category(char) != "Cf"
+    )
+
+
 def card_numbers_in_text(text: str) -> Iterator[str]:
-    """Each card number (digits only) written in `text`, with or without spaces or dashes, in order.
+    """Each card number (digits only) written in `text`, in any digits, with or without separators, in order.
 
     Every run of digit groups is tried from each group on, joining the groups
     that follow while at most 19 digits are gathered; the longest joined
@@ -111,7 +130,7 @@ def card_numbers_in_text(text: str) -> Iterator[str]:
     a 16-digit tail of it (the vault refuses both). A run is at most 19
     groups wide from any start, so the work is linear in the text.
     """
-    for run in _DIGIT_RUN.finditer(text):
+    for run in _DIGIT_RUN.finditer(_digits_folded(text)):
         groups = _DIGIT_GROUP.findall(run.group())
         if sum(len(group) for group in groups) < PAN_MIN_DIGITS:
             continue

@@ -146,14 +146,6 @@ class HoldExpired(DomainError):
     title = "The hold has expired"
 
 
-class HoldNotCapturable(DomainError):
-    """Said to the payee only; the payer is never told why (a review must not tip anyone off)."""
-
-    status = 409
-    code = "hold_not_capturable"
-    title = "The hold cannot be captured yet"
-
-
 class CaptureExceedsHold(DomainError):
     status = 422
     code = "capture_exceeds_hold"

@@ -27,7 +27,7 @@ from accounts.models import PartnerApiKey
 from audit.models import AuditEvent
 from fintech.card_numbers import card_number_masked, card_numbers_in_text
 from fintech.models import IdempotencyRecord
-from ledger.models import Hold, OutboxMessage, Transfer
+from ledger.models import Hold, OutboxMessage, ReviewCase, Transfer, TransferRule
 
 DEFAULT_BATCH_SIZE = 1000
 MAX_BATCH_SIZE = 10_000
@@ -55,8 +55,10 @@ STORED_FREE_TEXT: tuple[StoredFreeText, ...] = (
     StoredFreeText(Hold, text_columns=("reference",)),
     StoredFreeText(OutboxMessage, text_columns=("last_error",), json_columns=("payload",)),
     StoredFreeText(AuditEvent, json_columns=("payload",)),
-    StoredFreeText(IdempotencyRecord, json_columns=("response_body",)),
+    StoredFreeText(IdempotencyRecord, text_columns=("key",), json_columns=("response_body",)),
     StoredFreeText(PartnerApiKey, text_columns=("name", "revoked_reason")),
+    StoredFreeText(TransferRule, text_columns=("name",)),
+    StoredFreeText(ReviewCase, text_columns=("decision_reason",), json_columns=("reasons",)),
 )
 TABLES = tuple(source.table for source in STORED_FREE_TEXT)
 

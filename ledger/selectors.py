@@ -19,7 +19,7 @@ from django.db.models import QuerySet
 from accounts.models import User
 from ledger.currencies import format_amount
 from ledger.exceptions import AccountNotFound, HoldNotFound, TransferNotFound
-from ledger.models import Hold, LedgerAccount, Posting, Transfer
+from ledger.models import CUSTOMER_REFUNDABLE_KINDS, Hold, LedgerAccount, Posting, Transfer
 
 MAX_ACCOUNTS_LISTED = 100
 DEFAULT_STATEMENT_MAX_ROWS = 10_000
@@ -124,15 +124,20 @@ def transfer_get(*, owner: User, public_id: Any) -> Transfer | Hold:
 
 
 def transfer_received_get(*, owner: User, public_id: Any) -> Transfer:
-    """A transfer credited to one of the owner's accounts (what a payee may refund); `TransferNotFound` otherwise.
+    """A transfer or capture credited to one of the owner's accounts (what a payee may refund); else `TransferNotFound`.
 
     The payer cannot reverse: that would let a sender claw money back from
-    the payee. Staff reversals go through the service directly.
+    the payee. Deposits and credit charges are the platform's movements, not
+    a payment a customer received from another: not refundable by a customer.
     """
     wanted = _as_uuid(public_id)
     transfer = (
-        Transfer.objects.filter(public_id=wanted, postings__account__owner=owner, postings__amount_minor__gt=0)
-        .exclude(kind=Transfer.Kind.REVERSAL)
+        Transfer.objects.filter(
+            public_id=wanted,
+            postings__account__owner=owner,
+            postings__amount_minor__gt=0,
+            kind__in=CUSTOMER_REFUNDABLE_KINDS,
+        )
         .distinct()
         .first()
         if wanted is not None and owner is not None

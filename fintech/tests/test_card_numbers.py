@@ -35,6 +35,19 @@ REFUSED = [
     "diners 30569309025904",
     "unionpay 6200000000000005",
     "two: 4111111111111111 and 5555555555554444",
+    # Found in review: other separators, other digits, invisible characters.
+    "4111.1111.1111.1111",
+    "4111/1111/1111/1111",
+    "4111_1111_1111_1111",
+    "4111,1111,1111,1111",
+    "4111+1111+1111+1111",
+    "4111 -- 1111 -- 1111 -- 1111",
+    "4111    1111    1111    1111",
+    "4111\u200b1111\u200b1111\u200b1111",
+    "\uff14\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11",
+    "٤١١١١١١١١١١١١١١١",  # Arabic-Indic digits
+    "४१११ १११९ ११११ ११११".replace("९", "१"),  # Devanagari digits
+    "4111\u20131111\u20131111\u20131111",  # en dashes
 ]
 
 ALLOWED = [
@@ -50,7 +63,9 @@ ALLOWED = [
     "371449635398432",  # Amex prefix and length, fails Luhn
     "paid 12.34 EUR on 2024-05-01 ref 00123",
     "+44 20 7946 0958",
-    "٤١١١١١١١١١١١١١١١",  # Arabic-Indic digits: the vault takes ASCII digits only
+    "94111111111111111",  # a card glued to a digit is a 17-digit number: groups are never split (ADR 0014)
+    "IBAN DE89 3704 0044 0532 0130 00",
+    "due 2026-01-26, amount 1,234.56, ticket 00123/2026",
 ]
 
 

@@ -186,7 +186,7 @@ class HoldCaptureApi(CustomerObjectApi):
         parameters=[IDEMPOTENCY_PARAMETER],
         responses={201: TransferOut, **MOVEMENT_PROBLEMS, **problems(
             s404="hold_not_found: not a hold to the caller's account",
-            s409="hold_not_active, hold_expired, hold_not_capturable")},
+            s409="hold_not_active, hold_expired")},
     )
     def post(self, request, hold_id):
         data = self.CaptureInput(data=request.data)
@@ -196,12 +196,10 @@ class HoldCaptureApi(CustomerObjectApi):
             hold = selectors.hold_get_as_payee(owner=request.user, public_id=hold_id)
             currency = hold.account.currency
             amount = data.validated_data.get("amount")
-            amount_minor = (
-                amount_minor_of({"amount": amount, "currency": currency})
-                if amount
-                else hold.amount_minor - hold.captured_minor
-            )
-            self.require_step_up(amount_minor, currency)
+            amount_minor = amount_minor_of({"amount": amount, "currency": currency}) if amount else None
+            # Without an amount the service captures what remains under the lock; what remained when read
+            # here can only be more, so step-up judges at least the amount that moves.
+            self.require_step_up(hold.remaining_minor if amount_minor is None else amount_minor, currency)
             transfer = services.hold_capture(
                 hold=hold, amount_minor=amount_minor, captured_by=request.user, actor=self.actor()
             )
@@ -215,7 +213,7 @@ class HoldVoidApi(CustomerObjectApi):
 
     @extend_schema(
         request=None,
-        summary="Release what remains of a hold to the caller's account (the payee's decision)",
+        summary="Release what remains of a hold to the caller's account: the payee gives the payer back the money",
         parameters=[IDEMPOTENCY_PARAMETER],
         responses={200: HoldOut, **problems(
             s401="not_authenticated", s403="insufficient_scope", s404="hold_not_found", s409="hold_not_active",

@@ -8,7 +8,7 @@ from ledger.models.base import (
     ClockTimestamp,
 )
 from ledger.models.limits import SpendCounter, TransferLimit, TransferRule, VelocityBucket
-from ledger.models.money import Hold, LedgerAccount, Posting, Transfer
+from ledger.models.money import CUSTOMER_REFUNDABLE_KINDS, Hold, LedgerAccount, Posting, Transfer
 from ledger.models.outbox import (
     OUTBOX_LAST_ERROR_MAX_LENGTH,
     OUTBOX_MAX_ATTEMPTS,
@@ -19,6 +19,7 @@ from ledger.models.reviews import ReviewCase
 
 __all__ = [
     "CLIENT_ID_MAX_LENGTH",
+    "CUSTOMER_REFUNDABLE_KINDS",
     "CUSTOMER_TIERS",
     "OUTBOX_LAST_ERROR_MAX_LENGTH",
     "OUTBOX_MAX_ATTEMPTS",

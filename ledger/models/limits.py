@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
+from fintech.free_text import validate_free_text
 from ledger.currencies import CURRENCY_CODES
 from ledger.models.base import CUSTOMER_TIERS, RULE_WINDOW_MAX_MINUTES
 from ledger.models.base import currency_known as _currency_known
@@ -61,7 +62,8 @@ class TransferRule(models.Model):
         HOLD_FOR_REVIEW = "hold_for_review", "Hold for review (posts after approval)"
         REFUSE = "refuse", "Refuse"
 
-    name = models.CharField(max_length=100, unique=True)
+    # Shown to compliance officers and copied into review cases: never a card number.
+    name = models.CharField(max_length=100, unique=True, validators=[validate_free_text])
     kind = models.CharField(max_length=32, choices=Kind.choices)
     currency = models.CharField(max_length=3, blank=True, help_text="blank: any currency")
     threshold_minor = models.BigIntegerField(null=True, blank=True)

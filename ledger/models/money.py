@@ -200,6 +200,11 @@ class Transfer(models.Model):
         return self.amount_minor - self.reversed_minor
 
 
+# What a customer may refund: a payment another customer made them. Deposits and credit charges are the
+# platform's own movements; a reversal is never reversed.
+CUSTOMER_REFUNDABLE_KINDS = (Transfer.Kind.TRANSFER, Transfer.Kind.HOLD_CAPTURE)
+
+
 class Posting(models.Model):
     """One line of a journal entry: a signed amount on one account, and that account's balance after it.
 

@@ -39,7 +39,6 @@ from ledger.exceptions import (
     CaptureExceedsHold,
     HoldExpired,
     HoldNotActive,
-    HoldNotCapturable,
     HoldNotFound,
     InvalidHoldExpiry,
     SameAccount,
@@ -159,31 +158,39 @@ def hold_create(
 
 
 def hold_capture(
-    *, hold: Hold, amount_minor: int, captured_by: User, actor: Actor, reference: str | None = None
+    *, hold: Hold, amount_minor: int | None, captured_by: User, actor: Actor, reference: str | None = None
 ) -> Transfer:
-    """The payee moves `amount_minor` of the held money to the hold's destination; the rest stays held.
+    """The payee moves `amount_minor` of the held money (None: all that remains) to the hold's destination.
 
     Partial captures may repeat until the hold is captured in full; a void or
     expiry releases what remains. Posts a transfer of kind `hold_capture`,
     initiated by the payee. Not counted against anyone's limits again: the
     hold counted when it reserved the money.
 
-    Errors: hold_not_found (not the payee's), hold_not_active, hold_expired,
-    hold_not_capturable (a review case holds it), capture_exceeds_hold,
-    account_not_active (either customer blocked), invalid_amount.
+    "All that remains" is read under the hold's lock, so a capture racing
+    another one captures what is really left, or is told the hold is done.
+
+    Errors: hold_not_found (not the payee's), hold_not_active (also while a
+    review case holds it: the same answer, so the payee is not tipped off),
+    hold_expired, capture_exceeds_hold, account_not_active (either customer
+    blocked), invalid_amount.
     """
-    amount_check(amount_minor)
+    if amount_minor is not None:
+        amount_check(amount_minor)
     reference = hold.reference if reference is None else reference_check(reference)
     with transaction.atomic():
         source, destination, locked = _payee_hold_lock(hold, payee=captured_by)
         if locked.expires_at <= timezone.now():
             raise HoldExpired()
+        if amount_minor is None:
+            amount_minor = locked.remaining_minor
         if amount_minor > locked.remaining_minor:
             raise CaptureExceedsHold()
         if ReviewCase.objects.filter(hold=locked, kind=ReviewCase.Kind.HELD_MOVEMENT).exclude(
             status=ReviewCase.Status.APPROVED
         ).exists():
-            raise HoldNotCapturable()
+            # The answer any hold that cannot be captured gets: a review-specific code would tip the payee off.
+            raise HoldNotActive()
         active_check(source, destination)
         movement_policy_check(
             movement=Movement.CAPTURE,

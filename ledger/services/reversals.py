@@ -32,7 +32,7 @@ from ledger.exceptions import (
     TransferNotReversible,
 )
 from ledger.lock_objects import accounts_lock, transfers_lock
-from ledger.models import Posting, Transfer
+from ledger.models import CUSTOMER_REFUNDABLE_KINDS, Posting, Transfer
 from ledger.services.core import (
     Leg,
     active_check,
@@ -67,6 +67,8 @@ def transfer_reverse(
         amount_check(amount_minor)
     if transfer.kind == Transfer.Kind.REVERSAL:
         raise TransferNotReversible("A reversal cannot itself be reversed; post a new transfer instead.")
+    if initiated_by is not None and transfer.kind not in CUSTOMER_REFUNDABLE_KINDS:
+        raise TransferNotReversible("Only a payment received from another customer can be refunded.")
     # Postings are append-only, so reading them before the locks is safe.
     original_postings = list(Posting.objects.filter(transfer_id=transfer.pk).order_by("id"))
     if len(original_postings) < 2 or any(

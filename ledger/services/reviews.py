@@ -40,7 +40,7 @@ from ledger.exceptions import (
     ReviewDecisionNotAllowed,
 )
 from ledger.lock_objects import accounts_lock, holds_lock, review_cases_lock
-from ledger.models import Hold, ReviewCase, Transfer
+from ledger.models import Hold, LedgerAccount, ReviewCase, Transfer
 from ledger.services.core import Leg, audit_record, hold_release, reason_check, transfer_payload, transfer_post
 from ledger.services.policy import Movement, movement_policy_check
 
@@ -111,8 +111,8 @@ def review_case_decide(*, case_public_id, approve: bool, reason: str, officer: U
     case = ReviewCase.objects.select_related("hold").filter(public_id=case_public_id).first()
     if case is None:
         raise ReviewCaseNotFound()
-    if case.subject_id == officer.pk:
-        raise ReviewDecisionForbidden("Nobody decides a case about their own money.")
+    if officer.pk in _owners_involved(case):
+        raise ReviewDecisionForbidden("Nobody decides a case about money they send or receive.")
     with transaction.atomic():
         hold = case.hold
         if hold is not None:
@@ -143,6 +143,16 @@ def review_case_decide(*, case_public_id, approve: bool, reason: str, officer: U
             ),
         )
     return locked
+
+
+def _owners_involved(case: ReviewCase) -> set[int]:
+    """The customers on either side of the case's money: its subject, the payer and the payee."""
+    accounts = LedgerAccount.objects.none()
+    if case.hold_id is not None:
+        accounts = LedgerAccount.objects.filter(pk__in=[case.hold.account_id, case.hold.destination_id])
+    elif case.transfer_id is not None:
+        accounts = LedgerAccount.objects.filter(postings__transfer_id=case.transfer_id)
+    return {case.subject_id, *accounts.exclude(owner=None).values_list("owner_id", flat=True)}
 
 
 def _held_movement_post(*, hold: Hold, source, destination, actor: Actor) -> Transfer:

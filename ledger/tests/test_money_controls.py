@@ -16,7 +16,7 @@ from accounts.services import staff_create
 from audit.models import AuditEvent
 from ledger.exceptions import (
     AccountNotActive,
-    HoldNotCapturable,
+    HoldNotActive,
     LimitDailyExceeded,
     LimitNotConfigured,
     LimitPerTransferExceeded,
@@ -310,11 +310,12 @@ def test_a_blocked_customers_case_can_only_be_rejected(hold_large_eur, officer):
 
 
 def test_a_held_authorisation_cannot_be_captured_until_approved(hold_large_eur, officer):
+    """The payee is told what any uncapturable hold says (`hold_not_active`), never that a review holds it."""
     alice, merchant = account(balance_minor=5_000_00), account()
     booking = hold(alice, merchant, 3_000_00)
     case = ReviewCase.objects.get(hold=booking)
 
-    with pytest.raises(HoldNotCapturable):
+    with pytest.raises(HoldNotActive):
         hold_capture(hold=booking, captured_by=merchant.owner, amount_minor=1_00, actor=TEST_ACTOR)
     review_case_decide(case_public_id=case.public_id, approve=True, reason="known merchant", officer=officer)
     hold_capture(hold=booking, captured_by=merchant.owner, amount_minor=1_00, actor=TEST_ACTOR)
@@ -446,3 +447,45 @@ def test_an_approved_transfer_is_posted_with_the_audit_payload_and_outbox_rows_o
 
     assert posted(immediate.public_id) == posted(pending.public_id)
     assert len(posted(immediate.public_id)[1]) == 2  # an email to the payer and one to the payee
+
+
+def test_an_officer_who_receives_the_money_may_not_decide_its_case(hold_large_eur, officer):
+    """Found in review: only the subject (payer) was checked; the payee is just as interested."""
+    CustomerProfile.objects.create(user=officer, tier="standard")
+    alice, officers_account = account(balance_minor=5_000_00), account(owner=officer)
+    send(alice, officers_account, 3_000_00)
+
+    with pytest.raises(ReviewDecisionForbidden):
+        review_case_decide(
+            case_public_id=ReviewCase.objects.get().public_id, approve=True, reason="fine", officer=officer
+        )
+
+
+def test_capturing_all_that_remains_is_decided_under_the_lock(nothing_written):
+    """Found in review: "no amount" was read before the lock, so a finished hold answered invalid_amount."""
+    alice, merchant = account(balance_minor=1_000_00), account()
+    booking = hold(alice, merchant, 300_00)
+    hold_capture(hold=booking, captured_by=merchant.owner, amount_minor=100_00, actor=TEST_ACTOR)
+
+    rest = hold_capture(hold=booking, captured_by=merchant.owner, amount_minor=None, actor=TEST_ACTOR)
+    guard = nothing_written()
+
+    assert rest.amount_minor == 200_00
+    with pytest.raises(HoldNotActive):
+        hold_capture(hold=booking, captured_by=merchant.owner, amount_minor=None, actor=TEST_ACTOR)
+    guard.check()
+
+
+def test_a_customer_cannot_refund_a_deposit_or_a_credit_charge(nothing_written):
+    """Found in review: a (blocked) customer could send money back to the platform's funding account."""
+    from ledger.exceptions import TransferNotReversible
+    from ledger.services import deposit_from_funding
+
+    alice = account()
+    deposit = deposit_from_funding(account=alice, amount_minor=100_00, reason="funding", actor=TEST_ACTOR)
+    guard = nothing_written()
+
+    with pytest.raises(TransferNotReversible):
+        transfer_reverse(transfer=deposit, amount_minor=1_00, reason="give back", initiated_by=alice.owner,
+                         actor=TEST_ACTOR)
+    guard.check()
