@@ -19,7 +19,6 @@ the response that left as well.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 
@@ -30,6 +29,7 @@ from audit.context import bind_request, reset_request
 from audit.models import AuditEvent
 from audit.risk import assess_api_call
 from audit.services.events import Actor, audit_event_insert_statement, audit_event_record
+from fintech.json_documents import json_body_loads
 
 logger = logging.getLogger(__name__)
 API_PREFIX = "/v1/"
@@ -43,7 +43,7 @@ def body_summary(content_type: str, body: bytes) -> dict:
     summary: dict = {"bytes": len(body)}
     if body and "json" in content_type:
         try:
-            document = json.loads(body)
+            document = json_body_loads(body)
         except ValueError:
             summary["json"] = "invalid"
         else:

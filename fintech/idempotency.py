@@ -41,6 +41,7 @@ from rest_framework.response import Response
 
 from fintech.db_retry import run_with_retry
 from fintech.free_text import free_text_check
+from fintech.json_documents import json_column
 from fintech.models import IdempotencyRecord
 from fintech.problems import PROBLEM_CONTENT_TYPE, DomainError, problem_body
 
@@ -110,11 +111,6 @@ _RECORD_SQL = (
 )
 
 
-def _json_loaded(value: Any) -> Any:
-    """A jsonb column read through a plain cursor: Django has psycopg hand it over as text."""
-    return json.loads(value) if isinstance(value, (str, bytes)) else value
-
-
 def _lock_id(client_id: str, principal: str, key: str) -> int:
     digest = hashlib.sha256(f"idempotency\n{client_id}\n{principal}\n{key}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
@@ -150,7 +146,7 @@ def idempotent_response(
             if stored_status is not None:
                 if stored_fingerprint != fingerprint:
                     raise IdempotencyKeyReused()
-                return stored_status, _json_loaded(stored_body), True, None
+                return stored_status, json_column(stored_body), True, None
             try:
                 if savepoint:
                     with transaction.atomic():

@@ -21,7 +21,6 @@ Platform-initiated movements skip the step by name: staff deposits
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -29,6 +28,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
+from fintech.json_documents import json_column
 from fintech.problems import DomainError
 from ledger.currencies import format_amount
 from ledger.exceptions import (
@@ -114,11 +114,6 @@ class PolicyDecision:
         return bool(self.reasons)
 
 
-def json_decoded(value):
-    """A json/jsonb column as psycopg returns it from a function's OUT row: text or already decoded."""
-    return json.loads(value) if isinstance(value, (str, bytes)) else value
-
-
 def limit_time_zone() -> str:
     return settings.LEDGER_LIMIT_TIME_ZONE
 
@@ -143,10 +138,10 @@ def movement_policy_check(
         )
         refusal, refusal_data, action, reasons, limit_day = cursor.fetchone()
     if refusal is not None:
-        raise refusal_error(refusal, json_decoded(refusal_data) or {}, currency=currency)
+        raise refusal_error(refusal, json_column(refusal_data) or {}, currency=currency)
     return PolicyDecision(
         action=action,
-        reasons=list(json_decoded(reasons) or []),
+        reasons=list(json_column(reasons) or []),
         limit_day=limit_day,
         sender_id=sender_id,
         currency=currency,

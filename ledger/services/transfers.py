@@ -22,6 +22,7 @@ from django.utils import timezone
 from accounts.models import User
 from audit.services.events import Actor
 from fintech.db_retry import sqlstate_of
+from fintech.json_documents import json_column
 from fintech.redaction import scrub_text
 from fintech.request_context import current_request_id
 from ledger import notifications
@@ -29,7 +30,7 @@ from ledger.currencies import format_amount
 from ledger.exceptions import AccountNotFound, LedgerInvariantViolation
 from ledger.models import LedgerAccount, Posting, Transfer
 from ledger.services.core import amount_check, client_id_check, currency_check, reference_check
-from ledger.services.policy import json_decoded, limit_time_zone, refusal_error
+from ledger.services.policy import limit_time_zone, refusal_error
 
 # One statement; every value is a bound parameter.
 _TRANSFER_CREATE_SQL = (
@@ -128,8 +129,8 @@ def transfer_create(
                 transfer_id=transfer_id,
                 public_id=public_id,
                 created_at=created_at,
-                review_reasons=json_decoded(reasons),
-                accounts=(_account_of(json_decoded(source)), _account_of(json_decoded(destination))),
+                review_reasons=json_column(reasons),
+                accounts=(_account_of(json_column(source)), _account_of(json_column(destination))),
                 amount_minor=amount_minor,
                 currency=currency,
                 reference=reference,
@@ -140,15 +141,15 @@ def transfer_create(
             notifications.transfer_posted(transfer)
     # Raised after the atomic block exited cleanly: the call wrote nothing.
     if refusal is not None:
-        raise refusal_error(refusal, json_decoded(refusal_data) or {}, currency=currency)
+        raise refusal_error(refusal, json_column(refusal_data) or {}, currency=currency)
     if status == "pending":
         return PendingMovement(
             public_id=public_id,
             kind=Transfer.Kind.TRANSFER,
             amount_minor=amount_minor,
             currency=currency,
-            from_account=uuid.UUID(str(json_decoded(source)["public_id"])),
-            to_account=uuid.UUID(str(json_decoded(destination)["public_id"])),
+            from_account=uuid.UUID(str(json_column(source)["public_id"])),
+            to_account=uuid.UUID(str(json_column(destination)["public_id"])),
             reference=reference,
             created_at=created_at,
         )
