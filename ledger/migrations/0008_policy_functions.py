@@ -10,7 +10,7 @@ from django.db import migrations
 
 from ledger.sql import SqlFile
 
-POLICY = SqlFile("policy.sql", "60993ca6091ac3db9524209dbb41238b996bde1adb0da256560ddb141c828d32")
+POLICY = SqlFile("policy.sql", "b2ec13705c52bdcf67a7cc09f36a0153bfb9878a86055088a0a99cee0b411821")
 TRANSFER_CREATE = SqlFile("transfer_create.sql", "2e1a9ead44e24304160207731ee14328dcadbec4f1e260a69b0da5885d2e0fcb")
 
 DROP_OLD_TRANSFER_CREATE = """

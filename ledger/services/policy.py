@@ -77,8 +77,8 @@ def refusal_error(code: str, data: dict, *, currency: str) -> DomainError:
     if code == "velocity_exceeded":
         max_count, window_minutes = data["max_count"], data["window_minutes"]
         return VelocityExceeded(
-            f"At most {max_count} transfers in {window_minutes} minute(s).",
-            headers={"Retry-After": str(window_minutes * 60)},
+            f"At most {max_count} movements in {window_minutes} minute(s).",
+            headers={"Retry-After": str(data["retry_after_seconds"])},
         )
     raise RuntimeError(f"the policy step returned an unknown refusal {code!r}")
 

@@ -41,6 +41,7 @@ DECLARE
     v_rule record;
     v_hit boolean;
     v_recent bigint;
+    v_oldest timestamptz;
     v_hold boolean := false;
 BEGIN
     IF p_movement NOT IN ('transfer', 'hold', 'credit_charge', 'refund', 'capture') THEN
@@ -109,11 +110,12 @@ BEGIN
         IF v_rule.kind = 'review_threshold' THEN
             v_hit := p_amount_minor >= v_rule.threshold_minor;
         ELSIF v_rule.kind = 'velocity' THEN
-            -- The window is the current minute and the (window - 1) before it: at most 1,440 buckets.
-            SELECT coalesce(sum(movements), 0) INTO v_recent FROM ledger_velocitybucket
+            -- The current minute's bucket and the `window` whole minutes before it (at most 1,441 rows): a
+            -- superset of the trailing window, so no burst across a minute boundary gets past the rule.
+            SELECT coalesce(sum(movements), 0), min(minute) INTO v_recent, v_oldest FROM ledger_velocitybucket
              WHERE owner_id = p_sender
                AND (v_rule.currency = '' OR currency = v_rule.currency)
-               AND minute > date_trunc('minute', v_now) - make_interval(mins => v_rule.window_minutes);
+               AND minute >= date_trunc('minute', v_now) - make_interval(mins => v_rule.window_minutes);
             v_hit := v_recent >= v_rule.max_count;  -- this movement would be one more than allowed
         ELSE
             CONTINUE;
@@ -123,7 +125,10 @@ BEGIN
             IF v_rule.kind = 'velocity' THEN
                 r_refusal := 'velocity_exceeded';
                 r_refusal_data := jsonb_build_object(
-                    'max_count', v_rule.max_count, 'window_minutes', v_rule.window_minutes);
+                    'max_count', v_rule.max_count, 'window_minutes', v_rule.window_minutes,
+                    -- when the oldest counted minute leaves the window (a retry may still be refused after it)
+                    'retry_after_seconds', greatest(1, ceil(extract(epoch FROM
+                        v_oldest + make_interval(mins => v_rule.window_minutes + 1) - v_now)))::int);
             ELSE
                 r_refusal := 'transfer_refused_by_rule';
             END IF;
