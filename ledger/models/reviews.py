@@ -74,10 +74,12 @@ class ReviewCase(models.Model):
             ),
             _currency_known("ledger_review"),
             models.CheckConstraint(condition=Q(amount_minor__gt=0), name="ledger_review_amount_gt_0"),
-            # About one posted transfer or one hold; only a hold can be held back by a case.
+            # A flagged case is about one posted transfer or one hold; a held case about its hold, and once
+            # approved also about the transfer the approval posted.
             models.CheckConstraint(
-                condition=Q(transfer__isnull=False, hold__isnull=True, kind="flagged_movement")
-                | Q(transfer__isnull=True, hold__isnull=False),
+                condition=Q(kind="flagged_movement", transfer__isnull=False, hold__isnull=True)
+                | Q(kind="flagged_movement", transfer__isnull=True, hold__isnull=False)
+                | Q(kind="held_movement", hold__isnull=False),
                 name="ledger_review_subject_matches_kind",
             ),
             # A decision names the officer, when, and why; an open case has none.

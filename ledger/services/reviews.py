@@ -132,7 +132,9 @@ def review_case_decide(*, case_public_id, approve: bool, reason: str, officer: U
                 posted = _held_movement_post(hold=hold, source=source, destination=destination, actor=actor)
         locked.status = ReviewCase.Status.APPROVED if approve else ReviewCase.Status.REJECTED
         locked.decided_by, locked.decided_at, locked.decision_reason = officer, timezone.now(), reason
-        locked.save(update_fields=["status", "decided_by", "decided_at", "decision_reason"])
+        if posted is not None:
+            locked.transfer = posted  # the case leads to what its approval posted
+        locked.save(update_fields=["status", "decided_by", "decided_at", "decision_reason", "transfer"])
         audit_record(
             event_type=f"ledger.review_case.{locked.status}",
             actor=actor,

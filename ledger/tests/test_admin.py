@@ -40,3 +40,35 @@ def test_even_a_superuser_cannot_delete_a_transfer(client):
     response = client.post(f"/admin/ledger/transfer/{transfer.pk}/delete/", {"post": "yes"})
 
     assert response.status_code == 403
+
+
+def test_operations_enter_rule_thresholds_and_limits_in_major_units(client):
+    """Found in review: "30.00" typed into a minor-units field saved a threshold of 0.30 EUR, silently."""
+    from ledger.models import TransferRule
+
+    operator = staff_create(email="ops2@example.com", password=None, roles=["operations"])
+    force_login_with_mfa(client, operator)
+    rule = TransferRule.objects.get(kind="review_threshold", currency="EUR")
+    limit = TransferLimit.objects.get(tier="standard", currency="EUR")
+    rule_form = {
+        "name": rule.name, "kind": rule.kind, "currency": "EUR", "action": "flag", "active": "on",
+        "max_count": "", "window_minutes": "",
+    }
+
+    shown = client.get(f"/admin/ledger/transferrule/{rule.pk}/change/").content.decode()
+    too_precise = client.post(f"/admin/ledger/transferrule/{rule.pk}/change/", {**rule_form, "threshold": "30.001"})
+    saved = client.post(f"/admin/ledger/transferrule/{rule.pk}/change/", {**rule_form, "threshold": "30.00"})
+    limit_saved = client.post(
+        f"/admin/ledger/transferlimit/{limit.pk}/change/",
+        {"tier": "standard", "currency": "EUR", "per_transfer_max": "4000.50", "daily_outgoing_max": "9000"},
+    )
+    listing = client.get("/admin/ledger/transferlimit/").content.decode()
+
+    assert 'value="10000.00"' in shown
+    assert too_precise.status_code == 200 and "at most 2 decimal places" in too_precise.content.decode()
+    assert saved.status_code == 302 and limit_saved.status_code == 302
+    rule.refresh_from_db()
+    limit.refresh_from_db()
+    assert rule.threshold_minor == 30_00
+    assert (limit.per_transfer_max_minor, limit.daily_outgoing_max_minor) == (4_000_50, 9_000_00)
+    assert "4,000.50 EUR" in listing

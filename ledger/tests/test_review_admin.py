@@ -216,3 +216,50 @@ def test_get_shows_the_form_and_never_decides(officer_client, held):
     case.refresh_from_db()
     assert case.status == ReviewCase.Status.OPEN
     assert not Transfer.objects.filter(public_id=pending.public_id).exists()
+
+
+def test_an_approved_case_leads_to_the_transfer_and_is_found_by_the_id_the_customer_was_given(officer_client, held):
+    """Found in review: an approved held case showed "Transfer: None" and the customer's id found nothing."""
+    pending, case, _ = held
+    by_promised_id = officer_client.get(LIST_URL, {"q": str(pending.public_id)}).content.decode()
+
+    officer_client.post(decide_url(case), {"decision": "approve", "reason": REASON})
+
+    case.refresh_from_db()
+    assert case.transfer == Transfer.objects.get(public_id=pending.public_id)
+    assert str(case.public_id) in by_promised_id
+    assert str(pending.public_id) in officer_client.get(change_url(case)).content.decode()
+
+
+def test_a_refused_decision_keeps_what_the_officer_typed_but_never_a_card_number(officer_client, held):
+    from accounts.models import CustomerProfile
+
+    _, case, _ = held
+    CustomerProfile.objects.filter(user=case.subject).update(status="blocked")  # approval is refused now
+
+    refused = officer_client.post(decide_url(case), {"decision": "approve", "reason": "Case 4711: all in order"})
+    with_card = officer_client.post(decide_url(case), {"decision": "reject", "reason": "card 4111 1111 1111 1111"})
+
+    assert refused.status_code == 200
+    assert "Case 4711: all in order" in refused.content.decode()  # back in the form, not thrown away
+    assert "can only be rejected" in refused.content.decode()
+    assert with_card.status_code == 200
+    assert "4111 1111 1111 1111" not in with_card.content.decode()
+    assert "contains a card number" in with_card.content.decode()
+
+
+def test_the_decision_page_says_what_a_decision_does_for_the_kind_of_case(officer_client, held):
+    _, case, _ = held
+
+    page = officer_client.get(decide_url(case)).content.decode()
+
+    assert "nothing is posted yet" in page
+
+
+def test_the_queue_filters_by_amount_in_major_units(officer_client, held):
+    _, case, _ = held  # 200.00 EUR
+
+    over_100 = officer_client.get(LIST_URL, {"amount_at_least": "1000"}).content.decode()
+
+    assert str(case.public_id) not in over_100
+    assert "200.00 EUR" in officer_client.get(LIST_URL).content.decode()

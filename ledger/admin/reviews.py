@@ -1,10 +1,6 @@
-"""Staff views of the ledger: money rows are read-only; limits and rules are data staff maintain.
+"""The compliance officers' review queue: read-only cases, decisions only through the service, on POST."""
 
-Balances, transfers, postings and holds change only through `ledger.services`
-(locks, invariants, audit): the admin shows them and never edits or deletes
-them, superusers included. Limits and rules are edited here; django-auditlog
-records every change (ledger/apps.py) into the sealed trail.
-"""
+from __future__ import annotations
 
 from datetime import timedelta
 
@@ -12,80 +8,20 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import quote, unquote
 from django.core.exceptions import PermissionDenied
+from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 
 from fintech.admin import ReadOnlyModelAdmin
+from fintech.free_text import CARD_NUMBER_IN_FREE_TEXT
 from fintech.problems import DomainError
-from ledger.currencies import format_amount
-from ledger.models import Hold, LedgerAccount, Posting, ReviewCase, Transfer, TransferLimit, TransferRule
+from ledger.admin.money import money
+from ledger.currencies import currency_exponent
+from ledger.models import ReviewCase
 from ledger.models.reviews import DECISION_REASON_MAX_LENGTH
 from ledger.services.reviews import DECIDE_PERMISSION, review_case_decide
-
-
-@admin.register(LedgerAccount)
-class LedgerAccountAdmin(ReadOnlyModelAdmin):
-    list_display = (
-        "public_id",
-        "kind",
-        "purpose",
-        "currency",
-        "status",
-        "posted_minor",
-        "held_minor",
-        "credit_limit_minor",
-        "version",
-    )
-    list_filter = ("kind", "status", "currency")
-    search_fields = ("=public_id",)
-    raw_id_fields = ("owner",)
-
-
-class PostingInline(admin.TabularInline):
-    model = Posting
-    fields = ("account", "amount_minor", "currency", "balance_after_minor", "account_version", "created_at")
-    readonly_fields = fields
-    can_delete = False
-    extra = 0
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-
-@admin.register(Transfer)
-class TransferAdmin(ReadOnlyModelAdmin):
-    list_display = ("public_id", "kind", "amount_minor", "currency", "flagged_for_review", "created_at")
-    list_filter = ("kind", "currency", "flagged_for_review")
-    search_fields = ("=public_id", "=client_id")
-    date_hierarchy = "created_at"
-    inlines = [PostingInline]
-    raw_id_fields = ("initiated_by", "reverses", "hold")
-
-
-@admin.register(Hold)
-class HoldAdmin(ReadOnlyModelAdmin):
-    list_display = ("public_id", "status", "amount_minor", "captured_minor", "expires_at")
-    list_filter = ("status",)
-    search_fields = ("=public_id",)
-    raw_id_fields = ("account", "destination", "created_by")
-
-
-@admin.register(TransferLimit)
-class TransferLimitAdmin(admin.ModelAdmin):
-    list_display = ("tier", "currency", "per_transfer_max_minor", "daily_outgoing_max_minor")
-    list_filter = ("tier", "currency")
-
-
-@admin.register(TransferRule)
-class TransferRuleAdmin(admin.ModelAdmin):
-    list_display = ("name", "kind", "currency", "threshold_minor", "max_count", "window_minutes", "action", "active")
-    list_filter = ("kind", "action", "active")
-
-
-# --- Review cases: the compliance officers' queue -------------------------------------
-
 
 
 class ReviewCaseAgeFilter(admin.SimpleListFilter):
@@ -104,16 +40,42 @@ class ReviewCaseAgeFilter(admin.SimpleListFilter):
 
 
 class ReviewCaseRuleFilter(admin.SimpleListFilter):
+    """The rules named in cases, as they were named when the case was raised (a renamed rule keeps its cases)."""
+
     title = "rule"
     parameter_name = "rule"
+    MAX_CHOICES = 200
 
     def lookups(self, request, model_admin):
-        return [(name, name) for name in TransferRule.objects.order_by("name").values_list("name", flat=True)]
+        names: set[str] = set()
+        for reasons in ReviewCase.objects.order_by("-id").values_list("reasons", flat=True)[:5000]:
+            names.update(str(reason) for reason in reasons or [])
+        return [(name, name) for name in sorted(names)[: self.MAX_CHOICES]]
 
     def queryset(self, request, queryset):
         if not self.value():
             return queryset
         return queryset.filter(reasons__contains=[self.value()])
+
+
+class ReviewCaseAmountFilter(admin.SimpleListFilter):
+    """Amount bands in major units, whatever the currency (1,000.00 EUR and 1,000 JPY are both "1,000 or more")."""
+
+    title = "amount"
+    parameter_name = "amount_at_least"
+    BANDS = (1_000, 10_000, 100_000)
+
+    def lookups(self, request, model_admin):
+        return [(str(band), f"{band:,} or more (major units)") for band in self.BANDS]
+
+    def queryset(self, request, queryset):
+        if self.value() not in {str(band) for band in self.BANDS}:
+            return queryset
+        band = int(self.value())
+        at_least = Q(pk__in=[])
+        for currency in queryset.values_list("currency", flat=True).distinct():
+            at_least |= Q(currency=currency, amount_minor__gte=band * 10 ** currency_exponent(currency))
+        return queryset.filter(at_least)
 
 
 class ReviewCaseDecisionForm(forms.Form):
@@ -125,6 +87,19 @@ class ReviewCaseDecisionForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
         help_text="Recorded in the case and the audit trail; do not paste PII or card numbers here.",
     )
+
+
+# What a decision does, said before the officer makes it.
+DECISION_EFFECTS = {
+    ReviewCase.Kind.HELD_MOVEMENT: (
+        "The money is held and nothing is posted yet. Approving posts the movement the customer asked for; "
+        "rejecting releases the held money back to the customer (not executed)."
+    ),
+    ReviewCase.Kind.FLAGGED_MOVEMENT: (
+        "The transfer is already posted. Approving or rejecting records your decision; neither moves money "
+        "(a rejection does not reverse the transfer: that is a separate act)."
+    ),
+}
 
 
 def _public_id(user) -> str | None:
@@ -146,10 +121,11 @@ class ReviewCaseAdmin(ReadOnlyModelAdmin):
         "assignee_public_id",
         "decided_by_public_id",
     )
-    list_filter = ("status", "kind", "currency", ReviewCaseAgeFilter, ReviewCaseRuleFilter)
+    list_filter = ("status", "kind", "currency", ReviewCaseAgeFilter, ReviewCaseAmountFilter, ReviewCaseRuleFilter)
     list_select_related = ("assignee", "decided_by")
     ordering = ("opened_at", "id")
-    search_fields = ("=public_id",)
+    # The case's own id, or the id the customer was given (a held transfer's promised id, a posted transfer's).
+    search_fields = ("=public_id", "=transfer__public_id", "=hold__transfer_public_id", "=hold__public_id")
     show_facets = admin.ShowFacets.NEVER
     actions = None
     fields = (
@@ -179,7 +155,7 @@ class ReviewCaseAdmin(ReadOnlyModelAdmin):
 
     @admin.display(description="amount", ordering="amount_minor")
     def amount(self, case: ReviewCase) -> str:
-        return f"{format_amount(case.amount_minor, case.currency)} {case.currency}"
+        return money(case.amount_minor, case.currency)
 
     @admin.display(description="subject (public id)")
     def subject_public_id(self, case: ReviewCase) -> str | None:
@@ -220,7 +196,6 @@ class ReviewCaseAdmin(ReadOnlyModelAdmin):
         extra_context = {
             **(extra_context or {}),
             "can_decide": request.user.has_perm(DECIDE_PERMISSION),
-            "decide_form": ReviewCaseDecisionForm(),
             "decide_url": self._url("decide", quote(object_id)),
         }
         return super().change_view(request, object_id, form_url, extra_context)
@@ -243,16 +218,22 @@ class ReviewCaseAdmin(ReadOnlyModelAdmin):
                     officer=request.user,
                 )
             except DomainError as refused:
+                # Shown with the form as the officer filled it: a refusal must not throw their reason away;
+                # except a reason holding a card number, which is never echoed back into a page.
                 messages.error(request, refused.detail)
+                if refused.code == CARD_NUMBER_IN_FREE_TEXT:
+                    form = ReviewCaseDecisionForm(initial={"decision": form.cleaned_data["decision"]})
+                case.refresh_from_db()
             else:
                 messages.success(request, f"Review case {decided.public_id} {decided.get_status_display().lower()}.")
-            return HttpResponseRedirect(change_url)
+                return HttpResponseRedirect(change_url)
         context = {
             **self.admin_site.each_context(request),
             "title": "Decide review case",
             "opts": self.opts,
             "original": case,
             "amount": self.amount(case),
+            "decision_description": DECISION_EFFECTS[case.kind],
             "form": form,
             "decide_url": request.path,
             "change_url": change_url,
