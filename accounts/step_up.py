@@ -50,8 +50,13 @@ def require_recent_mfa(*, access_token, amount_minor: int, currency: str) -> Non
         f'error_description="A second factor within the last {max_age} seconds is required", '
         f'acr_values="{MFA_ACR}", max_age={max_age}'
     )
+    which = (
+        f"Amounts above the step-up threshold for {currency}"
+        if currency in settings.STEP_UP_THRESHOLDS_MINOR
+        else f"Every amount in {currency} (no step-up threshold is configured for it)"
+    )
     raise StepUpRequired(
-        f"Amounts above the step-up threshold need multi-factor authentication within the last {max_age} seconds.",
+        f"{which} need multi-factor authentication within the last {max_age} seconds.",
         extra={"acr_values": MFA_ACR, "max_age": max_age},
         headers={"WWW-Authenticate": challenge},
     )

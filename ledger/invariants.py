@@ -201,11 +201,37 @@ def _run_checks() -> list[Problem]:
     return problems
 
 
-def ledger_verify() -> list[Problem]:
-    """Every broken invariant of the whole ledger (up to MAX_PROBLEMS_PER_CHECK per check); [] when sound."""
+_EXTENT_SQL = """SELECT (SELECT count(*) FROM ledger_ledgeraccount), (SELECT count(*) FROM ledger_transfer),
+                         (SELECT count(*) FROM ledger_posting), (SELECT count(*) FROM ledger_hold),
+                         (SELECT count(*) FROM ledger_spendcounter)"""
+EXTENT_NAMES = ("accounts", "transfers", "postings", "holds", "spend counters")
+
+
+@dataclass(frozen=True, slots=True)
+class Verification:
+    """What was checked (row counts of the same snapshot) and what was found broken."""
+
+    extent: dict[str, int]
+    problems: list[Problem]
+
+
+def ledger_verification() -> Verification:
+    """Every check over one snapshot, with how many rows it covered: what an operator reads."""
     if connection.in_atomic_block:
-        return _run_checks()  # inside the caller's transaction: its snapshot rules
+        return _verification()  # inside the caller's transaction: its snapshot rules
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        return _run_checks()
+        return _verification()
+
+
+def _verification() -> Verification:
+    with connection.cursor() as cursor:
+        cursor.execute(_EXTENT_SQL)
+        extent = dict(zip(EXTENT_NAMES, cursor.fetchone(), strict=True))
+    return Verification(extent=extent, problems=_run_checks())
+
+
+def ledger_verify() -> list[Problem]:
+    """Every broken invariant of the whole ledger (up to MAX_PROBLEMS_PER_CHECK per check); [] when sound."""
+    return ledger_verification().problems

@@ -345,6 +345,8 @@ except (ZoneInfoNotFoundError, ValueError) as error:
     raise ImproperlyConfigured(f"LEDGER_LIMIT_TIME_ZONE={LEDGER_LIMIT_TIME_ZONE!r} is not an IANA time zone") from error
 # An open review case nobody decided within this many hours is escalated (never approved by itself).
 LEDGER_REVIEW_ESCALATE_AFTER_HOURS = env.int("LEDGER_REVIEW_ESCALATE_AFTER_HOURS", default=24)
+if not 1 <= LEDGER_REVIEW_ESCALATE_AFTER_HOURS <= 24 * 30:
+    raise ImproperlyConfigured("LEDGER_REVIEW_ESCALATE_AFTER_HOURS is a whole number of hours from 1 to 720")
 
 # --- Audit trail --------------------------------------------------------------------
 AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=7 * 365 + 2)  # 7 years incl. leap days

@@ -103,3 +103,19 @@ def test_the_retired_single_threshold_is_refused_rather_than_ignored():
 
     assert result.returncode != 0
     assert "STEP_UP_AMOUNT_MINOR is no longer read: set STEP_UP_THRESHOLDS instead" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("LEDGER_LIMIT_TIME_ZONE", "Mars/Olympus", "LEDGER_LIMIT_TIME_ZONE='Mars/Olympus' is not an IANA time zone"),
+        ("LEDGER_REVIEW_ESCALATE_AFTER_HOURS", "0", "LEDGER_REVIEW_ESCALATE_AFTER_HOURS is a whole number of hours"),
+        ("LEDGER_REVIEW_ESCALATE_AFTER_HOURS", "-5", "LEDGER_REVIEW_ESCALATE_AFTER_HOURS is a whole number of hours"),
+    ],
+)
+def test_the_money_control_settings_refuse_values_that_would_misbehave(variable, value, message):
+    """A zero escalation delay would alert on every case as it opens; an unknown zone has no business day."""
+    result = load_settings(DEFAULT, **{variable: value})
+
+    assert result.returncode != 0
+    assert message in result.stderr

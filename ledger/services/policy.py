@@ -66,13 +66,20 @@ def refusal_error(code: str, data: dict, *, currency: str) -> DomainError:
         limit = data["limit_minor"]
         return LimitPerTransferExceeded(
             f"The most you can send in one transfer is {format_amount(limit, currency)} {currency}.",
-            extra={"limit_minor": limit, "currency": currency},
+            extra={"limit": format_amount(limit, currency), "limit_minor": limit, "currency": currency},
         )
     if code == "limit_daily_exceeded":
         limit, remaining, resets_at = data["limit_minor"], data["remaining_minor"], data["resets_at"]
         return LimitDailyExceeded(
             f"You can send {format_amount(remaining, currency)} {currency} more until {resets_at}.",
-            extra={"limit_minor": limit, "remaining_minor": remaining, "currency": currency, "resets_at": resets_at},
+            extra={
+                "limit": format_amount(limit, currency),
+                "remaining": format_amount(remaining, currency),
+                "limit_minor": limit,
+                "remaining_minor": remaining,
+                "currency": currency,
+                "resets_at": resets_at,
+            },
         )
     if code == "velocity_exceeded":
         max_count, window_minutes = data["max_count"], data["window_minutes"]

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from ledger.invariants import ledger_verify
-from ledger.models import LedgerAccount, Posting, Transfer
+from ledger.models import Hold, LedgerAccount, Posting, SpendCounter, Transfer
 from ledger.services import hold_capture, hold_create, transfer_create, transfer_reverse
 from ledger.tests.factories import TEST_ACTOR, account, generous_limits, no_rules
 
@@ -67,8 +67,16 @@ def run_verify() -> tuple[int, str, str]:
 def test_a_sound_ledger_passes():
     busy_ledger()
 
+    counts = [model.objects.count() for model in (LedgerAccount, Transfer, Posting, Hold, SpendCounter)]
+
     assert ledger_verify() == []
-    assert run_verify() == (0, "ledger verification PASSED\n", "")
+    assert run_verify() == (
+        0,
+        "checked {:,} accounts, {:,} transfers, {:,} postings, {:,} holds, {:,} spend counters\n".format(*counts)
+        + "ledger verification PASSED\n",
+        "",
+    )
+    assert counts[2] == 2 * counts[1] and counts[4] >= 1  # what it says it checked is what is there
 
 
 @pytest.mark.django_db

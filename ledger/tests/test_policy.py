@@ -38,7 +38,7 @@ def test_the_per_transfer_limit_of_the_tier(nothing_written):
         send(alice, bob, 5_000_01)
 
     assert (error.value.code, error.value.status) == ("limit_per_transfer_exceeded", 422)
-    assert error.value.extra == {"limit_minor": 5_000_00, "currency": "EUR"}
+    assert error.value.extra == {"limit": "5000.00", "limit_minor": 5_000_00, "currency": "EUR"}
     guard.check()
 
 
@@ -66,6 +66,8 @@ def test_the_daily_limit_counts_everything_the_owner_sent_today_from_any_account
 
     assert (error.value.code, error.value.status) == ("limit_daily_exceeded", 422)
     assert error.value.extra == {
+        "limit": "10000.00",
+        "remaining": "0.00",
         "limit_minor": 10_000_00,
         "remaining_minor": 0,
         "currency": "EUR",
