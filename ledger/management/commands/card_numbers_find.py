@@ -22,7 +22,8 @@ class Command(BaseCommand):
     help = (
         "Find card numbers (the vault's rule: known brand prefix and length, Luhn) stored in free text: "
         "transfer and hold references, outbox and audit payloads, stored idempotent responses, partner API key "
-        "names and revoke reasons. Prints table, row id, column and the card masked (brand, last four); "
+        "names and revoke reasons, Idempotency-Keys, rule names, review cases' reasons and decisions. "
+        "Prints table, row id, column and the card masked (brand, last four); "
         "exit status 0 when none is found, 1 otherwise."
     )
 
