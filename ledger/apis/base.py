@@ -48,10 +48,22 @@ class CustomerApi(APIView):
 
 
 class MoneyField(serializers.CharField):
-    """An amount as a decimal string; parsed with the currency of the same payload."""
+    """An amount as a decimal string; parsed with the currency of the same payload.
+
+    A JSON number is refused (400), not converted: it reaches Python as a float,
+    and `12345678901234567.89` would arrive as another amount (found in review:
+    DRF's CharField turned `0.01` into "0.01" and accepted it).
+    """
+
+    default_error_messages = {"not_a_string": 'Write the amount as a decimal string, like "12.34".'}
 
     def __init__(self, **kwargs):
         super().__init__(max_length=32, **kwargs)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("not_a_string")
+        return super().to_internal_value(data)
 
 
 class MoneyInput(serializers.Serializer):

@@ -125,6 +125,27 @@ def test_malformed_amounts_are_refused_before_anything_runs(api, alice, amount, 
     assert not Transfer.objects.filter(kind="transfer").exists()
 
 
+@pytest.mark.parametrize("amount", [0.01, 1, 12345678901234567.89])
+def test_an_amount_sent_as_a_json_number_is_refused_not_converted(api, alice, amount):
+    """A JSON number is a float by the time it arrives: money is written as a decimal string."""
+    source, target = account(owner=alice, balance_minor=10_000), account()
+
+    response = api(
+        "POST",
+        "/v1/transfers",
+        {
+            "from_account": str(source.public_id),
+            "to_account": str(target.public_id),
+            "amount": amount,
+            "currency": "EUR",
+        },
+    )
+
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "amount"
+    assert not Transfer.objects.filter(kind="transfer").exists()
+
+
 def test_moving_money_from_someone_elses_account_is_a_404(api):
     stranger = account(balance_minor=10_000)
 
