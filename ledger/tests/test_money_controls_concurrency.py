@@ -131,3 +131,39 @@ def test_racing_escalation_runs_alert_once_per_case():
     assert sum(escalated) == 3
     assert AuditEvent.objects.filter(event_type="alert.raised").count() == 3
     assert ReviewCase.objects.filter(status="open", escalated_at__isnull=False).count() == 3
+
+
+def test_racing_captures_of_one_hold_never_take_more_than_it_holds():
+    """8 payee captures of 100.00 on a 350.00 hold: three win; then 6 racing for "all that remains": one wins."""
+    generous_limits()
+    no_rules()
+    payer, payee = account(balance_minor=1_000_00), account()
+    booking = hold_create(
+        account=payer,
+        destination=payee,
+        amount_minor=350_00,
+        currency="EUR",
+        reference="race",
+        expires_at=timezone.now() + timedelta(days=1),
+        created_by=payer.owner,
+        actor=TEST_ACTOR,
+    )
+
+    def capture(amount_minor):
+        def work(index: int) -> str:
+            try:
+                hold_capture(hold=booking, captured_by=payee.owner, amount_minor=amount_minor, actor=TEST_ACTOR)
+            except Exception as error:
+                return getattr(error, "code", repr(error))
+            return "captured"
+
+        return work
+
+    parts = Counter(run_threads(8, capture(100_00)))
+    rest = Counter(run_threads(6, capture(None)))
+
+    assert parts == Counter({"captured": 3, "capture_exceeds_hold": 5})
+    assert rest == Counter({"captured": 1, "hold_not_active": 5})  # the winner took the last 50.00
+    assert Hold.objects.get(pk=booking.pk).captured_minor == 350_00
+    assert Transfer.objects.filter(kind="hold_capture", amount_minor=50_00).count() == 1
+    assert ledger_verify() == []
