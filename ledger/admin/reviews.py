@@ -216,6 +216,7 @@ class ReviewCaseAdmin(ReadOnlyModelAdmin):
                     approve=form.cleaned_data["decision"] == "approve",
                     reason=form.cleaned_data["reason"],
                     officer=request.user,
+                    request=request,
                 )
             except DomainError as refused:
                 # Shown with the form as the officer filled it: a refusal must not throw their reason away;

@@ -199,8 +199,13 @@ def hold_release(hold: Hold, account: LedgerAccount, *, status: str) -> None:
     hold.account = account
 
 
-def audit_record(*, event_type: str, actor: Actor, object_type: str, object_id: Any, payload: dict) -> None:
-    """The ledger's audit events: written on the caller's connection, committed with the change."""
+def audit_record(
+    *, event_type: str, actor: Actor, object_type: str, object_id: Any, payload: dict, request=None
+) -> None:
+    """The ledger's audit events: written on the caller's connection, committed with the change.
+
+    `request`, when a staff page acts, gives the event its address and user agent (trusted proxies only).
+    """
     audit_event_record(
         event_type=event_type,
         outcome=AuditEvent.Outcome.SUCCESS,
@@ -208,6 +213,7 @@ def audit_record(*, event_type: str, actor: Actor, object_type: str, object_id: 
         object_type=object_type,
         object_id=str(object_id),
         payload=payload,
+        request=request,
     )
 
 

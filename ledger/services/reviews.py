@@ -95,7 +95,7 @@ def review_case_open(
     return case
 
 
-def review_case_decide(*, case_public_id, approve: bool, reason: str, officer: User) -> ReviewCase:
+def review_case_decide(*, case_public_id, approve: bool, reason: str, officer: User, request=None) -> ReviewCase:
     """Approve or reject an open case as `officer` (a compliance officer; the admin checks the permission).
 
     Errors: review_decision_forbidden (not an active staff member with
@@ -143,6 +143,7 @@ def review_case_decide(*, case_public_id, approve: bool, reason: str, officer: U
             payload=_case_payload(
                 locked, reason=reason, posted_transfer=str(posted.public_id) if posted is not None else None
             ),
+            request=request,  # the officer's address and browser, as for every staff action on record
         )
     return locked
 

@@ -121,7 +121,9 @@ def test_nobody_adds_changes_or_deletes_a_case_in_the_admin(client, held):
 def test_an_officer_approves_a_held_transfer(officer_client, officer, held):
     pending, case, source = held
 
-    response = officer_client.post(decide_url(case), {"decision": "approve", "reason": REASON})
+    response = officer_client.post(
+        decide_url(case), {"decision": "approve", "reason": REASON}, HTTP_USER_AGENT="review-browser/1.0"
+    )
 
     assert response.status_code == 302
     assert response.url == change_url(case)
@@ -133,6 +135,7 @@ def test_an_officer_approves_a_held_transfer(officer_client, officer, held):
     assert Transfer.objects.filter(public_id=pending.public_id).count() == 1
     event = AuditEvent.objects.get(event_type="ledger.review_case.approved")
     assert event.actor_staff == str(officer.public_id)
+    assert (event.source_ip, event.user_agent) == ("127.0.0.1", "review-browser/1.0")  # found in review: empty
     assert event.object_id == str(case.public_id)
     source.refresh_from_db()
     assert source.held_minor == 0
