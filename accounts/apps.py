@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.conf import settings
 from django.db.models.signals import post_migrate
 
 
@@ -41,5 +42,20 @@ class AccountsConfig(AppConfig):
         )
         from django.apps import apps
 
+        if settings.SERVICE_ROLE != "vault":
+            # Four eyes (ADR 0015): the kinds of change a second person approves. Not in the vault role,
+            # which has no admin, no sessions and cannot read the main database's staff.
+            from accounts.approvals import kinds_access, kinds_clients, kinds_customers, kinds_staff
+
+            kinds_access.register()  # staff roles, flags and permissions
+            kinds_clients.register()  # partner client policies
+            kinds_customers.register()  # unblocking, tier, a customer's lost second factor
+            kinds_staff.register()  # inviting staff, resetting a staff member's second factor
+
+        from accounts.operator_auth import operator_credentials_check
+        from fintech.operators import operator_authenticator_register
+
+        # Commands that change state authenticate their operator; fintech holds only the interface.
+        operator_authenticator_register(operator_credentials_check)
         # Sent for the platform app, listed last: every app's permissions exist by then.
         post_migrate.connect(_sync_roles, sender=apps.get_app_config("fintech"), dispatch_uid="accounts.roles_sync")

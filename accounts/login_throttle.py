@@ -47,6 +47,10 @@ from fintech.redis_client import redis_key
 
 MAX_ACCOUNT_LENGTH = 254
 IPV6_PREFIX_LENGTH = 64  # one customer line gets a whole /64: count it as one address
+# Management commands authenticate their operator (accounts/operator_auth.py) with the same counts. Their
+# "address" is this prefix plus the host name: a bucket of its own per machine, which no web peer can share
+# (a web address is always an IP, or "unknown"), so unparseable web peers cannot lock the command line out.
+COMMAND_LINE_ADDRESS_PREFIX = "command-line:"
 
 Scope = Literal["account", "address"]
 SCOPES: tuple[Scope, Scope] = ("account", "address")
@@ -134,6 +138,8 @@ def account_normalise(account: str) -> str:
 
 def address_normalise(address: str | None) -> str:
     """An IPv4 address as is; an IPv6 address as its /64, which one client controls entirely."""
+    if address and address.startswith(COMMAND_LINE_ADDRESS_PREFIX):
+        return address[:MAX_ACCOUNT_LENGTH]
     try:
         ip = ipaddress.ip_address(address or "")
     except ValueError:

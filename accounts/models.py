@@ -112,6 +112,9 @@ class CustomerProfile(models.Model):
     credit_score = EncryptedIntegerField(bound_to=PII_BOUND_TO, null=True)
     national_id_token = models.CharField(max_length=40, null=True, unique=True, editable=False)  # noqa: DJ001
     identity_captured_at = models.DateTimeField(null=True, editable=False)
+    # After staff reset a customer's lost second factor (four eyes), no money leaves until then (24 h cool-off):
+    # whoever got the factor reset may be the customer, or someone who fooled the identity check.
+    sending_paused_until = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         constraints = [
@@ -334,3 +337,20 @@ class PaymentCard(models.Model):
     def __str__(self) -> str:
         # Display fragments only: str() ends up in logs, admin history and audit reprs.
         return f"{self.brand} •••• {self.last4}"
+
+
+# --- Four eyes and staff invitations (issue 11): models live with their package --------------
+from accounts.access_changes.models import AccessChangeAlert  # noqa: E402
+from accounts.approvals.models import ApprovalRequest, StaffInvitation  # noqa: E402
+
+__all__ = [
+    "AccessChangeAlert",
+    "ApprovalRequest",
+    "CustomerProfile",
+    "OAuthClientPolicy",
+    "OAuthSession",
+    "PartnerApiKey",
+    "PaymentCard",
+    "StaffInvitation",
+    "User",
+]

@@ -28,6 +28,8 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "ledger.view_hold",
             "ledger.view_reviewcase",
             "ledger.decide_reviewcase",
+            "accounts.view_approvalrequest",
+            "accounts.approve_customer_change",
         }
     ),
     # Day-to-day customer servicing.
@@ -44,6 +46,9 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "ledger.change_transferlimit",
             "ledger.view_transferrule",
             "ledger.change_transferrule",
+            "accounts.view_approvalrequest",
+            "accounts.approve_money_change",
+            "accounts.deposit_from_funding",
         }
     ),
     # Manages staff access: users and their groups.
@@ -55,7 +60,14 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "auth.view_permission",
             "audit.view_auditevent",
             "accounts.view_partnerapikey",
+            "accounts.add_partnerapikey",
             "accounts.revoke_partnerapikey",
+            # Four eyes (ADR 0015): asks for and approves access changes, never both on one request.
+            "accounts.view_approvalrequest",
+            "accounts.approve_access_change",
+            "accounts.approve_client_change",
+            "accounts.view_oauthclientpolicy",
+            "accounts.change_oauthclientpolicy",
         }
     ),
 }

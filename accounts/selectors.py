@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.http import HttpRequest
 
 from accounts.exceptions import PiiFieldUnknown
@@ -17,11 +19,38 @@ from tokenvault.fields import field_open
 
 # The encrypted identity fields of a profile; the only names `customer_pii_read` opens.
 PII_FIELDS = frozenset({"full_name", "date_of_birth", "phone", "postal_address", "credit_score"})
+# Not encrypted (it is the login), but PII all the same: shown in clear only through the same audited door.
+CONTACT_FIELDS = frozenset({"email"})
 PII_OBJECT_TYPE = "customer_profile"
 
 
 def user_get_active(*, public_id) -> User | None:
     return User.objects.filter(public_id=public_id, is_active=True).first()
+
+
+def public_id_parse(term: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(term.strip())
+    except ValueError:
+        return None
+
+
+def user_exact_q(term: str, *, prefix: str = "") -> Q | None:
+    """Users whose public id, or whose whole email, is `term`; None when it is neither. Never a substring.
+
+    The admin's search over people: a substring search on emails would let
+    anyone with a search box enumerate addresses letter by letter, so the
+    email is normalised as it is stored (lowercased) and compared whole, on
+    the unique column. `prefix` reaches the user through a relation
+    ("owner__").
+    """
+    public_id = public_id_parse(term)
+    if public_id is not None:
+        return Q(**{f"{prefix}public_id": public_id})
+    email = term.strip()
+    if "@" not in email:
+        return None
+    return Q(**{f"{prefix}email": User.objects.normalize_email(email).lower()})
 
 
 def customer_profile_get(*, user: User) -> CustomerProfile:
@@ -44,7 +73,7 @@ def customer_pii_read(
     reason: str = "",
     request: HttpRequest | None = None,
 ) -> dict[str, Any]:
-    """The clear values of some encrypted identity fields of one profile: the only door to them.
+    """The clear values of some identity fields of one profile (and its email): the only door to them.
 
     Who may read whose profile is the caller's decision (the API passes the
     caller's own profile only). Every call appends a `pii.read` audit event
@@ -52,16 +81,17 @@ def customer_pii_read(
     is returned (its own savepoint, or its own transaction outside one). A
     ciphertext that fails authentication (altered, or copied from another row
     or column) is recorded as `pii.integrity_failure` and raises
-    `CiphertextTampered`; nothing is returned.
+    `CiphertextTampered`; nothing is returned. `email` (CONTACT_FIELDS) is
+    read from the user row and recorded in the same event.
     """
     wanted = sorted(set(fields))
-    if not wanted or not set(wanted) <= PII_FIELDS:
-        raise PiiFieldUnknown(f"fields must be among {sorted(PII_FIELDS)}")
+    if not wanted or not set(wanted) <= PII_FIELDS | CONTACT_FIELDS:
+        raise PiiFieldUnknown(f"fields must be among {sorted(PII_FIELDS | CONTACT_FIELDS)}")
     if purpose not in PII_PURPOSES:
         raise InvalidPurpose(f"purpose must be one of {sorted(PII_PURPOSES)}")
     object_id = str(profile.user.public_id)
     try:
-        values = {name: field_open(instance=profile, field_name=name) for name in wanted}
+        values = {name: field_open(instance=profile, field_name=name) for name in wanted if name in PII_FIELDS}
     except CiphertextTampered:
         with transaction.atomic():
             audit_event_record(
@@ -85,6 +115,8 @@ def customer_pii_read(
             request=request,
             reason=reason,
         )
+    if "email" in wanted:
+        values["email"] = profile.user.email
     return values
 
 

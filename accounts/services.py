@@ -13,7 +13,7 @@ import phonenumbers
 from django.conf import settings
 from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from accounts.exceptions import (
@@ -73,9 +73,20 @@ def staff_create(*, email: str, password: str | None, roles: list[str]) -> User:
     return user
 
 
+ROLES_SYNC_SETTING = "fintech.roles_sync"
+
+
 def roles_sync() -> None:
-    """Make each role group hold exactly the permissions `ROLE_PERMISSIONS` declares."""
-    with transaction.atomic():
+    """Make each role group hold exactly the permissions `ROLE_PERMISSIONS` declares.
+
+    Says so to the database (`fintech.roles_sync`, transaction-local): its
+    trigger records a role definition change as roles_sync's, approved, only
+    when the session is also the owner role, as after migrate
+    (accounts/sql/access_change_triggers.sql); from the runtime role it is an
+    unapproved change like any other.
+    """
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT set_config(%s, 'on', true)", [ROLES_SYNC_SETTING])
         for role, codes in ROLE_PERMISSIONS.items():
             group, _ = Group.objects.get_or_create(name=role)
             wanted = []
@@ -83,6 +94,8 @@ def roles_sync() -> None:
                 app_label, codename = code.split(".", 1)
                 wanted.extend(Permission.objects.filter(content_type__app_label=app_label, codename=codename))
             group.permissions.set(wanted)
+        # Off again before an enclosing transaction goes on (a failure rolls the setting back with the rest).
+        cursor.execute("SELECT set_config(%s, '', true)", [ROLES_SYNC_SETTING])
 
 
 # --- Identity capture at onboarding (issue 6) ---------------------------------------------------

@@ -10,8 +10,9 @@ Login flow:
 2. A user with a confirmed authenticator is not logged in yet: the session
    remembers who passed the password, and `/accounts/login/mfa/` asks for a
    TOTP code or a recovery code (wrong codes count against the same throttle).
-3. Staff without an authenticator are logged in and sent to enrolment: the
-   admin stays closed to them until they have one (`accounts.admin_site`).
+3. Staff without an authenticator are logged in and sent to the enrolment page,
+   which tells them to use their invitation link (staff never enrol with a
+   password alone): the admin stays closed to them (`accounts.admin_site`).
 `/accounts/login/mfa/` also serves step-up: a logged-in user proving the second
 factor again (the OAuth authorization view sends people there).
 """
@@ -283,10 +284,17 @@ def _enabled_page(request: HttpRequest, next_path: str | None) -> HttpResponse:
 @never_cache
 @login_required
 def mfa_setup_view(request: HttpRequest) -> HttpResponse:
+    """Customers enrol here; staff are refused (403).
+
+    A password alone must never be enough to bind a second factor to a staff
+    account: staff enrol only from their invitation link (`accounts.invitations`).
+    """
     user = request.user
     next_path = _requested_next(request)
     if user_has_mfa(user):
         return _enabled_page(request, next_path)
+    if user.is_staff:
+        return render(request, "accounts/staff_mfa_by_invitation.html", status=403)
 
     context: dict = {"next": next_path or ""}
     if request.method == "POST":
@@ -333,5 +341,5 @@ def home_view(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "accounts/home.html",
-        {"mfa_offer": user.is_authenticated and not user_has_mfa(user)},
+        {"mfa_offer": user.is_authenticated and not user.is_staff and not user_has_mfa(user)},
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 
 from audit.services.events import PII_PURPOSES
-from fintech.free_text import validate_free_text
+from fintech.free_text import CARD_NUMBER_IN_FREE_TEXT, validate_free_text
 
 REASON_MIN_LENGTH = 10
 # The reason lands in the event payload, which is kept for seven years: bound it.
@@ -28,3 +28,10 @@ class UnmaskActorForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
         help_text="For example the case or ticket number. Recorded in the audit trail; do not paste PII here.",
     )
+
+    def full_clean(self) -> None:
+        super().full_clean()
+        if self.is_bound and self.has_error("reason", CARD_NUMBER_IN_FREE_TEXT):
+            # The form is shown again with its errors: never with the card number typed into it.
+            self.data = self.data.copy()
+            self.data["reason"] = ""

@@ -24,3 +24,10 @@ class LedgerConfig(AppConfig):
 
         # Alerts (audit.alerts) reach the role on duty by email through the outbox.
         alert_channel_register(outbox_alert_record)
+
+        from django.conf import settings
+
+        if settings.SERVICE_ROLE != "vault":  # no staff, admin or sessions there
+            from ledger.services import four_eyes
+
+            four_eyes.register()  # large deposits, limits, rules, big review approvals: a second person (ADR 0015)

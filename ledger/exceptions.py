@@ -182,6 +182,22 @@ class ReviewCaseAlreadyDecided(DomainError):
     title = "The review case has already been decided"
 
 
+class SendingPausedAfterSecondFactorReset(DomainError):
+    """For 24 hours after staff reset a lost second factor nothing leaves the customer (ADR 0015)."""
+
+    status = 422
+    code = "second_factor_recently_reset"
+    title = "Payments are paused for 24 hours after your second factor was reset"
+
+
+class ReviewApprovalNeedsSecondOfficer(DomainError):
+    """Above the four-eyes amount an approval is a request a second officer approves (ADR 0015)."""
+
+    status = 409
+    code = "review_approval_needs_second_officer"
+    title = "Approving this case needs a second officer: ask for approval instead"
+
+
 class ReviewDecisionForbidden(DomainError):
     """Not a compliance officer with the decide permission, or the officer's own case."""
 

@@ -55,7 +55,7 @@ STORED_FREE_TEXT: tuple[StoredFreeText, ...] = (
     StoredFreeText(Hold, text_columns=("reference",)),
     StoredFreeText(OutboxMessage, text_columns=("last_error",), json_columns=("payload",)),
     StoredFreeText(AuditEvent, json_columns=("payload",)),
-    StoredFreeText(IdempotencyRecord, text_columns=("key",), json_columns=("response_body",)),
+    StoredFreeText(IdempotencyRecord, json_columns=("response_body",)),  # keys are stored as digests only
     StoredFreeText(PartnerApiKey, text_columns=("name", "revoked_reason")),
     StoredFreeText(TransferRule, text_columns=("name",)),
     StoredFreeText(ReviewCase, text_columns=("decision_reason",), json_columns=("reasons",)),

@@ -157,6 +157,15 @@ def _recovery_codes_replace(*, user: User) -> tuple[str, ...]:
     return tuple(recovery_code_display(code) for code in sorted(codes))
 
 
+def recovery_codes_replace(*, user: User) -> tuple[str, ...]:
+    """Issue fresh recovery codes (voiding earlier ones) inside the caller's transaction, which holds the user.
+
+    For flows that enrol an authenticator their own way (staff invitations,
+    `accounts.invitations`): one rule for how codes are made and stored.
+    """
+    return _recovery_codes_replace(user=user)
+
+
 def second_factor_verify(*, user: User, method: Method, code: str, request: HttpRequest | None = None) -> Verification:
     """Check a TOTP code or a recovery code (used up on success); record the outcome in the trail."""
     with transaction.atomic(durable=True):

@@ -36,6 +36,7 @@ from accounts.api_keys.services import partner_api_key_issue, partner_api_key_re
 from accounts.models import PartnerApiKey
 from accounts.services import staff_create
 from accounts.tests.mfa_helpers import force_login_with_mfa
+from accounts.tests.operator_helpers import operator_create, operator_stdin
 from audit.models import AuditEvent
 from audit.services.events import Actor
 
@@ -466,10 +467,12 @@ def test_revoking_twice_keeps_the_first_reason(issued):
 @pytest.mark.django_db
 def test_the_issue_command_prints_the_key_once_and_audits(partner, token):
     stdout, stderr = StringIO(), StringIO()
+    operator = operator_create(roles=["security_admin"])
 
     call_command(
         "partner_api_key_issue", partner.client_id, "--name", "ledger sync",
         "--scopes", "accounts:read transfers:write", "--expires-days", "30", stdout=stdout, stderr=stderr,
+        stdin=operator_stdin(operator),
     )  # fmt: skip
 
     raw_key = stdout.getvalue().strip()
@@ -481,7 +484,7 @@ def test_the_issue_command_prints_the_key_once_and_audits(partner, token):
     assert api_key.expires_at == api_key.created_at + timedelta(days=30)
     assert whoami(token, raw_key).status_code == 200
     event = AuditEvent.objects.get(event_type="api_key.issued")
-    assert (event.actor_client, event.object_id) == ("system:partner_api_key_issue", api_key.prefix)
+    assert (event.actor_staff, event.actor_client, event.object_id) == (str(operator.public_id), "", api_key.prefix)
 
 
 @pytest.mark.django_db
@@ -490,8 +493,11 @@ def test_the_issue_command_prints_the_key_once_and_audits(partner, token):
     (["--scopes", "accounts:read", "--expires-days", "400"], "api_key_lifetime_invalid"),
 ])  # fmt: skip
 def test_the_issue_command_refuses_unknown_scopes_and_long_lifetimes(partner, arguments, message):
+    stdin = operator_stdin(operator_create(roles=["security_admin"]))
     with pytest.raises(CommandError, match=message):
-        call_command("partner_api_key_issue", partner.client_id, "--name", "x", *arguments, stdout=StringIO())
+        call_command(
+            "partner_api_key_issue", partner.client_id, "--name", "x", *arguments, stdout=StringIO(), stdin=stdin
+        )
 
     assert not PartnerApiKey.objects.exists()
 
@@ -505,8 +511,9 @@ def test_the_issue_command_refuses_public_and_unknown_clients():
         redirect_uris="https://app.example/cb",
     )
 
+    stdin = operator_stdin(operator_create(roles=["security_admin"]))
     with pytest.raises(CommandError, match="api_key_client_not_eligible"):
-        call_command("partner_api_key_issue", public.client_id, "--name", "x", "--scopes", "accounts:read")
+        call_command("partner_api_key_issue", public.client_id, "--name", "x", "--scopes", "accounts:read", stdin=stdin)
     with pytest.raises(CommandError, match="no OAuth client"):
         call_command("partner_api_key_issue", "nobody", "--name", "x", "--scopes", "accounts:read")
 
@@ -516,21 +523,25 @@ def test_the_issue_command_refuses_public_and_unknown_clients():
 @pytest.mark.django_db
 def test_the_revoke_command_needs_a_reason_and_audits(token, issued):
     api_key, raw_key = issued
+    operator = operator_create(roles=["security_admin"])
 
     with pytest.raises(CommandError, match="--reason"):
-        call_command("partner_api_key_revoke", api_key.prefix)
+        call_command("partner_api_key_revoke", api_key.prefix, stdin=operator_stdin(operator))
     with pytest.raises(CommandError, match="api_key_revoke_reason_required"):
-        call_command("partner_api_key_revoke", api_key.prefix, "--reason", "   ")
+        call_command("partner_api_key_revoke", api_key.prefix, "--reason", "   ", stdin=operator_stdin(operator))
     assert PartnerApiKey.objects.get(pk=api_key.pk).revoked_at is None
 
     stdout = StringIO()
-    call_command("partner_api_key_revoke", api_key.prefix, "--reason", "partner offboarded", stdout=stdout)
+    call_command(
+        "partner_api_key_revoke", api_key.prefix, "--reason", "partner offboarded", stdout=stdout,
+        stdin=operator_stdin(operator),
+    )  # fmt: skip
 
     revoked = PartnerApiKey.objects.get(pk=api_key.pk)
     assert revoked.revoked_reason == "partner offboarded"
     assert f"revoked {api_key.prefix}" in stdout.getvalue()
     event = AuditEvent.objects.get(event_type="api_key.revoked")
-    assert event.actor_client == "system:partner_api_key_revoke"
+    assert (event.actor_staff, event.actor_client) == (str(operator.public_id), "")
     assert event.object_id == api_key.prefix
     assert event.payload["reason"] == "partner offboarded"
     assert whoami(token, raw_key).status_code == 401
@@ -538,8 +549,9 @@ def test_the_revoke_command_needs_a_reason_and_audits(token, issued):
 
 @pytest.mark.django_db
 def test_the_revoke_command_refuses_an_unknown_prefix():
+    stdin = operator_stdin(operator_create(roles=["security_admin"]))
     with pytest.raises(CommandError, match="api_key_not_found"):
-        call_command("partner_api_key_revoke", "fk_live_aaaaaaaa", "--reason", "x")
+        call_command("partner_api_key_revoke", "fk_live_aaaaaaaa", "--reason", "x", stdin=stdin)
 
 
 # --- Admin ------------------------------------------------------------------------------------

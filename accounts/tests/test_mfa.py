@@ -321,8 +321,10 @@ def test_staff_without_mfa_are_sent_to_enrolment(client):
         ("/admin/login/?next=/admin/", 302),
         (f"{SETUP}?next=/admin/", 302),
     ]
-    assert admin_page.status_code == 200
+    assert admin_page.status_code == 403  # staff enrol only from their invitation link, never here
     assert "Staff accounts must use two-step verification" in admin_page.content.decode()
+    assert "invitation link" in admin_page.content.decode()
+    assert not TOTPDevice.objects.exists()
 
 
 @pytest.mark.django_db

@@ -1,4 +1,4 @@
-"""The customer profile in the admin: staff may change tier and status, never whose profile it is.
+"""The customer profile in the admin: staff block at once, unblock with a second person, never re-point it.
 
 A profile carries the customer's identity: the national ID's vault token, the
 phone's blind index and PII bound to the owner's public id (ADR 0013).
@@ -12,10 +12,14 @@ import uuid
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
+from accounts.approvals.models import ApprovalRequest
+from accounts.approvals.services import approval_request_approve
 from accounts.models import CustomerProfile
 from accounts.services import customer_create, staff_create
 from accounts.tests.mfa_helpers import force_login_with_mfa
+from audit.models import AuditEvent
 
 
 @pytest.mark.django_db
@@ -30,8 +34,27 @@ def test_operations_staff_change_the_status_but_cannot_repoint_a_profile_at_anot
     force_login_with_mfa(client, staff)
     url = f"/admin/accounts/customerprofile/{profile.pk}/change/"
 
-    response = client.post(url, {"user": other.pk, "tier": "premium", "status": "blocked"})
-
-    assert response.status_code == 302, response.content.decode()[:2000]
+    blocked = client.post(url, {"user": other.pk, "tier": "standard", "status": "blocked", "four_eyes_reason": "fraud"})
+    assert blocked.status_code == 302, blocked.content.decode()[:2000]
     profile.refresh_from_db()
-    assert (profile.user_id, profile.tier, profile.status) == (victim.pk, "premium", "blocked")
+    assert (profile.user_id, profile.tier, profile.status) == (victim.pk, "standard", "blocked")
+    event = AuditEvent.objects.get(event_type="customer.blocked", object_id=str(victim.public_id))
+    assert event.actor_staff == str(staff.public_id) and event.payload["reason"] == "fraud"
+
+    # Unblocking and tier changes take a second person (ADR 0015): only a request is recorded.
+    asked = client.post(url, {"tier": "premium", "status": "active", "four_eyes_reason": "cleared by compliance"})
+    assert asked.status_code == 302 and "/admin/accounts/approvalrequest/" in asked["Location"]
+    profile.refresh_from_db()
+    assert (profile.tier, profile.status) == ("standard", "blocked")
+    approval = ApprovalRequest.objects.get(kind="customer.profile")
+    assert approval.change == {"tier": "premium", "status": "active"} and approval.subject == victim
+
+    officer = staff_create(
+        email=f"co.{uuid.uuid4().hex[:8]}@fintech.example", password=None, roles=["compliance_officer"]
+    )
+    approval_request_approve(
+        approval_id=approval.public_id, approver=officer, change_hash=approval.change_hash,
+        mfa_verified_at=timezone.now(),
+    )  # fmt: skip
+    profile.refresh_from_db()
+    assert (profile.user_id, profile.tier, profile.status) == (victim.pk, "premium", "active")

@@ -1,6 +1,7 @@
-"""Staff access in the admin: a security admin assigns roles, but cannot make anyone a superuser or hand out
-single permissions such as `tokenvault.detokenize_national_id` (ADR 0012: no role grants them; only a
-superuser may), not even to themselves."""
+"""Staff access in the admin: nobody changes roles, flags or single permissions in the user form, not even a
+superuser (issue 11). A role grant, `is_staff`/`is_active`/`is_superuser` or a permission such as
+`tokenvault.detokenize_national_id` (ADR 0012) goes through a four-eyes approval request instead; here the
+form is view-only and a forged POST is refused without changing anything."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ def _change_form(user: User, **fields) -> dict:
 
 
 @pytest.mark.django_db
-def test_a_security_admin_assigns_roles_but_cannot_grant_superuser_or_a_detokenize_permission():
+def test_nobody_grants_roles_superuser_or_a_detokenize_permission_in_the_user_form():
     admin_user = staff_create(
         email=f"sec.{uuid.uuid4().hex[:8]}@fintech.example", password=None, roles=["security_admin"]
     )
@@ -39,17 +40,27 @@ def test_a_security_admin_assigns_roles_but_cannot_grant_superuser_or_a_detokeni
     client = Client()
     force_login_with_mfa(client, admin_user)
 
+    superuser = User.objects.create_superuser(f"root.{uuid.uuid4().hex[:8]}@fintech.example", None)
+    superuser_client = Client()
+    force_login_with_mfa(superuser_client, superuser)
+
     own_role = Group.objects.get(name="security_admin")
-    for target, role in ((colleague, operations), (admin_user, own_role)):
-        response = client.post(
+    for who, target, role in (
+        (client, colleague, operations),
+        (client, admin_user, own_role),
+        (superuser_client, colleague, operations),
+    ):
+        page = who.get(f"/admin/accounts/user/{target.pk}/change/")
+        assert page.status_code == 200
+        assert 'name="groups"' not in page.content.decode() and 'name="is_superuser"' not in page.content.decode()
+        response = who.post(
             f"/admin/accounts/user/{target.pk}/change/",
             _change_form(target, is_superuser="on", user_permissions=[detokenize.pk], groups=[role.pk]),
         )
-        assert response.status_code == 302, response.content.decode()[:3000]
+        assert response.status_code == 403, response.content.decode()[:3000]
 
-    colleague.refresh_from_db()
-    admin_user.refresh_from_db()
-    assert list(colleague.groups.values_list("name", flat=True)) == ["operations"]
+    assert not colleague.groups.exists()
+    assert list(admin_user.groups.values_list("name", flat=True)) == ["security_admin"]
     for target in (admin_user, colleague):
         fresh = User.objects.get(pk=target.pk)  # no cached permissions
         assert fresh.is_superuser is False
@@ -72,6 +83,6 @@ def test_a_security_admin_cannot_give_itself_another_role():
         _change_form(admin_user, groups=[own_role.pk, compliance.pk]),
     )
 
-    assert response.status_code == 302, response.content.decode()[:3000]
+    assert response.status_code == 403, response.content.decode()[:3000]
     assert list(admin_user.groups.values_list("name", flat=True)) == ["security_admin"]
     assert not User.objects.get(pk=admin_user.pk).has_perm("audit.unmask_pii")

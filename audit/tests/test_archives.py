@@ -20,6 +20,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
+from accounts.models import User
+from accounts.tests.operator_helpers import operator_create, operator_stdin
 from audit import integrity
 from audit.models import AuditArchive, AuditCheckpoint, AuditEvent, AuditSeal, AuditSigningKey
 from audit.services.archives import ArchiveWriter, audit_archive_verify
@@ -29,15 +31,24 @@ from conftest import ROOT
 
 pytestmark = pytest.mark.django_db
 NOWHERE = "postgres://nobody@127.0.0.1:1/none"
+# Commands that change state authenticate their operator (fintech/operators.py); run() answers for them.
+OPERATOR_COMMANDS = frozenset({"audit_export", "audit_purge"})
+OPERATOR_EMAIL = "archivist@example.com"
 
 
 # --- helpers ---------------------------------------------------------------------------
 
 
+def operator() -> User:
+    """The staff member the state-changing commands run as."""
+    return User.objects.filter(email=OPERATOR_EMAIL).first() or operator_create(email=OPERATOR_EMAIL, superuser=True)
+
+
 def run(command: str, *args: str) -> tuple[int, str, str]:
     stdout, stderr = io.StringIO(), io.StringIO()
+    options = {"stdin": operator_stdin(operator())} if command in OPERATOR_COMMANDS else {}
     try:
-        call_command(command, *args, stdout=stdout, stderr=stderr)
+        call_command(command, *args, stdout=stdout, stderr=stderr, **options)
     except CommandError as error:
         return error.returncode, stdout.getvalue(), f"{stderr.getvalue()}{error}\n"
     return 0, stdout.getvalue(), stderr.getvalue()
@@ -116,14 +127,15 @@ def test_export_writes_a_read_only_archive_registered_with_its_sha256(sealed_tod
     assert stat.S_IMODE(path.stat().st_mode) == 0o444
     assert archive.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
     assert (archive.first_checkpoint_id, archive.last_checkpoint_id) == (checkpoints[0].id, checkpoints[-1].id)
-    assert (archive.event_count, archive.created_by) == (30, "system:audit_export")
+    assert (archive.event_count, archive.created_by) == (30, str(operator().public_id))
     assert archive.file_name.startswith(
         f"audit-{day:%Y%m%d}-{day + timedelta(days=1):%Y%m%d}-checkpoints-{checkpoints[0].id}-{checkpoints[-1].id}-"
     )
     exported = AuditEvent.objects.get(event_type="audit.exported")
-    assert (exported.outcome, exported.actor_client, exported.object_id) == (
+    assert (exported.outcome, exported.actor_staff, exported.actor_client, exported.object_id) == (
         "success",
-        "system:audit_export",
+        str(operator().public_id),
+        "",
         str(archive.id),
     )
     assert exported.payload == {
@@ -407,7 +419,7 @@ def test_purge_deletes_exactly_the_old_archived_events_and_the_trail_still_verif
     assert not AuditEvent.objects.filter(id__in=[event.id for event in old]).exists()
     assert AuditEvent.objects.filter(id=not_exported[0].id).exists()
     purged = AuditEvent.objects.get(event_type="audit.purged")
-    assert (purged.outcome, purged.actor_client) == ("success", "system:audit_purge")
+    assert (purged.outcome, purged.actor_staff, purged.actor_client) == ("success", str(operator().public_id), "")
     assert purged.payload == {
         "first_checkpoint_id": first_id,
         "through_checkpoint_id": through_id,

@@ -26,7 +26,7 @@ def test_an_admin_change_is_attributed_masked_and_mirrored_into_the_trail(client
 
     response = client.post(
         f"/admin/accounts/customerprofile/{profile.pk}/change/",
-        {"user": customer.pk, "tier": "premium", "status": "active"},
+        {"tier": "standard", "status": "blocked", "four_eyes_reason": "fraud report 17"},  # immediate: blocking
         HTTP_X_FORWARDED_FOR="6.6.6.6",  # a client-supplied header must not become the address
     )
 
@@ -35,11 +35,11 @@ def test_an_admin_change_is_attributed_masked_and_mirrored_into_the_trail(client
     assert entry.actor == security_admin
     assert entry.actor_email is None
     assert entry.remote_addr == "127.0.0.1"
-    assert entry.changes_dict["tier"] == ["standard", "premium"]
+    assert entry.changes_dict["status"] == ["active", "blocked"]
     mirrored = AuditEvent.objects.filter(event_type="model.changed", object_type="accounts.customerprofile").last()
     assert mirrored.object_id == str(profile.pk)
     assert mirrored.actor_staff == str(security_admin.public_id)
-    assert mirrored.payload["changes"]["tier"] == ["standard", "premium"]
+    assert mirrored.payload["changes"]["status"] == ["active", "blocked"]
     assert mirrored.source_ip == "127.0.0.1"
 
 

@@ -208,6 +208,17 @@ CELERY_BEAT_SCHEDULE: dict = {
         "options": {"expires": 3000},
     },
     "vault-reap-orphans": {"task": "tokenvault.reap_orphans", "schedule": 86400.0, "options": {"expires": 3600}},
+    "accounts-expire-approval-requests": {
+        "task": "accounts.expire_approval_requests",
+        "schedule": 300.0,
+        "options": {"expires": 290},
+    },
+    # Issue 11 item 4: an access change the database recorded without an approved request becomes an alert.
+    "accounts-alert-unapproved-access-changes": {
+        "task": "accounts.alert_unapproved_access_changes",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
 }
 
 # --- Auth --------------------------------------------------------------------
@@ -435,9 +446,34 @@ STEP_UP_THRESHOLDS_MINOR = currency_amounts_minor(
 )
 retired_variable_refuse("STEP_UP_AMOUNT_MINOR", replaced_by="STEP_UP_THRESHOLDS")  # one number for every currency
 STEP_UP_MAX_AGE_SECONDS = env.int("STEP_UP_MAX_AGE_SECONDS", default=300)
+# Four eyes (issue 11, ADR 0015): requests nobody decided expire; money a single operator may move alone.
+FOUR_EYES_REQUEST_TTL_HOURS = env.int("FOUR_EYES_REQUEST_TTL_HOURS", default=24)
+if not 1 <= FOUR_EYES_REQUEST_TTL_HOURS <= 24 * 7:
+    raise ImproperlyConfigured("FOUR_EYES_REQUEST_TTL_HOURS is a whole number of hours from 1 to 168")
+# A manual deposit above its currency's amount needs a second operator; a currency not listed: every deposit.
+FOUR_EYES_DEPOSIT_THRESHOLDS_MINOR = currency_amounts_minor(
+    env.str("FOUR_EYES_DEPOSIT_THRESHOLDS", default="EUR=1000.00,USD=1000.00,GBP=1000.00,CHF=1000.00,JPY=150000"),
+    variable="FOUR_EYES_DEPOSIT_THRESHOLDS",
+)
+# What one operator may deposit alone per currency and day (UTC), all deposits together: no splitting.
+FOUR_EYES_DEPOSIT_DAILY_TOTALS_MINOR = currency_amounts_minor(
+    env.str("FOUR_EYES_DEPOSIT_DAILY_TOTALS", default="EUR=5000.00,USD=5000.00,GBP=5000.00,CHF=5000.00,JPY=750000"),
+    variable="FOUR_EYES_DEPOSIT_DAILY_TOTALS",
+)
+# A review case whose transfer is above its currency's amount is approved by a second officer.
+FOUR_EYES_REVIEW_APPROVAL_THRESHOLDS_MINOR = currency_amounts_minor(
+    env.str("FOUR_EYES_REVIEW_APPROVAL_THRESHOLDS", default="EUR=10000.00,USD=10000.00,GBP=10000.00,CHF=10000.00"),
+    variable="FOUR_EYES_REVIEW_APPROVAL_THRESHOLDS",
+)
 # Login throttling (seed 002: 5 per 15 minutes), per account and per address.
 LOGIN_ATTEMPTS_PER_ACCOUNT = env.str("LOGIN_ATTEMPTS_PER_ACCOUNT", default="5/15m")
 LOGIN_ATTEMPTS_PER_ADDRESS = env.str("LOGIN_ATTEMPTS_PER_ADDRESS", default="50/15m")
+# Customers' password reset (accounts/password_reset.py). A link works once and for this long: an
+# hour is enough to open an email, short enough that an old mailbox backup is worth nothing.
+PASSWORD_RESET_TIMEOUT = 60 * 60
+# Reset requests, counted whether or not the email belongs to anyone (the limit must not tell).
+PASSWORD_RESET_REQUESTS_PER_EMAIL = env.str("PASSWORD_RESET_REQUESTS_PER_EMAIL", default="3/1h")
+PASSWORD_RESET_REQUESTS_PER_ADDRESS = env.str("PASSWORD_RESET_REQUESTS_PER_ADDRESS", default="20/1h")
 RATELIMIT_USE_CACHE = "default"
 RATELIMIT_FAIL_OPEN = False
 # Idempotency-Key records live at least this long (seed 004: 24 hours).

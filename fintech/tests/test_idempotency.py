@@ -16,7 +16,7 @@ from accounts.tests.access_matrix import issue_token
 from accounts.tests.oauth_helpers import mobile_client
 from audit.models import AuditEvent
 from conftest import wait_until
-from fintech.idempotency import idempotency_records_purge
+from fintech.idempotency import idempotency_key_digest, idempotency_records_purge
 from fintech.models import IdempotencyRecord
 from fintech.tests import idempotency_views
 
@@ -139,10 +139,12 @@ class TestSequential:
     def test_expired_records_are_purged_and_live_ones_kept(self, client, token):
         post(client, token, {"amount": "1.00"}, key="old")
         post(client, token, {"amount": "1.00"}, key="new")
-        IdempotencyRecord.objects.filter(key="old").update(expires_at=timezone.now() - timedelta(seconds=1))
+        IdempotencyRecord.objects.filter(key=idempotency_key_digest("old")).update(
+            expires_at=timezone.now() - timedelta(seconds=1)
+        )
 
         assert idempotency_records_purge() == 1
-        assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["new"]
+        assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == [idempotency_key_digest("new")]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -275,3 +277,26 @@ class TestTheCallsAuditRow:
 
         assert replay["Idempotent-Replayed"] == "true"
         assert [len(self.api_calls(first)), len(self.api_calls(replay))] == [1, 1]
+
+
+@pytest.mark.django_db
+def test_keys_are_stored_as_digests_so_no_honest_key_is_refused_and_no_key_is_kept(client, token):
+    """Found in review: refusing card-like keys refused about one random UUID in 4,000 (a Luhn-valid
+    digit run with a brand prefix). The key is now kept only as a keyed digest."""
+    luhn_lookalike = "4111111111111111-" + "a" * 8  # a card number, as a careless client might send
+    response = post(client, token, {"amount": "1.00"}, key=luhn_lookalike)
+    assert response.status_code == 201
+    stored = IdempotencyRecord.objects.get()
+    assert stored.key == idempotency_key_digest(luhn_lookalike) and "4111" not in stored.key
+    assert post(client, token, {"amount": "1.00"}, key=luhn_lookalike)["Idempotent-Replayed"] == "true"
+
+
+@pytest.mark.django_db
+def test_after_a_secret_rotation_a_retry_is_refused_never_run_twice(client, token, settings):
+    first = post(client, token, {"amount": "1.00"}, key="rotated-key")
+    settings.SECRET_KEY_FALLBACKS = [settings.SECRET_KEY]
+    settings.SECRET_KEY = "a-new-secret-key-" + "x" * 40
+    retry = post(client, token, {"amount": "1.00"}, key="rotated-key")
+    assert first.status_code == 201
+    assert (retry.status_code, retry.json()["code"]) == (422, "idempotency_key_reused")
+    assert effects() == 1

@@ -12,13 +12,15 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin
 
+from accounts.approvals.change_admin import FourEyesChangeAdmin, FourEyesReasonForm
 from fintech.problems import DomainError
 from ledger.admin.money import money
 from ledger.currencies import format_amount, parse_amount
 from ledger.models import TransferLimit, TransferRule
+from ledger.services.four_eyes import row_change_request
 
 
-class MajorUnitsForm(forms.ModelForm):
+class MajorUnitsForm(FourEyesReasonForm):
     """Form fields in major units for the model's `*_minor` fields, converted with the row's currency.
 
     `MAJOR_UNIT_FIELDS` maps a form field to its model field; the model field is
@@ -78,8 +80,15 @@ class TransferRuleForm(MajorUnitsForm):
         fields = ("name", "kind", "currency", "max_count", "window_minutes", "action", "active")
 
 
+class LimitOrRuleAdmin(FourEyesChangeAdmin):
+    """Saving a limit or rule asks for it: the row changes when a second operator approves (ADR 0015)."""
+
+    def four_eyes_request(self, request, obj, reason: str):
+        return row_change_request(row=obj, requested_by=request.user, reason=reason, request=request)
+
+
 @admin.register(TransferLimit)
-class TransferLimitAdmin(admin.ModelAdmin):
+class TransferLimitAdmin(LimitOrRuleAdmin):
     form = TransferLimitForm
     list_display = ("tier", "currency", "per_transfer_max", "daily_outgoing_max")
     list_filter = ("tier", "currency")
@@ -94,7 +103,7 @@ class TransferLimitAdmin(admin.ModelAdmin):
 
 
 @admin.register(TransferRule)
-class TransferRuleAdmin(admin.ModelAdmin):
+class TransferRuleAdmin(LimitOrRuleAdmin):
     form = TransferRuleForm
     list_display = ("name", "kind", "currency", "threshold", "max_count", "window_minutes", "action", "active")
     list_filter = ("kind", "action", "active")

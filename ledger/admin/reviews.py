@@ -21,7 +21,8 @@ from ledger.admin.money import money
 from ledger.currencies import currency_exponent
 from ledger.models import ReviewCase
 from ledger.models.reviews import DECISION_REASON_MAX_LENGTH
-from ledger.services.reviews import DECIDE_PERMISSION, review_case_decide
+from ledger.services.four_eyes import review_approval_request
+from ledger.services.reviews import DECIDE_PERMISSION, review_approval_needs_second_officer, review_case_decide
 
 
 class ReviewCaseAgeFilter(admin.SimpleListFilter):
@@ -210,10 +211,20 @@ class ReviewCaseAdmin(ReadOnlyModelAdmin):
         change_url = self._url("change", quote(case.pk))
         form = ReviewCaseDecisionForm(request.POST if request.method == "POST" else None)
         if request.method == "POST" and form.is_valid():
+            approve = form.cleaned_data["decision"] == "approve"
             try:
+                if approve and review_approval_needs_second_officer(case):
+                    # Above the four-eyes amount: the approval is a request a second officer approves (ADR 0015).
+                    approval = review_approval_request(
+                        case=case, officer=request.user, reason=form.cleaned_data["reason"], request=request
+                    )
+                    messages.success(
+                        request, f"Request {approval.public_id} recorded: a second officer approves this case."
+                    )
+                    return HttpResponseRedirect(reverse("admin:accounts_approvalrequest_change", args=[approval.pk]))
                 decided = review_case_decide(
                     case_public_id=case.public_id,
-                    approve=form.cleaned_data["decision"] == "approve",
+                    approve=approve,
                     reason=form.cleaned_data["reason"],
                     officer=request.user,
                     request=request,

@@ -39,7 +39,8 @@ MOVEMENT_PROBLEMS = problems(
     s422=(
         "invalid_amount, unknown_currency, currency_mismatch, same_account, insufficient_funds, account_not_active, "
         "limit_not_configured, limit_per_transfer_exceeded, limit_daily_exceeded (with resets_at), "
-        "transfer_refused_by_rule, reference_contains_card_number, idempotency_key_required, idempotency_key_reused"
+        "transfer_refused_by_rule, second_factor_recently_reset (with resets_at), reference_contains_card_number, "
+        "idempotency_key_required, idempotency_key_reused"
     ),
     s429="velocity_exceeded (Retry-After)",
     s503="a dependency is down; nothing was written",

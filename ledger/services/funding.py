@@ -45,8 +45,13 @@ from ledger.services.reviews import review_case_open
 from ledger.services.transfers import PendingMovement
 
 
-def deposit_from_funding(*, account: LedgerAccount, amount_minor: int, reason: str, actor: Actor) -> Transfer:
+def deposit_from_funding(
+    *, account: LedgerAccount, amount_minor: int, reason: str, actor: Actor, initiated_by: User | None = None
+) -> Transfer:
     """Credit a customer account from the platform funding account of its currency; a reason is required.
+
+    `initiated_by` is the operator who asked for it: their deposits of the day
+    are what the four-eyes daily total counts (ledger.services.four_eyes).
 
     Errors: reason_required, platform_account_not_allowed, account_not_active, invalid_amount.
     """
@@ -68,6 +73,7 @@ def deposit_from_funding(*, account: LedgerAccount, amount_minor: int, reason: s
             currency=account.currency,
             amount_minor=amount_minor,
             reference=reason,
+            initiated_by=initiated_by,
         )
         audit_record(
             event_type="ledger.deposit.posted",

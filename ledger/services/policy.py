@@ -40,6 +40,7 @@ from ledger.exceptions import (
     LimitNotConfigured,
     LimitPerTransferExceeded,
     SameAccount,
+    SendingPausedAfterSecondFactorReset,
     TransferRefusedByRule,
     VelocityExceeded,
 )
@@ -62,6 +63,11 @@ def refusal_error(code: str, data: dict, *, currency: str) -> DomainError:
         return _PLAIN_REFUSALS[code]()
     if code == "sender_not_a_customer":
         return AccountNotActive("Only customers can send transfers.")
+    if code == "second_factor_recently_reset":
+        return SendingPausedAfterSecondFactorReset(
+            f"Your second factor was reset: payments resume at {data['resets_at']}.",
+            extra={"resets_at": data["resets_at"]},
+        )
     if code == "limit_per_transfer_exceeded":
         limit = data["limit_minor"]
         return LimitPerTransferExceeded(

@@ -34,6 +34,7 @@ from ledger import notifications
 from ledger.exceptions import (
     AccountNotActive,
     LedgerInvariantViolation,
+    ReviewApprovalNeedsSecondOfficer,
     ReviewCaseAlreadyDecided,
     ReviewCaseNotFound,
     ReviewDecisionForbidden,
@@ -95,7 +96,21 @@ def review_case_open(
     return case
 
 
-def review_case_decide(*, case_public_id, approve: bool, reason: str, officer: User, request=None) -> ReviewCase:
+def review_approval_needs_second_officer(case: ReviewCase) -> bool:
+    """Approving a case above its currency's four-eyes amount (or in a currency without one) takes two officers."""
+    threshold = settings.FOUR_EYES_REVIEW_APPROVAL_THRESHOLDS_MINOR.get(case.currency)
+    return threshold is None or case.amount_minor > threshold
+
+
+def review_case_decide(
+    *,
+    case_public_id,
+    approve: bool,
+    reason: str,
+    officer: User,
+    request=None,
+    second_officer_of: User | None = None,
+) -> ReviewCase:
     """Approve or reject an open case as `officer` (a compliance officer; the admin checks the permission).
 
     Errors: review_decision_forbidden (not an active staff member with
@@ -111,8 +126,10 @@ def review_case_decide(*, case_public_id, approve: bool, reason: str, officer: U
     case = ReviewCase.objects.select_related("hold").filter(public_id=case_public_id).first()
     if case is None:
         raise ReviewCaseNotFound()
-    if officer.pk in _owners_involved(case):
+    if {officer.pk, getattr(second_officer_of, "pk", None)} & _owners_involved(case):
         raise ReviewDecisionForbidden("Nobody decides a case about money they send or receive.")
+    if approve and second_officer_of is None and review_approval_needs_second_officer(case):
+        raise ReviewApprovalNeedsSecondOfficer()
     with transaction.atomic():
         hold = case.hold
         if hold is not None:

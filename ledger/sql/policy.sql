@@ -14,6 +14,10 @@
 -- Profile status: a blocked or closed customer neither sends nor receives, except by a refund back along
 -- the original path (which still counts against the refunder's limits). A capture re-checks both
 -- customers' status and nothing else: its hold counted when it reserved the money.
+--
+-- Cool-off (ADR 0015): for 24 hours after staff reset a customer's lost second factor, nothing leaves
+-- that customer (`second_factor_recently_reset`, with the time it ends); receiving and captures by them
+-- as payee still work.
 
 CREATE OR REPLACE FUNCTION ledger_policy_check(
     p_movement text,
@@ -33,6 +37,7 @@ LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     v_now timestamptz := greatest(p_now, clock_timestamp());
     v_sender_status text;
+    v_sender_paused_until timestamptz;
     v_tier text;
     v_receiver_status text;
     v_per_movement_max bigint;
@@ -48,7 +53,8 @@ BEGIN
         RAISE EXCEPTION 'ledger_policy_check: unknown movement %', p_movement USING ERRCODE = 'LG001';
     END IF;
     r_reasons := '[]'::jsonb;
-    SELECT status, tier INTO v_sender_status, v_tier FROM accounts_customerprofile WHERE user_id = p_sender;
+    SELECT status, tier, sending_paused_until INTO v_sender_status, v_tier, v_sender_paused_until
+      FROM accounts_customerprofile WHERE user_id = p_sender;
     IF NOT FOUND THEN
         r_refusal := 'sender_not_a_customer';
         RETURN;
@@ -68,6 +74,11 @@ BEGIN
     END IF;
     IF p_movement = 'capture' THEN
         r_action := 'post';
+        RETURN;
+    END IF;
+    IF v_sender_paused_until > v_now THEN
+        r_refusal := 'second_factor_recently_reset';
+        r_refusal_data := jsonb_build_object('resets_at', v_sender_paused_until);
         RETURN;
     END IF;
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.utils import timezone
 
 from accounts.models import User
 from accounts.services import staff_create
@@ -43,32 +44,56 @@ def test_even_a_superuser_cannot_delete_a_transfer(client):
 
 
 def test_operations_enter_rule_thresholds_and_limits_in_major_units(client):
-    """Found in review: "30.00" typed into a minor-units field saved a threshold of 0.30 EUR, silently."""
+    """Found in review: "30.00" typed into a minor-units field saved a threshold of 0.30 EUR, silently.
+
+    Saving asks for the change (four eyes, ADR 0015): rows change only when a second operator approves.
+    """
+    from accounts.approvals.models import ApprovalRequest
+    from accounts.approvals.services import approval_request_approve
     from ledger.models import TransferRule
 
     operator = staff_create(email="ops2@example.com", password=None, roles=["operations"])
+    checker = staff_create(email="ops3@example.com", password=None, roles=["operations"])
     force_login_with_mfa(client, operator)
     rule = TransferRule.objects.get(kind="review_threshold", currency="EUR")
     limit = TransferLimit.objects.get(tier="standard", currency="EUR")
+    before = (rule.threshold_minor, limit.per_transfer_max_minor, limit.daily_outgoing_max_minor)
     rule_form = {
         "name": rule.name, "kind": rule.kind, "currency": "EUR", "action": "flag", "active": "on",
-        "max_count": "", "window_minutes": "",
+        "max_count": "", "window_minutes": "", "four_eyes_reason": "quarterly review of thresholds",
     }
 
     shown = client.get(f"/admin/ledger/transferrule/{rule.pk}/change/").content.decode()
     too_precise = client.post(f"/admin/ledger/transferrule/{rule.pk}/change/", {**rule_form, "threshold": "30.001"})
+    no_reason = client.post(
+        f"/admin/ledger/transferrule/{rule.pk}/change/", {**rule_form, "threshold": "30.00", "four_eyes_reason": ""}
+    )
+    requests_after_refusals = ApprovalRequest.objects.count()
     saved = client.post(f"/admin/ledger/transferrule/{rule.pk}/change/", {**rule_form, "threshold": "30.00"})
     limit_saved = client.post(
         f"/admin/ledger/transferlimit/{limit.pk}/change/",
-        {"tier": "standard", "currency": "EUR", "per_transfer_max": "4000.50", "daily_outgoing_max": "9000"},
-    )
-    listing = client.get("/admin/ledger/transferlimit/").content.decode()
+        {"tier": "standard", "currency": "EUR", "per_transfer_max": "4000.50", "daily_outgoing_max": "9000",
+         "four_eyes_reason": "quarterly review of limits"},
+    )  # fmt: skip
 
     assert 'value="10000.00"' in shown
     assert too_precise.status_code == 200 and "at most 2 decimal places" in too_precise.content.decode()
+    assert no_reason.status_code == 200 and requests_after_refusals == 0
     assert saved.status_code == 302 and limit_saved.status_code == 302
+    assert "/admin/accounts/approvalrequest/" in saved["Location"]
     rule.refresh_from_db()
     limit.refresh_from_db()
+    assert (rule.threshold_minor, limit.per_transfer_max_minor, limit.daily_outgoing_max_minor) == before
+    requests = list(ApprovalRequest.objects.order_by("id"))
+    assert [r.kind for r in requests] == ["ledger.transfer_rule", "ledger.transfer_limit"]
+    for approval in requests:
+        approval_request_approve(
+            approval_id=approval.public_id, approver=checker, change_hash=approval.change_hash,
+            mfa_verified_at=timezone.now(),
+        )  # fmt: skip
+    rule.refresh_from_db()
+    limit.refresh_from_db()
+    listing = client.get("/admin/ledger/transferlimit/").content.decode()
     assert rule.threshold_minor == 30_00
     assert (limit.per_transfer_max_minor, limit.daily_outgoing_max_minor) == (4_000_50, 9_000_00)
     assert "4,000.50 EUR" in listing

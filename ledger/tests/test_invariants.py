@@ -162,7 +162,7 @@ def test_verification_runs_in_one_snapshot_and_the_deposit_command_works():
     alice.refresh_from_db()
     assert alice.posted_minor == 100_00
     event = AuditEvent.objects.get(event_type="ledger.deposit.posted")
-    assert (event.actor_client, event.payload["reason"]) == ("system:ledger_deposit", "bank wire 42")
+    assert (event.actor_staff, event.payload["reason"]) == (str(_operator().public_id), "bank wire 42")
     assert ledger_verify() == []  # outside a transaction: its own REPEATABLE READ READ ONLY one
     assert run_verify()[0] == 0
 
@@ -189,10 +189,20 @@ def test_the_deposit_command_refuses_without_a_reason_or_with_a_bad_amount():
     assert alice.posted_minor == 0
 
 
+def _operator():
+    from accounts.models import User
+    from accounts.tests.operator_helpers import operator_create
+
+    user = User.objects.filter(email="depositor@example.com").first()
+    return user or operator_create(email="depositor@example.com", roles=["operations"])
+
+
 def _deposit(*arguments: str) -> tuple[int, str, str]:
+    from accounts.tests.operator_helpers import operator_stdin
+
     stdout, stderr = io.StringIO(), io.StringIO()
     try:
-        call_command("ledger_deposit", *arguments, stdout=stdout, stderr=stderr)
+        call_command("ledger_deposit", *arguments, stdout=stdout, stderr=stderr, stdin=operator_stdin(_operator()))
     except CommandError as error:
         return error.returncode, stdout.getvalue(), str(error)
     return 0, stdout.getvalue(), stderr.getvalue()

@@ -35,6 +35,7 @@ from django.db.models.functions import Now
 
 from accounts.models import OAuthClientPolicy
 from accounts.oauth.clients import oauth_client_register_partner
+from accounts.tests.operator_helpers import operator_create, operator_stdin
 from audit.models import AuditEvent
 from conftest import ROOT, stop_process, subprocess_env, wait_until
 from ledger.exceptions import InsufficientFunds
@@ -652,13 +653,20 @@ def test_the_sender_refuses_plain_http_beyond_loopback_and_loopback_unless_allow
 def test_partner_webhook_secret_prints_the_derived_secret_and_records_that_it_was_shown():
     application, _secret = oauth_client_register_partner(name="partner", can_introspect=False, actor=TEST_ACTOR)
     stdout, stderr = StringIO(), StringIO()
+    operator = operator_create(roles=["security_admin"])
 
-    call_command("partner_webhook_secret", application.client_id, stdout=stdout, stderr=stderr)
+    call_command(
+        "partner_webhook_secret", application.client_id, stdout=stdout, stderr=stderr, stdin=operator_stdin(operator)
+    )
 
     expected = hmac.new(WEBHOOK_SIGNING_KEY.encode(), application.client_id.encode(), hashlib.sha256).hexdigest()
     assert stdout.getvalue().strip() == expected
     event = AuditEvent.objects.get(event_type="oauth.webhook_secret_shown")
-    assert (event.object_id, event.actor_client) == (application.client_id, "system:partner_webhook_secret")
+    assert (event.object_id, event.actor_staff, event.actor_client) == (
+        application.client_id,
+        str(operator.public_id),
+        "",
+    )
     assert expected not in json.dumps(event.payload)
     with pytest.raises(CommandError, match="no OAuth client"):
         call_command("partner_webhook_secret", "no-such-client", stdout=StringIO(), stderr=StringIO())

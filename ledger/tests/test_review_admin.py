@@ -266,3 +266,29 @@ def test_the_queue_filters_by_amount_in_major_units(officer_client, held):
 
     assert str(case.public_id) not in over_100
     assert "200.00 EUR" in officer_client.get(LIST_URL).content.decode()
+
+
+def test_approving_above_the_four_eyes_amount_asks_a_second_officer(officer_client, officer, held, settings):
+    """ADR 0015: above FOUR_EYES_REVIEW_APPROVAL_THRESHOLDS the officer's approval is a request; a second posts it."""
+    from django.utils import timezone
+
+    from accounts.approvals.models import ApprovalRequest
+    from accounts.approvals.services import approval_request_approve
+
+    settings.FOUR_EYES_REVIEW_APPROVAL_THRESHOLDS_MINOR = {"EUR": 199_99}
+    pending, case, _ = held
+    response = officer_client.post(decide_url(case), {"decision": "approve", "reason": REASON})
+    approval = ApprovalRequest.objects.get(kind="ledger.review_approval")
+    assert response.status_code == 302 and str(approval.pk) in response["Location"]
+    case.refresh_from_db()
+    assert case.status == "open" and not Transfer.objects.filter(public_id=pending.public_id).exists()
+
+    second = staff_create(email="oscar@fintech.example", password=None, roles=["compliance_officer"])
+    approval_request_approve(
+        approval_id=approval.public_id, approver=second, change_hash=approval.change_hash,
+        mfa_verified_at=timezone.now(),
+    )  # fmt: skip
+    case.refresh_from_db()
+    approval.refresh_from_db()
+    assert approval.status == "applied" and case.status == "approved" and case.decided_by == second
+    assert Transfer.objects.filter(public_id=pending.public_id).exists()

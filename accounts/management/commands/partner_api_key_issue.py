@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from oauth2_provider.models import Application
 
 from accounts.api_keys.services import MAX_LIFETIME_DAYS, partner_api_key_issue
-from audit.services.events import Actor
+from fintech.operators import OPERATOR_CREDENTIALS_HELP, OperatorCommand
 from fintech.problems import DomainError
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
+    operator_permission = "accounts.add_partnerapikey"
     help = (
         "Issue an API key to a confidential OAuth client (client credentials grant). The partner sends it as "
         "X-API-Key together with its bearer token. The key is printed once and cannot be shown again."
+        + OPERATOR_CREDENTIALS_HELP
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -28,13 +30,14 @@ class Command(BaseCommand):
         application = Application.objects.filter(client_id=client_id).first()
         if application is None:
             raise CommandError(f"no OAuth client with client id {client_id!r}")
+        operator = self.operator_authenticate()
         try:
             api_key, raw_key = partner_api_key_issue(
                 application=application,
                 name=name,
                 scopes=scopes,
                 expires_in_days=expires_days,
-                actor=Actor.system("partner_api_key_issue"),
+                actor=operator.actor,
             )
         except DomainError as error:
             raise CommandError(f"{error.code}: {error.detail}") from None

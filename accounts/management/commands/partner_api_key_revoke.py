@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from accounts.api_keys.keys import key_prefix
 from accounts.api_keys.services import partner_api_key_revoke
-from audit.services.events import Actor
+from fintech.operators import OPERATOR_CREDENTIALS_HELP, OperatorCommand
 from fintech.problems import DomainError
 
 
-class Command(BaseCommand):
-    help = "Revoke a partner API key at once. Calls presenting it get 401 invalid_api_key from then on."
+class Command(OperatorCommand):
+    operator_permission = "accounts.revoke_partnerapikey"
+    help = (
+        "Revoke a partner API key at once. Calls presenting it get 401 invalid_api_key from then on."
+        + OPERATOR_CREDENTIALS_HELP
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("prefix", help="the key's prefix, e.g. fk_live_abcd2345 (never the whole key)")
@@ -20,8 +24,9 @@ class Command(BaseCommand):
     def handle(self, *args, prefix: str, reason: str, **options) -> None:
         # Someone pasting the whole key wants it revoked: take its prefix, never repeat the rest.
         prefix = key_prefix(prefix) or prefix
+        operator = self.operator_authenticate()
         try:
-            api_key = partner_api_key_revoke(prefix=prefix, reason=reason, actor=Actor.system("partner_api_key_revoke"))
+            api_key = partner_api_key_revoke(prefix=prefix, reason=reason, actor=operator.actor)
         except DomainError as error:
             raise CommandError(f"{error.code}: {error.detail}") from None
         self.stdout.write(f"revoked {api_key.prefix} at {api_key.revoked_at.isoformat()}")

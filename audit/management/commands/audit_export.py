@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import date
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from audit.progress import ProgressBar
 from audit.services.archives import ArchiveError, audit_archive_export
-from audit.services.events import Actor
+from fintech.operators import OPERATOR_CREDENTIALS_HELP, OperatorCommand
 
 
 def _day(text: str) -> date:
@@ -18,12 +18,13 @@ def _day(text: str) -> date:
         raise CommandError(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
+    operator_permission = "audit.view_auditevent"
     help = (
         "Export every checkpoint holding an event that occurred in [--from, --to) (UTC days) to a gzip JSON "
         "Lines archive: whole checkpoints, with their events, seals and signing keys. The file is never "
         "overwritten, is made read-only (0444), verified by reading it back, and recorded as an AuditArchive "
-        "with its sha256, together with an audit.exported event."
+        "with its sha256, together with an audit.exported event." + OPERATOR_CREDENTIALS_HELP
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -32,6 +33,8 @@ class Command(BaseCommand):
         parser.add_argument("--output-dir", metavar="DIR", help="default: settings.AUDIT_ARCHIVE_DIR")
 
     def handle(self, *args, date_from: str, date_to: str, output_dir: str | None, **options) -> None:
+        day_from, day_to = _day(date_from), _day(date_to)
+        operator = self.operator_authenticate()
         bars: list[ProgressBar] = []
 
         def progress_for(total: int) -> ProgressBar:
@@ -40,9 +43,9 @@ class Command(BaseCommand):
 
         try:
             result = audit_archive_export(
-                date_from=_day(date_from),
-                date_to=_day(date_to),
-                actor=Actor.system("audit_export"),
+                date_from=day_from,
+                date_to=day_to,
+                actor=operator.actor,
                 output_dir=output_dir,
                 progress_for=progress_for,
             )

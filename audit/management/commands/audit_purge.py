@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.db import ProgrammingError
 
 from audit.services.archives import MAX_PURGE_BATCH_EVENTS, PURGE_BATCH_EVENTS, ArchiveError, audit_events_purge
-from audit.services.events import Actor
+from fintech.operators import OPERATOR_CREDENTIALS_HELP, OperatorCommand
 
 INSUFFICIENT_PRIVILEGE = "42501"
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
+    operator_permission = "audit.delete_auditarchive"
     help = (
         "Delete audit events that are sealed, inside an exported archive's checkpoint range and older than "
         "AUDIT_RETENTION_DAYS (never less than 7 years), whole checkpoints at a time in checkpoint order, "
         "stopping at the first checkpoint that does not qualify. Each batch commits with an audit.purged event "
         "naming the checkpoints it purged, so audit_verify keeps passing. Run it as the table owner: "
         "FINTECH_DATABASE_ROLE=owner python manage.py audit_purge. The runtime role has no DELETE privilege on "
-        "audit tables, and the database's trigger refuses any other delete, whoever asks."
+        "audit tables, and the database's trigger refuses any other delete, whoever asks." + OPERATOR_CREDENTIALS_HELP
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -31,8 +32,9 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, dry_run: bool, batch_size: int, **options) -> None:
+        operator = self.operator_authenticate()
         try:
-            result = audit_events_purge(actor=Actor.system("audit_purge"), dry_run=dry_run, batch_size=batch_size)
+            result = audit_events_purge(actor=operator.actor, dry_run=dry_run, batch_size=batch_size)
         except ArchiveError as error:
             raise CommandError(str(error)) from None
         except ProgrammingError as error:
