@@ -99,9 +99,14 @@ def operator_authenticator_register(authenticator: OperatorAuthenticator) -> Non
     _authenticator = authenticator
 
 
+def _plain(text: str) -> str:
+    return text
+
+
 def _prompt(stream: TextIO | OutputWrapper, text: str) -> None:
     if isinstance(stream, OutputWrapper):
-        stream.write(text, ending="")  # an OutputWrapper would end the prompt with a newline
+        # No newline after a prompt, and not in the error colour of the stderr it goes to.
+        stream.write(text, style_func=_plain, ending="")
     else:
         stream.write(text)
     stream.flush()
@@ -170,6 +175,16 @@ class OperatorCommandMixin:
     stderr: OutputWrapper
     # The permission the operator must hold ("app_label.codename"); superusers hold every one.
     operator_permission: str = ""
+
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs):
+        """`--help` says which permission the operator needs, from the one place it is declared."""
+        parser = super().create_parser(prog_name, subcommand, **kwargs)  # type: ignore[misc]
+        if self.operator_permission:
+            parser.description = (
+                f"{parser.description or ''} The operator needs the permission {self.operator_permission}"
+                " (superusers hold every permission)."
+            )
+        return parser
 
     def execute(self, *args, **options):
         self.stdin = options.get("stdin", sys.stdin)

@@ -271,6 +271,8 @@ def test_every_operator_command_names_a_permission_that_exists():
         command = load_command_class(app, name)
         if isinstance(command, OperatorCommandMixin):
             found[name] = command.operator_permission
+            help_text = " ".join(command.create_parser("manage.py", name).format_help().split())
+            assert f"needs the permission {command.operator_permission}" in help_text, name
     assert {"ledger_deposit", "partner_api_key_issue", "audit_purge"} <= set(found)
     for name, permission in found.items():
         app_label, _, codename = permission.partition(".")

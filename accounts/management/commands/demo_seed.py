@@ -1,4 +1,4 @@
-"""Loads demo people for `make run`: customers and one staff member per role.
+"""Loads demo people for `make run`: customers and two staff members per role (four eyes needs a second person).
 
 Passwords are random, generated on first run into var/demo-logins.json (0600)
 and reused afterwards, so running it twice changes nothing and no password is
