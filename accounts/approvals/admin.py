@@ -30,11 +30,17 @@ from accounts.mfa.services import second_factor_verify
 from accounts.mfa.session import mark_session_mfa_verified, session_mfa_verified_at
 from accounts.models import OAuthClientPolicy, User
 from accounts.roles import ROLE_PERMISSIONS
+from audit.masking import email_masked
 from fintech.admin import ReadOnlyModelAdmin
 from fintech.free_text import CARD_NUMBER_IN_FREE_TEXT, validate_free_text
 from fintech.problems import DomainError
 
 REASON_HELP = "Why (required, recorded in the sealed trail; never a card number or a customer's personal data)."
+
+
+def person_shown(user: User) -> str:
+    """Masked email and public id: enough for a colleague to recognise who asked, never the address."""
+    return f"{email_masked(user.email)} ({user.public_id})"
 
 
 class DecisionForm(forms.Form):
@@ -133,15 +139,15 @@ class ApprovalRequestAdmin(ReadOnlyModelAdmin):
 
     @admin.display(description="requested by")
     def requested_by_id_public(self, approval: ApprovalRequest) -> str:
-        return str(approval.requested_by.public_id)
+        return person_shown(approval.requested_by)
 
     @admin.display(description="subject")
     def subject_public_id(self, approval: ApprovalRequest) -> str:
-        return str(approval.subject.public_id) if approval.subject_id else "-"
+        return person_shown(approval.subject) if approval.subject_id else "-"
 
     @admin.display(description="decided by")
     def decided_by_public_id(self, approval: ApprovalRequest) -> str:
-        return str(approval.decided_by.public_id) if approval.decided_by_id else "-"
+        return person_shown(approval.decided_by) if approval.decided_by_id else "-"
 
     @admin.display(description="change")
     def change_display(self, approval: ApprovalRequest) -> str:
@@ -215,6 +221,7 @@ class ApprovalRequestAdmin(ReadOnlyModelAdmin):
             "opts": self.opts,
             "original": approval,
             "kind_label": kind.label or approval.kind,
+            "requested_by": person_shown(approval.requested_by),
             "may_approve": request.user.has_perm(kind.permission)
             and request.user.pk not in (approval.requested_by_id, approval.subject_id),
             "change_json": json.dumps(approval.change, indent=2, sort_keys=True),
