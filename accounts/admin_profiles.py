@@ -68,6 +68,7 @@ class CustomerProfileAdmin(FourEyesChangeAdmin):
         "national_id_masked",
         "created_at",
         "updated_at",
+        "four_eyes_reason",  # a form field: Save blocks at once or asks for approval, always with a reason
     )
     readonly_fields = (
         "identity_captured_at",

@@ -204,6 +204,8 @@ class OAuthClientPolicy(models.Model):
     )
 
     class Meta:
+        verbose_name = "OAuth client policy"
+        verbose_name_plural = "OAuth client policies"
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(detokenize_token_types__contained_by=["card", "national_id"]),

@@ -125,6 +125,7 @@ REASONED_REQUESTS = {
 
 @admin.register(ApprovalRequest)
 class ApprovalRequestAdmin(ReadOnlyModelAdmin):
+    change_list_template = "admin/accounts/approvalrequest/change_list.html"
     list_display = ("public_id", "kind", "summary", "status", "requested_by_id_public", "requested_at", "expires_at")
     list_filter = ("status", "kind")
     search_fields = ("=public_id", "=target_id")
@@ -207,7 +208,7 @@ class ApprovalRequestAdmin(ReadOnlyModelAdmin):
                         approval_id=approval.public_id, decider=request.user, reason=data["reason"], request=request
                     )
             except DomainError as refused:
-                messages.error(request, f"{refused.code}: {refused.detail}")
+                messages.error(request, f"{refused.detail} ({refused.code})")
                 if refused.code == CARD_NUMBER_IN_FREE_TEXT:
                     form = DecisionForm(initial={"change_hash": approval.change_hash})
                 approval.refresh_from_db()

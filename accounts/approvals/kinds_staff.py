@@ -143,7 +143,9 @@ def staff_invite_request(
         target_type="accounts.staffinvitation",
         target_id=target_id,
         change={"roles": wanted, "email_sealed": _email_seal(email, target_id)},
-        summary=f"invite {email_masked(email)} to join the staff as {', '.join(wanted)}",
+        # The domain in clear: the approver checks the link goes to a work address, not somebody's own mailbox.
+        summary=f"invite {email_masked(email).split('@')[0]}@{email.rsplit('@', 1)[-1]} to join the staff as"
+        f" {', '.join(wanted)}",
         requested_by=requested_by,
         reason=reason,
         request=request,

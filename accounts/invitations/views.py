@@ -13,7 +13,10 @@
    recovery codes are shown once and the new staff member is signed in, their
    session verified by the authenticator just proven, and sent to the admin.
 
-Every page: `never_cache`, `Referrer-Policy: no-referrer`. The token is in the
+Every page: `never_cache`, `Referrer-Policy: same-origin` (the token never
+leaves in a Referer to another site; `no-referrer` made Chromium send
+`Origin: null` on the form's POST, which Django's CSRF check refuses, found in
+review with a real browser). The token is in the
 first request's path, so access logs see it; the link is single-use and dies
 at acceptance.
 """
@@ -52,7 +55,7 @@ SESSION_STATE_KEY = "staff_invitation"
 
 def _page(request: HttpRequest, template: str, context: dict, status: int = 200) -> HttpResponse:
     response = render(request, template, context, status=status)
-    response["Referrer-Policy"] = "no-referrer"
+    response["Referrer-Policy"] = "same-origin"
     return response
 
 

@@ -265,3 +265,30 @@ def test_the_person_page_leads_to_the_requests_and_the_request_pages_record_them
     assert "new.hire@fintech.example" not in json.dumps(invite.change) + invite.summary  # no email in clear
     assert mailoutbox == []  # nothing is sent before a second security admin approves
     assert operations_client.post("/admin/accounts/approvalrequest/ask/invite/", {}).status_code == 403
+
+
+@pytest.mark.django_db
+def test_every_four_eyes_admin_page_shows_the_reason_field_its_save_requires():
+    """Found in review with a browser: the profile page left the required reason out, so Save never worked."""
+    from django.contrib import admin as django_admin
+
+    from accounts.approvals.change_admin import FourEyesChangeAdmin
+    from accounts.oauth.clients import oauth_client_register_partner
+    from accounts.services import customer_create
+    from audit.services.events import Actor
+
+    customer_create(email=f"c.{uuid.uuid4().hex[:8]}@example.com", password=None)
+    oauth_client_register_partner(name="Acme reason", can_introspect=False, actor=Actor.system("test"))
+    superuser = _staff()
+    User.objects.filter(pk=superuser.pk).update(is_superuser=True)
+    client = _admin(User.objects.get(pk=superuser.pk))
+    checked = []
+    for model, model_admin in django_admin.site._registry.items():
+        if not isinstance(model_admin, FourEyesChangeAdmin):
+            continue
+        row = model.objects.order_by("pk").first()
+        assert row is not None, model
+        page = client.get(f"/admin/{model._meta.app_label}/{model._meta.model_name}/{row.pk}/change/")
+        assert page.status_code == 200 and 'name="four_eyes_reason"' in page.content.decode(), model
+        checked.append(model._meta.model_name)
+    assert {"customerprofile", "transferlimit", "transferrule", "oauthclientpolicy"} <= set(checked)

@@ -133,7 +133,7 @@ def test_a_four_eyes_invitation_is_emailed_and_the_new_staff_member_sets_passwor
     client = Client()
     landing = client.get(path)
     assert landing.status_code == 200
-    assert landing["Referrer-Policy"] == "no-referrer" and "no-store" in landing["Cache-Control"]
+    assert landing["Referrer-Policy"] == "same-origin" and "no-store" in landing["Cache-Control"]
     assert "Join the Fintech back office" in landing.content.decode()
     started = client.post(path)
     assert started.status_code == 302 and started["Location"] == FLOW  # the token leaves the address bar
@@ -152,7 +152,7 @@ def test_a_four_eyes_invitation_is_emailed_and_the_new_staff_member_sets_passwor
 
     qr_page = client.get(FLOW)
     body = qr_page.content.decode()
-    assert '<img class="qr" src="data:image/svg+xml;base64,' in body and qr_page["Referrer-Policy"] == "no-referrer"
+    assert '<img class="qr" src="data:image/svg+xml;base64,' in body and qr_page["Referrer-Policy"] == "same-origin"
     secret = re.search(r'id="totp-secret">([A-Z2-7 ]+)</code>', body).group(1)
     assert client.get(FLOW).content.decode().count(secret) == 1  # reloading keeps the secret being scanned
     wrong = client.post(FLOW, {"otp_code": "000000" if _code_for_secret(secret) != "000000" else "111111"})
@@ -213,7 +213,7 @@ def test_an_expired_link_is_refused_and_writes_nothing_but_the_refusal(mailoutbo
     response = Client().get(path)
 
     assert response.status_code == 410 and "has expired" in response.content.decode()
-    assert response["Referrer-Policy"] == "no-referrer"
+    assert response["Referrer-Policy"] == "same-origin"
     assert (User.objects.count(), AuditEvent.objects.count()) == (users, events + 1)
     (refused,) = _events("staff.invitation_refused")
     assert refused.outcome == "denied" and refused.payload["reason"] == "expired"

@@ -119,6 +119,15 @@ def _row_apply(model, fields: tuple[str, ...], approval: ApprovalRequest) -> dic
     return {"id": row.pk}
 
 
+def _shown(value, field: str, currency: str) -> str:
+    """An amount in major units with its currency, as the approver thinks of it; anything else as it is."""
+    if value is None:
+        return "none"
+    if field.endswith("_minor") and currency:
+        return f"{format_amount(value, currency)} {currency}"
+    return str(value)
+
+
 def row_change_request(*, row, requested_by: User, reason: str, request=None) -> ApprovalRequest:
     """A limit or rule as staff want it (a new row or an edit), for a second operator to approve."""
     model, fields, kind = (TransferLimit, LIMIT_FIELDS, LIMIT) if isinstance(row, TransferLimit) else (
@@ -126,12 +135,19 @@ def row_change_request(*, row, requested_by: User, reason: str, request=None) ->
     change = model_to_dict(row, fields=fields)
     target = str(row.pk) if row.pk else "new"
     label = f"{row.tier} {row.currency}" if model is TransferLimit else f"rule {row.name!r}"
+    before = _row_state(model, fields, target)
+    moves = [
+        f"{field.removesuffix('_minor')} {_shown(before.get(field), field, row.currency)} -> "
+        f"{_shown(change[field], field, row.currency)}"
+        for field in fields
+        if before.get(field) != change[field]
+    ]
     return approval_request_create(
         kind=kind,
         target_type=f"ledger.{model._meta.model_name}",
         target_id=target,
         change=change,
-        summary=f"{'new' if target == 'new' else 'change'} {model._meta.verbose_name} {label}",
+        summary=f"{'new' if target == 'new' else 'change'} {model._meta.verbose_name} {label}: " + "; ".join(moves),
         requested_by=requested_by,
         reason=reason,
         request=request,

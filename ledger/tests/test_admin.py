@@ -86,6 +86,8 @@ def test_operations_enter_rule_thresholds_and_limits_in_major_units(client):
     assert (rule.threshold_minor, limit.per_transfer_max_minor, limit.daily_outgoing_max_minor) == before
     requests = list(ApprovalRequest.objects.order_by("id"))
     assert [r.kind for r in requests] == ["ledger.transfer_rule", "ledger.transfer_limit"]
+    assert "threshold 10000.00 EUR -> 30.00 EUR" in requests[0].summary  # the approver reads major units
+    assert "per_transfer_max" in requests[1].summary and "-> 4000.50 EUR" in requests[1].summary
     for approval in requests:
         approval_request_approve(
             approval_id=approval.public_id, approver=checker, change_hash=approval.change_hash,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import uuid
 
 from django.core.management.base import CommandError, CommandParser
+from django.urls import reverse
 
 from accounts.approvals.models import ApprovalRequest
 from fintech.db_retry import run_with_retry
@@ -63,7 +64,8 @@ class Command(OperatorCommand):
         if isinstance(outcome, ApprovalRequest):
             self.stdout.write(
                 f"not deposited yet: {shown} is above what one operator may deposit alone. Request"
-                f" {outcome.public_id} awaits a second operator's approval in the admin (expires"
+                f" {outcome.public_id} awaits a second operator's approval in the admin at"
+                f" {reverse('admin:accounts_approvalrequest_change', args=[outcome.pk])} (expires"
                 f" {outcome.expires_at.isoformat()})."
             )
             return
