@@ -43,7 +43,6 @@ import logging
 import uuid
 from dataclasses import asdict, dataclass
 
-import redis
 from django.conf import settings
 from django.contrib.auth import password_validation
 from django.contrib.auth.tokens import default_token_generator
@@ -62,7 +61,7 @@ from audit.models import AuditEvent
 from audit.services.events import Actor, audit_event_record
 from fintech.public_origin import public_origin
 from fintech.rate_limits import RateLimitUnavailable, rate_parse, sliding_window_take
-from fintech.redis_client import get_redis, redis_key
+from fintech.redis_client import first_in_period, redis_key
 
 logger = logging.getLogger(__name__)
 
@@ -142,10 +141,7 @@ def password_reset_user_find(uidb64: str) -> User | None:
 
 def _refusal_is_first(key: str, retry_after_seconds: int) -> bool:
     """True once per refusal period, so a flood of refused requests writes one audit row, not one each."""
-    try:
-        return bool(get_redis().set(f"{key}:refused", "1", nx=True, ex=max(1, retry_after_seconds)))
-    except redis.RedisError:
-        return False  # the refusal stands; only its audit row is skipped
+    return first_in_period(f"{key}:refused", retry_after_seconds)
 
 
 def _throttle_take(*, scope: str, digest: str, rate_setting: str, request: HttpRequest | None) -> None:

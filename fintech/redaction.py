@@ -71,6 +71,9 @@ _KEY_VALUE_RE = re.compile(
     r"(?P<value>b?(?P<vq>['\"])(?:\\.|(?!(?P=vq))[^\\])*(?:(?P=vq)|\Z)|[^\s&,;'\"}\])]+)"
 )
 _BEARER_RE = re.compile(r"(?i)\b(bearer)\s+[^\s'\",;]+")
+# Single-use links carry their secret in the path (a staff invitation, a password reset): a log line that
+# prints the path (a 404, a CSRF refusal) must not keep a link that may still work.
+_LINK_SECRET_RE = re.compile(r"(/accounts/(?:staff-invitation|password/reset/[A-Za-z0-9_-]+)/)[A-Za-z0-9_-]{8,}")
 _EMAIL_RE = re.compile(r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}@(?:[A-Za-z0-9-]{1,63}\.)+[A-Za-z]{2,24}\b")
 # A run of digit groups separated by single spaces or dashes; whether (part of)
 # it is a card is decided in code, because regexes cannot check Luhn.
@@ -154,6 +157,7 @@ def scrub_text(text: str) -> str:
         return text
     text = _HEADER_RE.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
     text = _BEARER_RE.sub(lambda m: f"{m.group(1)} [token]", text)
+    text = _LINK_SECRET_RE.sub(lambda m: f"{m.group(1)}[link-secret]", text)
     text = _KEY_VALUE_RE.sub(_key_value_sub, text)
     text = _JWT_RE.sub("[jwt]", text)
     text = _API_KEY_RE.sub("[api-key]", text)

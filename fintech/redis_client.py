@@ -30,3 +30,16 @@ def get_redis() -> redis.Redis:
 def redis_key(*parts: str) -> str:
     """A namespaced Redis key: `<REDIS_KEY_PREFIX>:<part>:<part>`."""
     return ":".join((settings.REDIS_KEY_PREFIX, *parts))
+
+
+def first_in_period(key: str, seconds: int) -> bool:
+    """True once per `seconds` for `key` (a full key, from `redis_key`), on every machine alike.
+
+    For audit rows of repeated refusals: a flood writes one row per period, not
+    one per request. When Redis does not answer: False (the refusal stands;
+    only its repeated audit row is skipped).
+    """
+    try:
+        return bool(get_redis().set(key, "1", nx=True, ex=max(1, seconds)))
+    except redis.RedisError:
+        return False

@@ -12,6 +12,7 @@ from typing import Any
 from django.forms.models import model_to_dict
 from django.http import HttpRequest
 
+from accounts.approvals.exceptions import ApprovalNothingToChange
 from accounts.approvals.models import ApprovalRequest
 from accounts.approvals.registry import ChangeKind, change_kind_register
 from accounts.approvals.services import approval_request_create
@@ -49,6 +50,8 @@ def client_policy_change_request(
 ) -> ApprovalRequest:
     """`policy` as staff edited it (unsaved); a second security admin applies it."""
     client_id = policy.application.client_id
+    if _target_state(client_id) == model_to_dict(policy, fields=POLICY_FIELDS):
+        raise ApprovalNothingToChange()
     return approval_request_create(
         kind=KIND,
         target_type="oauth2_provider.application",

@@ -63,11 +63,19 @@ def _profile_apply(approval: ApprovalRequest, approver: User) -> dict[str, Any]:
     return {field: getattr(profile, field) for field in PROFILE_FIELDS}
 
 
+# From least to most restricted: only a move to the right is protective.
+STATUS_RESTRICTION = {"active": 0, "blocked": 1, "closed": 2}
+
+
 def profile_change_needs_second_person(before: dict[str, Any], after: dict[str, Any]) -> bool:
-    """Blocking or closing alone is protective and immediate; anything else that changes takes two people."""
+    """Blocking or closing alone is protective and immediate; anything else that changes takes two people.
+
+    Closed -> blocked reopens an account (found in review), so it is not protective.
+    """
     if before == after:
         return False
-    return not (before["tier"] == after["tier"] and after["status"] in ("blocked", "closed"))
+    tighter = STATUS_RESTRICTION[after["status"]] > STATUS_RESTRICTION[before["status"]]
+    return not (before["tier"] == after["tier"] and tighter)
 
 
 def customer_status_restrict(

@@ -75,8 +75,10 @@ from accounts.roles import ROLE_PERMISSIONS
 from audit.models import AuditEvent
 from audit.services.events import Actor, audit_event_record
 from fintech.public_origin import public_origin
+from fintech.redis_client import first_in_period, redis_key
 
 logger = logging.getLogger(__name__)
+REFUSAL_RECORD_SECONDS = 3600
 
 INVITATION_TTL = timedelta(hours=24)
 OBJECT_TYPE = "accounts.staffinvitation"
@@ -218,6 +220,9 @@ def _refusal_record(invitation: StaffInvitation | None, reason: str, stage: str,
     if invitation is None:
         logger.warning("staff invitation link refused: %s (%s), unknown token", reason, stage)
         return
+    if not first_in_period(redis_key("invitation-refused", str(invitation.public_id), reason), REFUSAL_RECORD_SECONDS):
+        logger.warning("staff invitation link refused again: %s (%s), on record already", reason, stage)
+        return  # a used or expired link opened again and again: one row per hour, not one per request
     audit_event_record(
         event_type="staff.invitation_refused",
         outcome=AuditEvent.Outcome.DENIED,

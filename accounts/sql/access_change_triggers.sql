@@ -70,6 +70,7 @@ BEGIN
     SELECT r.public_id INTO v_request FROM public.accounts_approvalrequest r
     WHERE r.public_id = v_setting::uuid
       AND r.status = 'applied'
+      AND r.kind IN ('staff.access', 'staff.invite')  -- only kinds that grant access; a 2FA reset grants none
       AND r.subject_id = p_user_id
       AND accounts_written_in_this_transaction(r.xmin);
     RETURN v_request;

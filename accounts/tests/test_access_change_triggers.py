@@ -63,11 +63,13 @@ def _alerts(event: AuditEvent) -> list[AuditEvent]:
     )
 
 
-def _applied_request(subject: User, *, status: str = ApprovalRequest.Status.APPLIED) -> ApprovalRequest:
+def _applied_request(
+    subject: User, *, status: str = ApprovalRequest.Status.APPLIED, kind: str = "staff.access"
+) -> ApprovalRequest:
     """An approval request about `subject` in the state the four-eyes service leaves it in when applying."""
     requester, approver = _person(is_staff=True), _person(is_staff=True)
     return ApprovalRequest.objects.create(
-        kind="staff.access",
+        kind=kind,
         summary="test",
         target_type="accounts.user",
         target_id=str(subject.public_id),
@@ -312,15 +314,18 @@ def test_a_pending_request_another_users_request_or_a_bad_setting_does_not_appro
     user, other = _person(), _person()
     pending = _applied_request(user, status=ApprovalRequest.Status.PENDING)
     about_other = _applied_request(other)
+    # Found in review: an applied second-factor reset of the same person grants no access.
+    other_kind = _applied_request(user, kind="staff.mfa_reset")
     groups = iter(Group.objects.filter(name__in=list(ROLE_PERMISSIONS)).order_by("name"))
 
-    for setting in (str(pending.public_id), str(about_other.public_id), "not-a-uuid", "", str(uuid.uuid4())):
+    settings_tried = (pending, about_other, other_kind)
+    for setting in (*(str(r.public_id) for r in settings_tried), "not-a-uuid", "", str(uuid.uuid4())):
         with transaction.atomic():
             _under_approval(setting)
             user.groups.add(next(groups, None) or Group.objects.create(name=f"g-{uuid.uuid4().hex[:6]}"))
 
     events = _changes(user)
-    assert len(events) == 5
+    assert len(events) == 6
     assert {(e.payload["approved"], e.payload["approval_request"], e.outcome) for e in events} == {
         (False, None, "failure")
     }

@@ -58,3 +58,24 @@ def test_operations_staff_change_the_status_but_cannot_repoint_a_profile_at_anot
     )  # fmt: skip
     profile.refresh_from_db()
     assert (profile.user_id, profile.tier, profile.status) == (victim.pk, "premium", "active")
+
+
+@pytest.mark.django_db
+def test_reopening_a_closed_customer_takes_a_second_person_even_as_blocked():
+    """Found in review: closed -> blocked went through at once, by one person."""
+    customer = customer_create(email=f"closed.{uuid.uuid4().hex[:8]}@example.com", password=None)
+    CustomerProfile.objects.filter(user=customer).update(status="closed")
+    profile = CustomerProfile.objects.get(user=customer)
+    staff = staff_create(email=f"ops.{uuid.uuid4().hex[:8]}@fintech.example", password=None, roles=["operations"])
+    client = Client()
+    force_login_with_mfa(client, staff)
+
+    response = client.post(
+        f"/admin/accounts/customerprofile/{profile.pk}/change/",
+        {"tier": "standard", "status": "blocked", "four_eyes_reason": "customer asked to come back"},
+    )
+
+    assert response.status_code == 302 and "/admin/accounts/approvalrequest/" in response["Location"]
+    profile.refresh_from_db()
+    assert profile.status == "closed"
+    assert ApprovalRequest.objects.get(kind="customer.profile").change == {"status": "blocked", "tier": "standard"}

@@ -219,6 +219,11 @@ def test_an_expired_link_is_refused_and_writes_nothing_but_the_refusal(mailoutbo
     assert refused.outcome == "denied" and refused.payload["reason"] == "expired"
     assert refused.object_id == str(StaffInvitation.objects.get().public_id)
 
+    # Found in review: opening a dead link again and again wrote a row each time. Now one per hour.
+    for _ in range(5):
+        assert Client().get(path).status_code == 410
+    assert len(_events("staff.invitation_refused")) == 1
+
 
 def test_a_link_that_expires_during_the_flow_creates_nothing(mailoutbox):
     _invited()

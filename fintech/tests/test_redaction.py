@@ -209,3 +209,14 @@ def test_partner_api_keys_are_masked_whole_including_the_secret_after_the_prefix
 
     assert scrub_text(f"X-API-Key: {key}") == "X-API-Key: [redacted]"
     assert scrub_text(f"key {key} used") == "key [api-key] used"
+
+
+def test_single_use_link_secrets_in_logged_paths_are_hidden():
+    """Found in review: a CSRF refusal logged a staff invitation link that still worked."""
+    from fintech.redaction import scrub_text
+
+    invitation = "Forbidden (Origin checking failed): /accounts/staff-invitation/ZjgCPbu0aB1cD2eF3gH4iJ5kLfxA/"
+    reset = "Not Found: /accounts/password/reset/MTIzNDU2/cf3x2-0123456789abcdef0123/"
+    assert scrub_text(invitation).endswith("/accounts/staff-invitation/[link-secret]/")
+    assert scrub_text(reset).endswith("/accounts/password/reset/MTIzNDU2/[link-secret]/")
+    assert scrub_text("GET /accounts/staff-invitation/ 200") == "GET /accounts/staff-invitation/ 200"

@@ -18,6 +18,7 @@ from django.db import transaction
 from django.db.models import Sum
 from django.forms.models import model_to_dict
 
+from accounts.approvals.exceptions import ApprovalNothingToChange
 from accounts.approvals.models import ApprovalRequest
 from accounts.approvals.registry import ChangeKind, change_kind_register
 from accounts.approvals.services import approval_request_create
@@ -136,6 +137,8 @@ def row_change_request(*, row, requested_by: User, reason: str, request=None) ->
     target = str(row.pk) if row.pk else "new"
     label = f"{row.tier} {row.currency}" if model is TransferLimit else f"rule {row.name!r}"
     before = _row_state(model, fields, target)
+    if before == change:
+        raise ApprovalNothingToChange()
     moves = [
         f"{field.removesuffix('_minor')} {_shown(before.get(field), field, row.currency)} -> "
         f"{_shown(change[field], field, row.currency)}"

@@ -8,6 +8,7 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.services import staff_create
 from accounts.tests.mfa_helpers import force_login_with_mfa
+from ledger.currencies import format_amount
 from ledger.models import TransferLimit
 from ledger.tests.factories import account
 
@@ -59,8 +60,14 @@ def test_operations_enter_rule_thresholds_and_limits_in_major_units(client):
     limit = TransferLimit.objects.get(tier="standard", currency="EUR")
     before = (rule.threshold_minor, limit.per_transfer_max_minor, limit.daily_outgoing_max_minor)
     rule_form = {
-        "name": rule.name, "kind": rule.kind, "currency": "EUR", "action": "flag", "active": "on",
-        "max_count": "", "window_minutes": "", "four_eyes_reason": "quarterly review of thresholds",
+        "name": rule.name,
+        "kind": rule.kind,
+        "currency": "EUR",
+        "action": "flag",
+        "active": "on",
+        "max_count": "",
+        "window_minutes": "",
+        "four_eyes_reason": "quarterly review of thresholds",
     }
 
     shown = client.get(f"/admin/ledger/transferrule/{rule.pk}/change/").content.decode()
@@ -68,6 +75,12 @@ def test_operations_enter_rule_thresholds_and_limits_in_major_units(client):
     no_reason = client.post(
         f"/admin/ledger/transferrule/{rule.pk}/change/", {**rule_form, "threshold": "30.00", "four_eyes_reason": ""}
     )
+    unchanged = client.post(
+        f"/admin/ledger/transferlimit/{limit.pk}/change/",
+        {"tier": "standard", "currency": "EUR", "per_transfer_max": format_amount(limit.per_transfer_max_minor, "EUR"),
+         "daily_outgoing_max": format_amount(limit.daily_outgoing_max_minor, "EUR"), "four_eyes_reason": "no-op"},
+    )  # fmt: skip
+    assert unchanged.status_code == 302 and "/approvalrequest/" not in unchanged["Location"]  # found in review
     requests_after_refusals = ApprovalRequest.objects.count()
     saved = client.post(f"/admin/ledger/transferrule/{rule.pk}/change/", {**rule_form, "threshold": "30.00"})
     limit_saved = client.post(
