@@ -198,7 +198,8 @@ class AuditEventAdmin(WriteOnceAdmin):
         if event.actor_client:
             parts.append(f"client {event.actor_client}")
         if event.actor_staff:
-            parts.append(f"staff {email_masked(emails.get(event.actor_staff))}")
+            # With the public id's first block: two colleagues with the same initials stay apart in a list.
+            parts.append(f"staff {email_masked(emails.get(event.actor_staff))} ({event.actor_staff[:8]})")
         return ", ".join(parts) or self.get_empty_value_display()
 
     @admin.display(description="actor identity (masked)")
