@@ -68,6 +68,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "accounts.approve_client_change",
             "accounts.view_oauthclientpolicy",
             "accounts.change_oauthclientpolicy",
+            "accounts.manage_encryption_keys",
         }
     ),
 }

@@ -99,6 +99,22 @@ def fields_using_version(*, version: int, provider: KeyProvider | None = None) -
     return count
 
 
+def field_kek_retire_check(*, version: int, provider: KeyProvider | None = None) -> str:
+    """Refuse (with the retire's own codes) unless `version` could be retired now; returns the KEK id.
+
+    Run before asking a second person to approve a retirement, and again when it is applied.
+    """
+    provider = provider or field_key_provider()
+    kek_id, current = provider.current_kek()
+    if version == current:
+        raise KekIsCurrent()
+    kek_retire_grace_check(provider=provider, version=version, rewrap_command="fields_rewrap")
+    in_use = fields_using_version(version=version, provider=provider)
+    if in_use:
+        raise KekInUse(f"{in_use} field values still use version {version}; run fields_rewrap first")
+    return kek_id
+
+
 def field_kek_retire(*, version: int, actor: Actor, provider: KeyProvider | None = None) -> None:
     """Destroy a field KEK version, refusing while any stored value still needs it.
 
@@ -110,13 +126,7 @@ def field_kek_retire(*, version: int, actor: Actor, provider: KeyProvider | None
     outlasts both.
     """
     provider = provider or field_key_provider()
-    kek_id, current = provider.current_kek()
-    if version == current:
-        raise KekIsCurrent()
-    kek_retire_grace_check(provider=provider, version=version, rewrap_command="fields_rewrap")
-    in_use = fields_using_version(version=version, provider=provider)
-    if in_use:
-        raise KekInUse(f"{in_use} field values still use version {version}; run fields_rewrap first")
+    kek_id = field_kek_retire_check(version=version, provider=provider)
     with transaction.atomic():
         audit_event_record(
             event_type="fields.kek_retired",

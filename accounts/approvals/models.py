@@ -76,6 +76,7 @@ class ApprovalRequest(models.Model):
             ("approve_customer_change", "Can approve customer changes (unblock, tier, second-factor recovery)"),
             ("approve_client_change", "Can approve partner client policy changes"),
             ("deposit_from_funding", "Can deposit from platform funding (alone only up to the four-eyes amounts)"),
+            ("manage_encryption_keys", "Can rotate, rewrap and (with a second person) retire field encryption keys"),
         ]
         indexes = [models.Index(fields=["status", "expires_at"], name="accounts_approval_status_idx")]
         constraints = [

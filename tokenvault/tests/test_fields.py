@@ -13,11 +13,15 @@ from django.core.management import CommandError, call_command
 from django.db import connection, transaction
 from django.utils import timezone
 
+from accounts.approvals.models import ApprovalRequest
+from accounts.approvals.services import approval_request_approve
 from accounts.models import CustomerProfile
 from accounts.selectors import customer_pii_read
 from accounts.services import customer_create
+from accounts.tests.operator_helpers import operator_create, operator_stdin
 from audit.models import AuditEvent
 from audit.services.events import Actor
+from fintech.problems import DomainError
 from tokenvault.exceptions import CiphertextTampered, KekInUse, KekRetireTooSoon, KeyUnavailable
 from tokenvault.field_keys import field_kek_retire, fields_rewrap, fields_using_version
 from tokenvault.fields import FIELD_KEK_ID, MASK, Sealed, field_blind_index, field_kek_version, field_key_provider
@@ -252,8 +256,10 @@ def test_rotate_rewrap_retire_keeps_every_value_readable(field_keys):
     provider = field_key_provider()
     assert isinstance(provider, LocalFileKeyProvider)
 
+    keeper = operator_create(email="keys@example.com", roles=["security_admin"])
+    checker = operator_create(email="keys2@example.com", roles=["security_admin"])
     out = io.StringIO()
-    call_command("fields_rotate_key", stdout=out)
+    call_command("fields_rotate_key", stdout=out, stderr=io.StringIO(), stdin=operator_stdin(keeper))
     assert out.getvalue() == "field KEK version 2 is now current\n"
     rotated = AuditEvent.objects.get(event_type="fields.kek_rotated")
     assert (rotated.object_type, rotated.object_id) == ("field_kek", f"{FIELD_KEK_ID}:2")
@@ -270,11 +276,20 @@ def test_rotate_rewrap_retire_keeps_every_value_readable(field_keys):
     assert fields_using_version(version=1) == 5
     out, err = io.StringIO(), io.StringIO()
     call_command("fields_rewrap", "--model", "accounts.CustomerProfile", "--resume-from", str(first.last_pk),
-                 stdout=out, stderr=err)  # fmt: skip
+                 stdout=out, stderr=err, stdin=operator_stdin(keeper))  # fmt: skip
     assert out.getvalue() == "accounts.CustomerProfile: done, 1 rows rewrapped\n"
 
     assert fields_using_version(version=1) == 0
-    call_command("fields_retire_key", "1", stdout=io.StringIO())
+    asked = io.StringIO()
+    call_command("fields_retire_key", "1", "--reason", "rotation done", stdout=asked, stderr=io.StringIO(),
+                 stdin=operator_stdin(keeper))  # fmt: skip
+    assert asked.getvalue().startswith("not retired yet: request ") and provider.versions() == [1, 2]
+    approval = ApprovalRequest.objects.get(kind="fields.key_retire")  # four eyes (ADR 0015)
+    with pytest.raises(DomainError, match="may not decide"):
+        approval_request_approve(approval_id=approval.public_id, approver=keeper, change_hash=approval.change_hash,
+                                 mfa_verified_at=timezone.now())  # fmt: skip
+    approval_request_approve(approval_id=approval.public_id, approver=checker, change_hash=approval.change_hash,
+                             mfa_verified_at=timezone.now())  # fmt: skip
     assert provider.versions() == [2]
     for profile, name in zip(profiles, [NAME, "Mallory"], strict=True):
         fresh = CustomerProfile.objects.select_related("user").get(pk=profile.pk)
@@ -287,8 +302,8 @@ def test_rotate_rewrap_retire_keeps_every_value_readable(field_keys):
 def test_retiring_the_current_field_key_is_refused():
     profile_with_identity()
 
-    with pytest.raises(CommandError, match="vault_kek_is_current"):
-        call_command("fields_retire_key", "1", stdout=io.StringIO())
+    with pytest.raises(CommandError, match="vault_kek_is_current"):  # refused before credentials are asked
+        call_command("fields_retire_key", "1", "--reason", "tidy up", stdout=io.StringIO(), stdin=io.StringIO())
 
 
 def test_deploy_check_wants_a_provisioned_field_key_directory_outside_the_repository(settings):

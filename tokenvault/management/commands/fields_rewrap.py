@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
-from audit.services.events import Actor
+from fintech.operators import OPERATOR_CREDENTIALS_HELP, OperatorCommand
 from fintech.problems import DomainError
 from tokenvault.field_keys import MAX_REWRAP_BATCH, fields_rewrap, models_with_encrypted_fields
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
+    operator_permission = "accounts.manage_encryption_keys"
     help = (
         "Rewrap encrypted field values still under old field KEK versions, model by model in pk order. "
-        "Safe to interrupt: rerun with --model LABEL --resume-from LAST_PK."
+        "Safe to interrupt: rerun with --model LABEL --resume-from LAST_PK." + OPERATOR_CREDENTIALS_HELP
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -21,7 +22,6 @@ class Command(BaseCommand):
         parser.add_argument("--resume-from", type=int, default=None, metavar="PK", help="start after this pk")
 
     def handle(self, *args, batch_size: int, model: str | None, resume_from: int | None, **options) -> None:
-        actor = Actor.system("fields_rewrap")
         targets = models_with_encrypted_fields()
         if model is not None:
             targets = [target for target in targets if target._meta.label_lower == model.lower()]
@@ -29,6 +29,7 @@ class Command(BaseCommand):
                 raise CommandError(f"{model} has no encrypted fields")
         elif resume_from is not None:
             raise CommandError("--resume-from needs --model")
+        actor = self.operator_authenticate().actor
         for target in targets:
             label, after_pk, rewrapped = target._meta.label, resume_from, 0
             try:

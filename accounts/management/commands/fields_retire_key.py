@@ -1,0 +1,42 @@
+"""`fields_retire_key VERSION --reason "..."`: ask for a field-encryption KEK version nothing uses to be destroyed.
+
+Four eyes (ADR 0015): the command checks the version could be retired now,
+then only records the request; a second key manager approves it in the admin,
+which destroys the version. It lives with the approvals (accounts), above the
+tokenvault app whose key ring it retires.
+"""
+
+from __future__ import annotations
+
+from django.core.management.base import CommandError, CommandParser
+from django.urls import reverse
+
+from accounts.approvals.kinds_keys import PERMISSION, field_key_retire_request
+from fintech.operators import OPERATOR_CREDENTIALS_HELP, OperatorCommand
+from fintech.problems import DomainError
+from tokenvault.field_keys import field_kek_retire_check
+
+
+class Command(OperatorCommand):
+    operator_permission = PERMISSION
+    help = (
+        "Ask for an old field KEK version to be destroyed (refused while any stored value still uses it: run"
+        " fields_rewrap). Only records a request: a second key manager approves it in the admin."
+        + OPERATOR_CREDENTIALS_HELP
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("version", type=int, help="the KEK version to retire (never the current one)")
+        parser.add_argument("--reason", required=True, help="why, for the approver and the audit trail (required)")
+
+    def handle(self, *args, version: int, reason: str, **options) -> None:
+        try:
+            field_kek_retire_check(version=version)  # refused before anyone is asked for credentials
+            operator = self.operator_authenticate()
+            approval = field_key_retire_request(version=version, requested_by=operator.user, reason=reason)
+        except DomainError as error:
+            raise CommandError(f"{error.code}: {error.detail}") from None
+        self.stdout.write(
+            f"not retired yet: request {approval.public_id} awaits a second key manager's approval at"
+            f" {reverse('admin:accounts_approvalrequest_change', args=[approval.pk])}"
+        )
