@@ -128,6 +128,16 @@ def _is_terminal(stream: Any) -> bool:
         return False
 
 
+def operator_line_read(*, stdin: TextIO, stdout: TextIO | OutputWrapper, prompt: str) -> str:
+    """One secret line (a staff grant): without echo on a terminal, else the next piped line; never an argument."""
+    try:
+        if _is_terminal(stdin):
+            return getpass.getpass(prompt)[:MAX_LINE_LENGTH].strip()
+        return _line(stdin).strip()
+    except (EOFError, OSError):
+        return ""
+
+
 def operator_credentials_read(*, stdin: TextIO, stdout: TextIO | OutputWrapper) -> OperatorCredentials:
     """Read email, password and code from the terminal (no echo for the secrets) or from piped lines.
 

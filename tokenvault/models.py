@@ -96,3 +96,20 @@ class VaultRecord(models.Model):
 
     def __str__(self) -> str:
         return self.token
+
+
+class UsedStaffGrant(models.Model):
+    """A staff grant a vault-role command has acted on (fintech/staff_grants.py): each grant acts once.
+
+    Kept in the vault database, which the vault role writes and the API role
+    never reads: the API role signs grants, the vault decides whether one was used.
+    """
+
+    grant_id = models.UUIDField(unique=True)
+    command = models.CharField(max_length=64)
+    operator = models.CharField(max_length=64, help_text="staff public id named by the grant")
+    approved_by = models.CharField(max_length=64, blank=True, help_text="second person, for a four-eyes grant")
+    used_at = models.DateTimeField(db_default=Now())
+
+    def __str__(self) -> str:
+        return f"staff grant {self.grant_id}"

@@ -365,6 +365,15 @@ AUDIT_SIGNING_KEY_PATH = env.str("AUDIT_SIGNING_KEY_PATH", default="") or str(
     VAR_DIR / "keys" / "audit-signing-ed25519.pem"
 )
 AUDIT_SIGNING_KEY_GENERATE = True  # dev/test only; production sets False
+# Staff grants (ADR 0015): the API role signs, after authenticating the operator (and a second person for a
+# retirement), what a vault-role key command may do; the vault role holds only the public key.
+STAFF_GRANT_SIGNING_KEY_PATH = env.str("STAFF_GRANT_SIGNING_KEY_PATH", default="") or str(
+    VAR_DIR / "keys" / "staff-grant-ed25519.pem"
+)
+STAFF_GRANT_VERIFY_KEY_PATH = env.str("STAFF_GRANT_VERIFY_KEY_PATH", default="") or str(
+    VAR_DIR / "keys" / "staff-grant-ed25519.pub.pem"
+)
+STAFF_GRANT_KEY_GENERATE = True  # dev/test only; production sets False
 AUDIT_SEAL_BATCH_SIZE = env.int("AUDIT_SEAL_BATCH_SIZE", default=1000)
 AUDIT_SEAL_MAX_BATCHES_PER_RUN = env.int("AUDIT_SEAL_MAX_BATCHES_PER_RUN", default=50)
 AUDIT_ARCHIVE_DIR = env.str("AUDIT_ARCHIVE_DIR", default="") or str(VAR_DIR / "audit-archives")

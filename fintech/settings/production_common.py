@@ -44,3 +44,4 @@ CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
 DEMO_DATA_ALLOWED = False
 AUDIT_SIGNING_KEY_GENERATE = False
+STAFF_GRANT_KEY_GENERATE = False

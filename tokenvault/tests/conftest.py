@@ -49,3 +49,33 @@ def past_retire_grace(provider: LocalFileKeyProvider, version: int) -> None:
     from django.conf import settings
 
     backdate_rotation(provider.directory, version, settings.VAULT_KEK_RETIRE_GRACE_SECONDS + 1)
+
+
+GRANT_OPERATOR = "5f0c8d6e-3b1a-4c2d-9e8f-7a6b5c4d3e2f"  # a staff public id, as the API role would name it
+
+
+def staff_grant_token(command: str, args: dict | None = None, *, expires_in_seconds: int = 600, grant_id=None) -> str:
+    """What `vault_grant` in the API role prints: a signed single-use grant for one run of `command`."""
+    import uuid
+    from datetime import UTC, datetime, timedelta
+
+    from fintech.staff_grants import staff_grant_sign
+
+    return staff_grant_sign({
+        "command": command,
+        "args": args or {},
+        "operator": GRANT_OPERATOR,
+        "approved_by": "",
+        "approval": "",
+        "grant_id": str(grant_id or uuid.uuid4()),
+        "expires_at": (datetime.now(UTC) + timedelta(seconds=expires_in_seconds)).isoformat(),
+    })  # fmt: skip
+
+
+def grant_stdin(*command_args: str):
+    """stdin carrying a fresh grant for `call_command(*command_args)` (the version argument of a retire)."""
+    import io
+
+    command = command_args[0]
+    args = {"version": int(command_args[1])} if command == "vault_retire_key" else {}
+    return io.StringIO(staff_grant_token(command, args) + "\n")

@@ -9,7 +9,7 @@ from django.core.management import CommandError, call_command
 
 from tokenvault.models import VaultRecord
 from tokenvault.services import vault_detokenize, vault_tokenize
-from tokenvault.tests.conftest import VAULT_DATABASES, VISA, past_retire_grace
+from tokenvault.tests.conftest import VAULT_DATABASES, VISA, grant_stdin, past_retire_grace
 
 ALL_TOKEN_TYPES = frozenset(VaultRecord.TokenType.values)
 
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db(databases=VAULT_DATABASES)
 
 def run(*args):
     stdout, stderr = io.StringIO(), io.StringIO()
-    call_command(*args, stdout=stdout, stderr=stderr)
+    call_command(*args, stdout=stdout, stderr=stderr, stdin=grant_stdin(*args))
     return stdout.getvalue(), stderr.getvalue()
 
 

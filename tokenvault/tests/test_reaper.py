@@ -24,6 +24,7 @@ from accounts.services import (
     identity_national_id_tokenize,
     identity_validate,
 )
+from accounts.tests.operator_helpers import operator_create, operator_stdin
 from audit.models import AuditEvent
 from audit.services.events import Actor
 from fintech.celery import app as celery_app
@@ -222,7 +223,12 @@ def test_the_command_prints_a_summary_and_dry_run_changes_nothing(vault_live):
     assert record(orphan).shredded_at is None
     assert "orphans: 1; would shred: 1;" in stdout.getvalue()
 
-    call_command("vault_reap_orphans", "--grace-hours", "6", stdout=(stdout := io.StringIO()))
+    with pytest.raises(CommandError, match="operator authentication failed"):  # a person runs the shredding
+        call_command("vault_reap_orphans", "--grace-hours", "6", stdout=io.StringIO(), stdin=io.StringIO())
+    assert record(orphan).shredded_at is None
+    keeper = operator_create(email="reaper@example.com", roles=["security_admin"])
+    call_command("vault_reap_orphans", "--grace-hours", "6", stdout=(stdout := io.StringIO()),
+                 stderr=io.StringIO(), stdin=operator_stdin(keeper))  # fmt: skip
     assert record(orphan).shredded_at is not None
     assert "orphans: 1; shredded: 1; skipped (re-issued or already shredded): 0" in stdout.getvalue()
     assert orphan not in stdout.getvalue()

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
+from fintech.operators import OPERATOR_CREDENTIALS_HELP, OperatorCommand
 from tokenvault.services.reaper import GRACE_HOURS_MIN, vault_orphans_reap
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
+    operator_permission = "accounts.manage_encryption_keys"
     help = (
         "Shred token vault records that no card or profile references and that nobody was issued for the "
         "grace period (default VAULT_ORPHAN_GRACE_HOURS). Runs in the API role, through the vault's "
-        "internal API; each shred is audited by the vault as system:vault_reaper. --dry-run only counts."
+        "internal API; each shred is audited by the vault as system:vault_reaper. --dry-run only counts and asks"
+        " no credentials; otherwise" + OPERATOR_CREDENTIALS_HELP
     )
 
     def add_arguments(self, parser) -> None:
@@ -23,6 +26,8 @@ class Command(BaseCommand):
         grace_hours = settings.VAULT_ORPHAN_GRACE_HOURS if grace_hours is None else grace_hours
         if grace_hours < GRACE_HOURS_MIN:
             raise CommandError(f"--grace-hours must be at least {GRACE_HOURS_MIN}")
+        if not dry_run:
+            self.operator_authenticate()  # a person runs the shredding; the daily job is system:vault_reaper
         summary = vault_orphans_reap(grace_hours=grace_hours, dry_run=dry_run)
         verb = "would shred" if dry_run else "shredded"
         count = summary.orphans if dry_run else summary.shredded

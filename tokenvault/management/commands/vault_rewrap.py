@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from audit.services.events import Actor
 from fintech.problems import DomainError
+from tokenvault.grants import GRANT_HELP, StaffGrantCommandMixin
 from tokenvault.services import MAX_REWRAP_BATCH, vault_rewrap, vault_rewrap_pending_count
 
 
-class Command(BaseCommand):
-    help = "Rewrap data keys still under old KEK versions. Safe to interrupt: rerun with --resume-from LAST_ID."
+class Command(StaffGrantCommandMixin, BaseCommand):
+    help = (
+        "Rewrap data keys still under old KEK versions. Safe to interrupt: rerun with --resume-from LAST_ID."
+        + GRANT_HELP
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
@@ -20,7 +23,7 @@ class Command(BaseCommand):
         parser.add_argument("--max-batches", type=int, default=1_000_000, help="stop after this many batches")
 
     def handle(self, *args, batch_size: int, resume_from: int | None, max_batches: int, **options) -> None:
-        actor = Actor.system("vault_rewrap")
+        actor = self.staff_grant_use({}).actor
         pending = vault_rewrap_pending_count()
         done = 0
         after_id = resume_from

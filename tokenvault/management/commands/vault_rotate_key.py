@@ -4,20 +4,21 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from audit.services.events import Actor
 from fintech.problems import DomainError
+from tokenvault.grants import GRANT_HELP, StaffGrantCommandMixin
 from tokenvault.services import kek_rotate
 
 
-class Command(BaseCommand):
+class Command(StaffGrantCommandMixin, BaseCommand):
     help = (
         "Create a new vault KEK version; new records use it at once. Old versions still unwrap: "
-        "run vault_rewrap, then vault_retire_key to destroy the old version."
+        "run vault_rewrap, then vault_retire_key to destroy the old version." + GRANT_HELP
     )
 
     def handle(self, *args, **options) -> None:
+        grant = self.staff_grant_use({})
         try:
-            version = kek_rotate(actor=Actor.system("vault_rotate_key"))
+            version = kek_rotate(actor=grant.actor)
         except DomainError as error:
             raise CommandError(f"{error.code}: {error.detail}") from None
         self.stdout.write(f"KEK version {version} is now current")
