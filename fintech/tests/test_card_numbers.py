@@ -158,3 +158,14 @@ def test_a_card_after_a_long_run_of_short_groups_is_found():
     text = "1 " * 50_000 + "4111111111111111"
 
     assert text_contains_card_number(text) is True
+
+
+def test_identifiers_in_uuid_form_are_not_card_numbers():
+    """Found as a flaky test: about one random UUID in 4,000 held a Visa-like digit run across its hyphens."""
+    from fintech.card_numbers import text_contains_card_number
+
+    looks_like_visa = "41111111-1111-1111-abcd-abcdefabcdef"  # 41111111 1111 1111: a Luhn-valid Visa number
+    assert not text_contains_card_number(looks_like_visa)
+    assert not text_contains_card_number(f"refund of transfer {looks_like_visa}")
+    assert text_contains_card_number(f"transfer {looks_like_visa} card 4111 1111 1111 1111")
+    assert text_contains_card_number("4111-1111-1111-1111")
