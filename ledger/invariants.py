@@ -17,6 +17,11 @@ What is checked:
 * no customer account is below its credit limit;
 * every transfer's `reversed_minor` equals the sum of its reversals, and every
   hold's `captured_minor` the sum of its captures;
+* every transfer has an audit event that describes it (issue 12: money that moves
+  without its record in the trail, or differs from it, is named): its kind,
+  amount, currency and postings (account, amount) as the event says them.
+  Transfers older than the oldest event kept (after `audit_purge`) are not
+  checked; that the event itself is genuine is `audit_verify`'s to say;
 * every spend counter (owner, currency, business day) equals what the
   movements that counted on that day say: transfers, credit charges and
   refunds with that `limit_day`, plus each hold reserved that day (its whole
@@ -190,6 +195,51 @@ _CHECKS: list[tuple[str, str, str]] = [
             ORDER BY 1""",
     ),
 ]
+
+
+_CHECKS.append(
+    (
+        "transfer_not_in_audit_trail",
+        "transfer",
+        # events: the movement each audit event describes (its payload, or a hold capture's "transfer" object).
+        """WITH events AS (
+           SELECT DISTINCT ON (m.movement->>'transfer') m.movement->>'transfer' AS transfer_id, m.movement
+             FROM (SELECT e.id, CASE WHEN jsonb_typeof(e.payload->'transfer') = 'object' THEN e.payload->'transfer'
+                              ELSE e.payload END AS movement
+              FROM audit_auditevent e
+             WHERE e.object_type IN ('ledger.transfer', 'ledger.hold') AND e.event_type LIKE 'ledger.%%') m
+     WHERE jsonb_typeof(m.movement->'postings') = 'array' AND m.movement ? 'transfer'
+     ORDER BY m.movement->>'transfer', m.id),
+                 kept_since AS (SELECT min(occurred_at) AS since FROM audit_auditevent),
+                 moved AS (
+                   SELECT t.id, t.public_id, t.kind, t.amount_minor, t.currency,
+                          (SELECT jsonb_agg(jsonb_build_object('account', a.public_id::text,
+                                                               'amount_minor', p.amount_minor)
+                                            ORDER BY a.public_id::text, p.amount_minor)
+                             FROM ledger_posting p JOIN ledger_ledgeraccount a ON a.id = p.account_id
+                            WHERE p.transfer_id = t.id) AS postings
+                     FROM ledger_transfer t, kept_since k
+                    WHERE k.since IS NULL OR t.created_at >= k.since)
+           SELECT m.public_id::text,
+                  CASE WHEN e.transfer_id IS NULL THEN 'moved money with no audit event describing it'
+                       ELSE 'differs from its audit event: ' || concat_ws(', ',
+                            CASE WHEN e.movement->>'kind' IS DISTINCT FROM m.kind THEN 'kind' END,
+                            CASE WHEN (e.movement->>'amount_minor')::bigint IS DISTINCT FROM m.amount_minor
+                                 THEN 'amount' END,
+                            CASE WHEN e.movement->>'currency' IS DISTINCT FROM m.currency THEN 'currency' END,
+                            CASE WHEN (SELECT jsonb_agg(x ORDER BY x->>'account', (x->>'amount_minor')::bigint)
+                                         FROM jsonb_array_elements(e.movement->'postings') x)
+                                      IS DISTINCT FROM m.postings THEN 'postings' END) END
+             FROM moved m LEFT JOIN events e ON e.transfer_id = m.public_id::text
+            WHERE e.transfer_id IS NULL
+               OR e.movement->>'kind' IS DISTINCT FROM m.kind
+               OR (e.movement->>'amount_minor')::bigint IS DISTINCT FROM m.amount_minor
+               OR e.movement->>'currency' IS DISTINCT FROM m.currency
+               OR (SELECT jsonb_agg(x ORDER BY x->>'account', (x->>'amount_minor')::bigint)
+                     FROM jsonb_array_elements(e.movement->'postings') x) IS DISTINCT FROM m.postings
+            ORDER BY m.id""",
+    )
+)
 
 
 def _run_checks() -> list[Problem]:

@@ -206,3 +206,59 @@ def _deposit(*arguments: str) -> tuple[int, str, str]:
     except CommandError as error:
         return error.returncode, stdout.getvalue(), str(error)
     return 0, stdout.getvalue(), stderr.getvalue()
+
+
+# --- issue 12: money that moved without its record in the trail, or unlike it, is named --------------
+
+
+def _moved_quietly(source: LedgerAccount, destination: LedgerAccount, amount_minor: int) -> Transfer:
+    """What an insider with the database login can write: a balanced, consistent transfer, and no audit event."""
+    from django.db import transaction
+
+    from ledger.lock_objects import accounts_lock
+    from ledger.services.core import Leg, transfer_post
+
+    with transaction.atomic():
+        locked = accounts_lock([source.pk, destination.pk])
+        return transfer_post(
+            legs=[Leg(locked[source.pk], -amount_minor), Leg(locked[destination.pk], amount_minor)],
+            kind=Transfer.Kind.TRANSFER,
+            currency="EUR",
+            amount_minor=amount_minor,
+        )
+
+
+@pytest.mark.django_db
+def test_money_moved_without_an_audit_event_is_named_and_nothing_else_is_wrong():
+    alice, bob, _ = busy_ledger()
+    assert ledger_verify() == []
+
+    quiet = _moved_quietly(alice, bob, 50_00)
+
+    assert [(p.check, p.object_id, p.detail) for p in ledger_verify()] == [
+        ("transfer_not_in_audit_trail", str(quiet.public_id), "moved money with no audit event describing it")
+    ]
+
+
+@pytest.mark.django_db
+def test_money_that_differs_from_its_audit_event_is_named_with_what_differs():
+    from audit.services.events import audit_event_record
+
+    alice, bob, _ = busy_ledger()
+    quiet = _moved_quietly(alice, bob, 50_00)
+    audit_event_record(  # a cover record saying less moved, to another account
+        event_type="ledger.transfer.posted",
+        outcome="success",
+        actor=TEST_ACTOR,
+        object_type="ledger.transfer",
+        object_id=str(quiet.public_id),
+        payload={
+            "transfer": str(quiet.public_id), "kind": "transfer", "amount_minor": 5_00, "currency": "EUR",
+            "postings": [{"account": str(alice.public_id), "amount_minor": -5_00},
+                         {"account": str(bob.public_id), "amount_minor": 5_00}],
+        },
+    )  # fmt: skip
+
+    assert [(p.check, p.object_id, p.detail) for p in ledger_verify()] == [
+        ("transfer_not_in_audit_trail", str(quiet.public_id), "differs from its audit event: amount, postings")
+    ]
