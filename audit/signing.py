@@ -1,9 +1,15 @@
-"""Where the checkpoint signing key comes from.
+"""Where the checkpoint signing key comes from, and which public keys verification trusts.
 
 The private key is a PEM file outside the repository: AUDIT_SIGNING_KEY_PATH
 in production (mounted from a secret store or HSM-backed file), generated on
 first use into var/keys/ in dev and test. Only the sealer (a Celery worker)
 needs it; web processes never load it.
+
+Verification trusts the public keys in AUDIT_VERIFY_KEY_PATHS (files), never
+the `AuditSigningKey` table: the runtime role can insert into that table, and
+a checkpoint signed with an insider's own key, registered there, would
+otherwise verify (issue 12). In dev and test the public half of the generated
+key is written next to it.
 """
 
 from __future__ import annotations
@@ -12,12 +18,14 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import (
     Encoding,
     NoEncryption,
     PrivateFormat,
+    PublicFormat,
     load_pem_private_key,
+    load_pem_public_key,
 )
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -49,3 +57,34 @@ def _load(path_text: str, generate: bool) -> Ed25519PrivateKey:
 
 def signing_key() -> Ed25519PrivateKey:
     return _load(str(settings.AUDIT_SIGNING_KEY_PATH), settings.AUDIT_SIGNING_KEY_GENERATE)
+
+
+def _dev_public_key_write(path: Path) -> None:
+    """Dev and test only: the public half of the generated signing key, so verification has a file to trust."""
+    public = signing_key().public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        return
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(public)
+
+
+def trusted_public_keys() -> dict[str, bytes]:
+    """{key id: raw Ed25519 public key} from AUDIT_VERIFY_KEY_PATHS: the only keys a checkpoint may be signed with."""
+    from audit.integrity import key_id_for
+
+    keys: dict[str, bytes] = {}
+    for path_text in settings.AUDIT_VERIFY_KEY_PATHS:
+        path = Path(path_text)
+        if not path.exists():
+            if not settings.AUDIT_SIGNING_KEY_GENERATE:
+                raise ImproperlyConfigured(f"Audit verification key not found at {path} (AUDIT_VERIFY_KEY_PATHS).")
+            _dev_public_key_write(path)
+        key = load_pem_public_key(path.read_bytes())
+        if not isinstance(key, Ed25519PublicKey):
+            raise ImproperlyConfigured(f"{path} is not an Ed25519 public key (AUDIT_VERIFY_KEY_PATHS).")
+        raw = key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+        keys[key_id_for(raw)] = raw
+    return keys

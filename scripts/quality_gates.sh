@@ -27,6 +27,8 @@ DJANGO_ALLOWED_HOSTS=api.fintech.example \
 DATABASE_URL=postgres://app@db.invalid:5432/fintech \
 REDIS_URL=redis://redis.invalid:6379/0 \
 AUDIT_SIGNING_KEY_PATH=/run/secrets/audit-signing-ed25519.pem \
+AUDIT_VERIFY_KEY_PATHS=/run/secrets/audit-signing-ed25519.pub.pem \
+STAFF_GRANT_SIGNING_KEY_PATH=/run/secrets/staff-grant-ed25519.pem \
 OIDC_SIGNING_KEY_PATH="$throwaway_key" \
 OAUTH_ISSUER_URL=https://api.fintech.example \
 FIELD_KEK_DIR=/run/secrets/field-kek \
@@ -43,6 +45,7 @@ VAULT_AUDIT_DATABASE_URL=postgres://fintech_vault_audit@db.invalid:5432/fintech 
 VAULT_DATABASE_URL=postgres://vault@vault-db.invalid:5432/fintech_vault \
 VAULT_KEK_DIR=/run/secrets/vault-kek \
 VAULT_SERVICE_TOKEN="$vault_service_token" \
+STAFF_GRANT_VERIFY_KEY_PATH=/run/secrets/staff-grant-ed25519.pub.pem \
   env -u DATABASE_URL -u OIDC_SIGNING_KEY_PATH -u WEBHOOK_SIGNING_KEY -u FIELD_KEK_DIR $PY manage.py check --deploy --fail-level WARNING
 
 echo "== bandit"

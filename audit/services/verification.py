@@ -192,9 +192,10 @@ def audit_trail_verify(*, progress: Callable[[int], None] | None = None, record:
     """Verify the whole trail in the database and record the outcome."""
     from django.db.models import Exists, OuterRef
 
-    from audit.models import AuditEvent, AuditSeal, AuditSigningKey, AuditVerification
+    from audit.models import AuditEvent, AuditSeal, AuditVerification
+    from audit.signing import trusted_public_keys
 
-    keys = {k.key_id: bytes(k.public_key) for k in AuditSigningKey.objects.all()}
+    keys = trusted_public_keys()  # from files: never the key table, which the runtime role can write
     verifier = TrailVerifier(keys, purged_through_checkpoint=purged_through_checkpoint(), progress=progress)
     for checkpoint, seals, events in database_checkpoints():
         verifier.check_checkpoint(checkpoint_document(checkpoint), seals, events)

@@ -365,6 +365,11 @@ AUDIT_SIGNING_KEY_PATH = env.str("AUDIT_SIGNING_KEY_PATH", default="") or str(
     VAR_DIR / "keys" / "audit-signing-ed25519.pem"
 )
 AUDIT_SIGNING_KEY_GENERATE = True  # dev/test only; production sets False
+# The public keys audit verification trusts (files: the verifier never trusts keys from the database, which the
+# runtime role could write). Dev/test: the public half of the generated signing key, written next to it.
+AUDIT_VERIFY_KEY_PATHS = env.list("AUDIT_VERIFY_KEY_PATHS", default=[]) or [
+    str(Path(AUDIT_SIGNING_KEY_PATH).with_suffix(".pub.pem"))
+]
 # Staff grants (ADR 0015): the API role signs, after authenticating the operator (and a second person for a
 # retirement), what a vault-role key command may do; the vault role holds only the public key.
 STAFF_GRANT_SIGNING_KEY_PATH = env.str("STAFF_GRANT_SIGNING_KEY_PATH", default="") or str(

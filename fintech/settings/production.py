@@ -17,6 +17,10 @@ from fintech.settings.production_common import DATABASE_ALIASES, DATABASE_ROLE, 
 env.str("DATABASE_URL")  # no fallback to a local server
 DATABASES = databases_for(DATABASE_ROLE, aliases=DATABASE_ALIASES, sslmode=DATABASE_SSLMODE)
 AUDIT_SIGNING_KEY_PATH = env.str("AUDIT_SIGNING_KEY_PATH")
+# What the verifier trusts (issue 12): public keys from files, never from a table the runtime role can write.
+AUDIT_VERIFY_KEY_PATHS = env.list("AUDIT_VERIFY_KEY_PATHS")
+# Staff grants for the vault role's key commands (ADR 0015): signed here, with a key provisioned outside the repo.
+STAFF_GRANT_SIGNING_KEY_PATH = env.str("STAFF_GRANT_SIGNING_KEY_PATH")
 # ID tokens are signed with a key the operator provides; nothing is generated here.
 OAUTH2_PROVIDER["OIDC_RSA_PRIVATE_KEY"] = Path(env.str("OIDC_SIGNING_KEY_PATH")).read_text()
 OAUTH2_PROVIDER["OIDC_ISS_ENDPOINT"] = env.str("OAUTH_ISSUER_URL")

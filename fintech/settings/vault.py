@@ -99,6 +99,9 @@ if FINTECH_ENV == "production":
     VAULT_KEK_DIR = env.str("VAULT_KEK_DIR")
     VAULT_KEK_GENERATE = False
     VAULT_SERVICE_TOKEN = required_secret("VAULT_SERVICE_TOKEN")
+    # The public half only: the vault checks staff grants, never signs them (ADR 0015).
+    STAFF_GRANT_VERIFY_KEY_PATH = env.str("STAFF_GRANT_VERIFY_KEY_PATH")
+    STAFF_GRANT_KEY_GENERATE = False
     # django-oauth-toolkit is installed only because account models point at its tables;
     # the vault serves no OAuth, but its deploy check still wants production's https-only rule.
     OAUTH2_PROVIDER = {**OAUTH2_PROVIDER, "ALLOWED_REDIRECT_URI_SCHEMES": ["https"]}

@@ -19,6 +19,8 @@ PRODUCTION_ENV = {
     "DATABASE_URL": "postgres://app@db.invalid:5432/fintech",
     "REDIS_URL": "redis://redis.invalid:6379/0",
     "AUDIT_SIGNING_KEY_PATH": "/run/secrets/audit-signing-ed25519.pem",
+    "AUDIT_VERIFY_KEY_PATHS": "/run/secrets/audit-signing-ed25519.pub.pem",
+    "STAFF_GRANT_SIGNING_KEY_PATH": "/run/secrets/staff-grant-ed25519.pem",
     "OAUTH_ISSUER_URL": "https://api.fintech.example",
     "VAULT_URL": "https://vault.internal.example",
     "VAULT_SERVICE_TOKEN": "s" * 30 + "0123456789abcdefghijklmnopqrst",
