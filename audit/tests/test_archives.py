@@ -63,13 +63,23 @@ def record_events(count: int) -> list[AuditEvent]:
 
 
 def events_at(occurred_at: datetime, count: int) -> list[AuditEvent]:
-    """Events with an explicit time: the column's default is now(), but a given value is kept."""
-    return [
-        AuditEvent.objects.create(
-            occurred_at=occurred_at, event_type="api.call", outcome="success", actor_user="u1", payload={"n": n}
-        )
-        for n in range(count)
-    ]
+    """Events from another time. The database stamps every event with its own clock (issue 12), so
+    the test does what only the owner can: switch that trigger off while it writes the past."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute("ALTER TABLE audit_auditevent DISABLE TRIGGER audit_auditevent_identity")
+    try:
+        return [
+            AuditEvent.objects.create(
+                occurred_at=occurred_at, event_type="api.call", outcome="success", actor_user="u1", payload={"n": n}
+            )
+            for n in range(count)
+        ]
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE audit_auditevent ENABLE ALWAYS TRIGGER audit_auditevent_identity")
 
 
 def checkpoint_of(event: AuditEvent) -> int:

@@ -122,3 +122,33 @@ def test_payloads_are_masked_before_they_are_written():
     assert stored["card_number"] == "[redacted]"
     assert "alice@example.com" not in stored["note"]
     assert stored["n"] == 1
+
+
+def test_the_runtime_role_chooses_neither_an_events_id_nor_its_time_nor_its_transaction(runtime_connection):
+    """Issue 12: a backdated cover record, or one filling a gap in the sequence, is not what the database says."""
+    first, last = record_event(1), record_event(2)
+
+    with runtime_connection.cursor() as cursor:
+        columns = (
+            "event_type, outcome, actor_user, actor_client, actor_staff, object_type, object_id, purpose,"
+            " request_id, user_agent, payload"
+        )
+        values = "'pii.read', 'success', '', '', 'staff-1', '', '', 'kyc_review', '', '', '{}'"
+        for chosen in (first.id + 100000, last.id - 1):  # ahead of the sequence, or into the past
+            with pytest.raises(psycopg.DatabaseError, match="take their id from the sequence"):
+                cursor.execute(f"INSERT INTO audit_auditevent (id, {columns}) VALUES ({chosen}, {values})")
+        cursor.execute(
+            f"INSERT INTO audit_auditevent (occurred_at, xact_id, {columns})"
+            f" VALUES ('2020-01-01T00:00:00Z', 1, {values}) RETURNING id, occurred_at, xact_id"
+        )
+        event_id, occurred_at, xact_id = cursor.fetchone()
+        for statement in (
+            "ALTER TABLE audit_auditevent DISABLE TRIGGER audit_auditevent_identity",
+            "SET session_replication_role = replica",
+        ):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                cursor.execute(statement)
+
+    assert event_id > last.id
+    assert occurred_at >= last.occurred_at and occurred_at.year > 2020
+    assert xact_id > 1
