@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import re
 from collections.abc import Callable
 from datetime import timedelta
@@ -37,12 +38,16 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter
+from prometheus_client import Counter
 from rest_framework.response import Response
 
 from fintech.db_retry import run_with_retry
 from fintech.json_documents import json_column
 from fintech.models import IdempotencyRecord
 from fintech.problems import PROBLEM_CONTENT_TYPE, DomainError, problem_body
+
+logger = logging.getLogger(__name__)
+TAMPERED = Counter("fintech_idempotency_records_tampered_total", "Stored idempotency outcomes failing their MAC.")
 
 HEADER = "Idempotency-Key"
 _ACCEPTABLE_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")  # printable ASCII, no spaces
@@ -64,6 +69,14 @@ class IdempotencyKeyInProgress(DomainError):
     status = 409
     code = "idempotency_key_in_progress"
     title = "A request with this Idempotency-Key is still being processed"
+
+
+class IdempotencyRecordTampered(DomainError):
+    """The stored outcome fails its MAC: it was changed outside the application. Never replayed, never rerun."""
+
+    status = 409
+    code = "idempotency_record_invalid"
+    title = "The stored outcome of this Idempotency-Key cannot be trusted; contact support"
 
 
 class IdempotencyKeyReused(DomainError):
@@ -90,6 +103,19 @@ def idempotency_key_digest(key: str) -> str:
     key out of storage without refusing honest keys.
     """
     return hmac.new(_key_digest_key(), key.encode(), hashlib.sha256).hexdigest()
+
+
+def response_mac(*record: Any) -> str:
+    """HMAC-SHA256 over the whole stored outcome, under a key derived from the Django secret (not in the database).
+
+    Someone holding only the database login can rewrite a stored response (a
+    replay would return another answer) or its status; the MAC no longer
+    matches and the replay is refused (issue 12).
+    """
+    # record: client id, principal, key digest, fingerprint, status, body: in that order, as stored.
+    canonical = json.dumps(list(record), sort_keys=True, separators=(",", ":"), default=str)
+    secret = hashlib.sha256(f"idempotency-response-mac\n{settings.SECRET_KEY}".encode()).digest()
+    return hmac.new(secret, canonical.encode(), hashlib.sha256).hexdigest()
 
 
 def _key_digest_key(secret: str | None = None) -> bytes:
@@ -133,11 +159,13 @@ def _fingerprint_key() -> bytes:
 
 # Literals; every value is a bound parameter. The INSERT is what `IdempotencyRecord.objects.create`
 # sends, without the model machinery and the RETURNING it does not need (this runs on every write call).
-_CLAIM_SQL = "SELECT r_locked, r_fingerprint, r_status, r_body FROM fintech_idempotency_claim(%s, %s, %s, %s)"
+_CLAIM_SQL = (
+    "SELECT r_locked, r_fingerprint, r_status, r_body, r_mac FROM fintech_idempotency_claim(%s, %s, %s, %s)"
+)
 _RECORD_SQL = (
     "INSERT INTO fintech_idempotencyrecord"
-    " (client_id, principal, key, fingerprint, response_status, response_body, created_at, expires_at)"
-    " VALUES (%s, %s, %s, %s, %s, %s::jsonb, STATEMENT_TIMESTAMP(), %s)"
+    " (client_id, principal, key, fingerprint, response_status, response_body, response_mac, created_at, expires_at)"
+    " VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s, STATEMENT_TIMESTAMP(), %s)"
 )
 
 
@@ -170,7 +198,7 @@ def idempotent_response(
             with connection.cursor() as cursor:
                 # One round trip: the lock, then (fresh snapshot) the record; see fintech/migrations/0002.
                 cursor.execute(_CLAIM_SQL, [_lock_id(client_id, principal, key), client_id, principal, key])
-                locked, stored_fingerprint, stored_status, stored_body = cursor.fetchone()
+                locked, stored_fingerprint, stored_status, stored_body, stored_mac = cursor.fetchone()
             if not locked:
                 raise IdempotencyKeyInProgress()
             if stored_status is None and _stored_under_an_older_secret(request, client_id, principal):
@@ -178,7 +206,14 @@ def idempotent_response(
             if stored_status is not None:
                 if stored_fingerprint != fingerprint:
                     raise IdempotencyKeyReused()
-                return stored_status, json_column(stored_body), True, None
+                stored = json_column(stored_body)
+                if not hmac.compare_digest(
+                    stored_mac or "", response_mac(client_id, principal, key, fingerprint, stored_status, stored)
+                ):
+                    TAMPERED.inc()
+                    logger.error("idempotency record fails its MAC: not replayed", extra={"client_id": client_id})
+                    raise IdempotencyRecordTampered()
+                return stored_status, stored, True, None
             try:
                 if savepoint:
                     with transaction.atomic():
@@ -203,7 +238,8 @@ def idempotent_response(
                 )
             expires_at = timezone.now() + timedelta(seconds=settings.IDEMPOTENCY_KEY_TTL_SECONDS)
             statement = _RECORD_SQL
-            params = [client_id, principal, key, fingerprint, status, json.dumps(body), expires_at]
+            mac = response_mac(client_id, principal, key, fingerprint, status, body)
+            params = [client_id, principal, key, fingerprint, status, json.dumps(body), mac, expires_at]
             api_call = _api_call_insert(request, status, body)
             if api_call is not None:
                 # The call's audit row rides in the same statement, so it commits (or not) with the effect.

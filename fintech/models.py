@@ -19,6 +19,9 @@ class IdempotencyRecord(models.Model):
     fingerprint = models.CharField(max_length=64, help_text="sha256 of method, path and body")
     response_status = models.PositiveSmallIntegerField()
     response_body = models.JSONField()
+    # HMAC-SHA256 of the whole record under a key the database does not hold (fintech.idempotency): a response
+    # rewritten with the database login alone no longer replays (issue 12).
+    response_mac = models.CharField(max_length=64, default="", editable=False)
     created_at = models.DateTimeField(db_default=Now())
     expires_at = models.DateTimeField(db_index=True)
 

@@ -300,3 +300,20 @@ def test_after_a_secret_rotation_a_retry_is_refused_never_run_twice(client, toke
     assert first.status_code == 201
     assert (retry.status_code, retry.json()["code"]) == (422, "idempotency_key_reused")
     assert effects() == 1
+
+
+@pytest.mark.django_db
+def test_a_stored_outcome_rewritten_with_the_database_login_is_refused_not_replayed(client, token):
+    """Issue 12: the stored response carries a MAC under a key the database does not hold."""
+    first = post(client, token, {"amount": "1.00"}, key="mac-key")
+    assert first.status_code == 201 and effects() == 1
+    record = IdempotencyRecord.objects.get()
+    forged = {**record.response_body, "amount": "1000.00"}
+    IdempotencyRecord.objects.filter(pk=record.pk).update(response_body=forged)  # what the runtime role may do
+
+    replay = post(client, token, {"amount": "1.00"}, key="mac-key")
+
+    assert (replay.status_code, replay.json()["code"]) == (409, "idempotency_record_invalid")
+    assert "1000.00" not in replay.content.decode() and effects() == 1  # neither the forgery nor a second effect
+    IdempotencyRecord.objects.filter(pk=record.pk).update(response_body=record.response_body, response_mac="")
+    assert post(client, token, {"amount": "1.00"}, key="mac-key").status_code == 409  # a MAC removed: same
