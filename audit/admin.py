@@ -36,7 +36,12 @@ from audit.models import (
     AuditVerification,
 )
 from audit.services.events import Actor, pii_read_record
-from audit.services.verification import audit_trail_verify
+from audit.services.verification import (
+    audit_trail_verify,
+    forged_verifications_count,
+    latest_authentic_verification,
+    verification_authentic,
+)
 from fintech.admin import ReadOnlyModelAdmin
 
 UNMASK_PERMISSION = "audit.unmask_pii"
@@ -352,7 +357,8 @@ class AuditCheckpointAdmin(WriteOnceAdmin):
             "audit_summary": {
                 "last_sealed_event_id": AuditCheckpoint.objects.aggregate(value=Max("last_event_id"))["value"],
                 "latest_checkpoint": latest_checkpoint,
-                "latest_verification": AuditVerification.objects.order_by("-id").first(),
+                "latest_verification": latest_authentic_verification(),
+                "forged_verifications": forged_verifications_count(),
             },
             "can_verify": self.has_view_permission(request),
         }
@@ -384,11 +390,21 @@ class AuditCheckpointAdmin(WriteOnceAdmin):
 
 @admin.register(AuditVerification)
 class AuditVerificationAdmin(WriteOnceAdmin):
-    list_display = ("id", "verified_at", "passed", "checkpoints_checked", "events_checked", "first_bad_event_id")
+    list_display = (
+        "id", "verified_at", "passed", "authentic", "checkpoints_checked", "events_checked", "first_bad_event_id",
+    )  # fmt: skip
     list_filter = ("passed",)
     ordering = ("-id",)
-    fields = ("id", "verified_at", "passed", "checkpoints_checked", "events_checked", "first_bad_event_id", "detail")
+    fields = (
+        "id", "verified_at", "passed", "authentic", "checkpoints_checked", "events_checked", "first_bad_event_id",
+        "detail",
+    )  # fmt: skip
     readonly_fields = fields
+
+    @admin.display(description="written by the application", boolean=True)
+    def authentic(self, verification: AuditVerification) -> bool:
+        """False: the row fails its MAC, so it was written with the database login alone (issue 12)."""
+        return verification_authentic(verification)
 
 
 @admin.register(AuditArchive)

@@ -158,6 +158,9 @@ class AuditVerification(models.Model):
     events_checked = models.PositiveBigIntegerField()
     first_bad_event_id = models.BigIntegerField(null=True, blank=True)
     detail = models.TextField(blank=True)
+    # HMAC under a key the database does not hold (audit.services.verification.verification_mac): a "passed" row
+    # inserted with the database login alone is shown as forged, never as the latest result (issue 12).
+    result_mac = models.CharField(max_length=64, default="", editable=False)
 
     def __str__(self) -> str:
         return f"verification {self.id}: {'passed' if self.passed else 'FAILED'}"

@@ -7,9 +7,15 @@ dicts and does no I/O of its own.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
 
 from audit import integrity
 from audit.selectors import drained_floor
@@ -209,11 +215,54 @@ def audit_trail_verify(*, progress: Callable[[int], None] | None = None, record:
     verifier.check_unsealed(unsealed.iterator(chunk_size=2000), drained_below_xact_id=floor)
     report = verifier.report
     if record:
-        AuditVerification.objects.create(
+        verification = AuditVerification(
+            verified_at=timezone.now(),
             passed=report.passed,
             checkpoints_checked=report.checkpoints_checked,
             events_checked=report.events_checked,
             first_bad_event_id=report.first_bad_event_id,
             detail="\n".join(message for _, message in report.problems[:50]),
         )
+        verification.result_mac = verification_mac(verification)
+        verification.save()
     return report
+
+
+def verification_mac(verification) -> str:
+    """HMAC-SHA256 of a verification result under a key derived from the Django secret, which the database lacks."""
+    canonical = json.dumps(
+        [
+            verification.verified_at.isoformat(),
+            verification.passed,
+            verification.checkpoints_checked,
+            verification.events_checked,
+            verification.first_bad_event_id,
+            verification.detail,
+        ],
+        separators=(",", ":"),
+    )
+    secret = hashlib.sha256(f"audit-verification-mac\n{settings.SECRET_KEY}".encode()).digest()
+    return hmac.new(secret, canonical.encode(), hashlib.sha256).hexdigest()
+
+
+def verification_authentic(verification) -> bool:
+    return hmac.compare_digest(verification.result_mac or "", verification_mac(verification))
+
+
+def latest_authentic_verification():
+    """The newest result (by its MAC-covered time) that the application wrote; forged rows never outrank it."""
+    from audit.models import AuditVerification
+
+    for verification in AuditVerification.objects.order_by("-verified_at", "-id")[:200]:
+        if verification_authentic(verification):
+            return verification
+    return None
+
+
+def forged_verifications_count() -> int:
+    """How many of the last 200 results fail their MAC: shown in red on the checkpoint page."""
+    from audit.models import AuditVerification
+
+    return sum(
+        not verification_authentic(verification) for verification in AuditVerification.objects.order_by("-id")[:200]
+    )

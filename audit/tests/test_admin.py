@@ -406,3 +406,20 @@ def test_verify_now_needs_the_checkpoint_view_permission(viewer_client, sealed):
 def test_verify_now_accepts_post_only(officer_client, sealed):
     assert officer_client.get(VERIFY_URL).status_code == 405
     assert AuditVerification.objects.count() == 0
+
+
+def test_a_passed_result_inserted_with_the_database_login_is_shown_as_forged(officer_client, sealed):
+    """Issue 12: a fake "passed" row must not replace a failed one on the checkpoint page."""
+    from audit.services.verification import verification_authentic
+
+    genuine = audit_trail_verify()
+    real = AuditVerification.objects.get()
+    forged = AuditVerification.objects.create(  # what INSERT with the runtime role's login can do
+        passed=True, checkpoints_checked=999, events_checked=999, detail="", result_mac="0" * 64
+    )
+
+    page = officer_client.get(CHECKPOINT_LIST_URL).content.decode()
+
+    assert genuine.passed and verification_authentic(real) and not verification_authentic(forged)
+    assert "999 checkpoints" not in page and f"{real.checkpoints_checked} checkpoints" in page
+    assert 'id="forged-verifications"' in page and "fail their MAC" in page
