@@ -38,9 +38,8 @@ from audit.models import (
 from audit.services.events import Actor, pii_read_record
 from audit.services.verification import (
     audit_trail_verify,
-    forged_verifications_count,
-    latest_authentic_verification,
     verification_authentic,
+    verification_summary,
 )
 from fintech.admin import ReadOnlyModelAdmin
 
@@ -352,13 +351,14 @@ class AuditCheckpointAdmin(WriteOnceAdmin):
 
     def changelist_view(self, request: HttpRequest, extra_context=None):
         latest_checkpoint = AuditCheckpoint.objects.order_by("-id").only("id", "merkle_root", "sealed_at").first()
+        latest_verification, forged_verifications = verification_summary()
         extra_context = {
             **(extra_context or {}),
             "audit_summary": {
                 "last_sealed_event_id": AuditCheckpoint.objects.aggregate(value=Max("last_event_id"))["value"],
                 "latest_checkpoint": latest_checkpoint,
-                "latest_verification": latest_authentic_verification(),
-                "forged_verifications": forged_verifications_count(),
+                "latest_verification": latest_verification,
+                "forged_verifications": forged_verifications,
             },
             "can_verify": self.has_view_permission(request),
         }

@@ -14,7 +14,6 @@ key is written next to it.
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -30,16 +29,11 @@ from cryptography.hazmat.primitives.serialization import (
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+from fintech.key_files import key_file_create
+
 
 def _generate(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    pem = Ed25519PrivateKey.generate().private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return  # another process won the race; use its key
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(pem)
+    key_file_create(path, Ed25519PrivateKey.generate().private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
 
 
 @lru_cache(maxsize=2)
@@ -62,13 +56,7 @@ def signing_key() -> Ed25519PrivateKey:
 def _dev_public_key_write(path: Path) -> None:
     """Dev and test only: the public half of the generated signing key, so verification has a file to trust."""
     public = signing_key().public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    except FileExistsError:
-        return
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(public)
+    key_file_create(path, public, mode=0o644)
 
 
 def trusted_public_keys() -> dict[str, bytes]:

@@ -37,6 +37,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 from drf_spectacular.utils import OpenApiParameter
 from prometheus_client import Counter
 from rest_framework.response import Response
@@ -94,15 +95,16 @@ def idempotency_key_from(request) -> str:
     return idempotency_key_digest(key)
 
 
-def idempotency_key_digest(key: str) -> str:
+def idempotency_key_digest(key: str, *, secret: str | None = None) -> str:
     """What is stored and locked on instead of the key: a keyed digest, so the key is never kept.
 
     Refusing keys that look like a card number (as references are) also refused
     about one random UUID in 4,000: a digit run with a card brand's prefix,
     length and Luhn digit. Keeping only the digest keeps a card number used as a
-    key out of storage without refusing honest keys.
+    key out of storage without refusing honest keys. `secret`: a fallback secret
+    (after a rotation); default the current one.
     """
-    return hmac.new(_key_digest_key(), key.encode(), hashlib.sha256).hexdigest()
+    return salted_hmac("fintech.idempotency.key", key, secret=secret, algorithm="sha256").hexdigest()
 
 
 def response_mac(*record: Any) -> str:
@@ -114,12 +116,7 @@ def response_mac(*record: Any) -> str:
     """
     # record: client id, principal, key digest, fingerprint, status, body: in that order, as stored.
     canonical = json.dumps(list(record), sort_keys=True, separators=(",", ":"), default=str)
-    secret = hashlib.sha256(f"idempotency-response-mac\n{settings.SECRET_KEY}".encode()).digest()
-    return hmac.new(secret, canonical.encode(), hashlib.sha256).hexdigest()
-
-
-def _key_digest_key(secret: str | None = None) -> bytes:
-    return hashlib.sha256(f"idempotency-key\n{secret or settings.SECRET_KEY}".encode()).digest()
+    return salted_hmac("fintech.idempotency.response", canonical, algorithm="sha256").hexdigest()
 
 
 def _stored_under_an_older_secret(request, client_id: str, principal: str) -> bool:
@@ -130,10 +127,7 @@ def _stored_under_an_older_secret(request, client_id: str, principal: str) -> bo
     secrets (the usual case): no query.
     """
     key = request.headers.get(HEADER, "")
-    digests = [
-        hmac.new(_key_digest_key(old), key.encode(), hashlib.sha256).hexdigest()
-        for old in getattr(settings, "SECRET_KEY_FALLBACKS", [])
-    ]
+    digests = [idempotency_key_digest(key, secret=old) for old in getattr(settings, "SECRET_KEY_FALLBACKS", [])]
     return bool(digests) and IdempotencyRecord.objects.filter(
         client_id=client_id, principal=principal, key__in=digests
     ).exists()

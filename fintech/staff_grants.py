@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -32,6 +31,7 @@ from cryptography.hazmat.primitives.serialization import (
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+from fintech.key_files import key_file_create
 from fintech.problems import DomainError
 
 MAX_TOKEN_LENGTH = 4096
@@ -51,26 +51,18 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def _write_new(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-
-
 def _generate_pair() -> None:
     """Dev and test only: both halves, once; the public half is derived from the private one, never the reverse."""
     private_path = Path(settings.STAFF_GRANT_SIGNING_KEY_PATH)
     if not private_path.exists():
-        _write_new(private_path, Ed25519PrivateKey.generate().private_bytes(
-            Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))  # fmt: skip
+        key_file_create(
+            private_path, Ed25519PrivateKey.generate().private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+        )
     key = load_pem_private_key(private_path.read_bytes(), password=None)
-    _write_new(
+    key_file_create(
         Path(settings.STAFF_GRANT_VERIFY_KEY_PATH),
         key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo),
+        mode=0o644,
     )
 
 

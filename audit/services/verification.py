@@ -7,15 +7,14 @@ dicts and does no I/O of its own.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.conf import settings
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from audit import integrity
 from audit.selectors import drained_floor
@@ -241,28 +240,25 @@ def verification_mac(verification) -> str:
         ],
         separators=(",", ":"),
     )
-    secret = hashlib.sha256(f"audit-verification-mac\n{settings.SECRET_KEY}".encode()).digest()
-    return hmac.new(secret, canonical.encode(), hashlib.sha256).hexdigest()
+    return salted_hmac("audit.verification.result", canonical, algorithm="sha256").hexdigest()
 
 
 def verification_authentic(verification) -> bool:
     return hmac.compare_digest(verification.result_mac or "", verification_mac(verification))
 
 
-def latest_authentic_verification():
-    """The newest result (by its MAC-covered time) that the application wrote; forged rows never outrank it."""
+RECENT_VERIFICATIONS = 200
+
+
+def verification_summary():
+    """(the newest result the application wrote, how many recent rows fail their MAC), from one query.
+
+    "Newest" is by the MAC-covered time, so a forged row, or an old genuine one
+    copied as a new row, never outranks a newer real result.
+    """
     from audit.models import AuditVerification
 
-    for verification in AuditVerification.objects.order_by("-verified_at", "-id")[:200]:
-        if verification_authentic(verification):
-            return verification
-    return None
-
-
-def forged_verifications_count() -> int:
-    """How many of the last 200 results fail their MAC: shown in red on the checkpoint page."""
-    from audit.models import AuditVerification
-
-    return sum(
-        not verification_authentic(verification) for verification in AuditVerification.objects.order_by("-id")[:200]
-    )
+    recent = list(AuditVerification.objects.order_by("-id")[:RECENT_VERIFICATIONS])
+    authentic = [verification for verification in recent if verification_authentic(verification)]
+    latest = max(authentic, key=lambda verification: (verification.verified_at, verification.id), default=None)
+    return latest, len(recent) - len(authentic)
