@@ -292,3 +292,26 @@ def test_every_four_eyes_admin_page_shows_the_reason_field_its_save_requires():
         assert page.status_code == 200 and 'name="four_eyes_reason"' in page.content.decode(), model
         checked.append(model._meta.model_name)
     assert {"customerprofile", "transferlimit", "transferrule", "oauthclientpolicy"} <= set(checked)
+
+
+@pytest.mark.django_db
+def test_a_role_definition_cannot_be_edited_in_the_admin_even_by_a_superuser():
+    """Roles are code (accounts/roles.py): editing a group's permissions would change every holder at once."""
+    from django.contrib.auth.models import Permission
+
+    superuser = _staff()
+    User.objects.filter(pk=superuser.pk).update(is_superuser=True)
+    client = _admin(User.objects.get(pk=superuser.pk))
+    operations = Group.objects.get(name="operations")
+    before = set(operations.permissions.values_list("pk", flat=True))
+    unmask = Permission.objects.get(content_type__app_label="audit", codename="unmask_pii")
+
+    page = client.get(f"/admin/auth/group/{operations.pk}/change/")
+    forged = client.post(
+        f"/admin/auth/group/{operations.pk}/change/", {"name": "operations", "permissions": [*before, unmask.pk]}
+    )
+
+    assert page.status_code == 200 and forged.status_code == 403
+    assert set(operations.permissions.values_list("pk", flat=True)) == before
+    assert client.post("/admin/auth/group/add/", {"name": "shadow"}).status_code == 403
+    assert not Group.objects.filter(name="shadow").exists()

@@ -56,3 +56,27 @@ def test_a_retirement_grant_comes_only_after_a_second_person_and_only_to_the_req
     assert token not in str(ApprovalRequest.objects.get(pk=approval.pk).result)  # never stored
     with pytest.raises(CommandError, match="fetched already"):
         grant(keeper, *fetch)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_fetches_of_an_approved_retirement_grant_at_once_give_one_grant():
+    from accounts.approvals.kinds_keys import vault_key_retire_request, vault_retire_grant_fetch
+    from fintech.problems import DomainError
+    from ledger.tests.test_concurrency import run_threads
+
+    keeper = operator_create(email="keeper@example.com", roles=["security_admin"])
+    second = operator_create(email="second@example.com", roles=["security_admin"])
+    approval = vault_key_retire_request(version=1, requested_by=keeper, reason="rotation finished")
+    approval_request_approve(
+        approval_id=approval.public_id, approver=second, change_hash=approval.change_hash,
+        mfa_verified_at=timezone.now(),
+    )  # fmt: skip
+
+    def fetch(_: int) -> str:
+        try:
+            vault_retire_grant_fetch(approval_id=approval.public_id, version=1, operator=keeper)
+        except DomainError as refused:
+            return refused.code
+        return "fetched"
+
+    assert sorted(run_threads(2, fetch)) == ["approval_not_pending", "fetched"]

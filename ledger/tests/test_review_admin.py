@@ -292,3 +292,16 @@ def test_approving_above_the_four_eyes_amount_asks_a_second_officer(officer_clie
     approval.refresh_from_db()
     assert approval.status == "applied" and case.status == "approved" and case.decided_by == second
     assert Transfer.objects.filter(public_id=pending.public_id).exists()
+
+
+def test_the_service_refuses_a_lone_approval_above_the_four_eyes_amount(officer, held, settings):
+    """Every caller, not only the admin page: review_case_decide itself refuses one officer alone."""
+    from ledger.exceptions import ReviewApprovalNeedsSecondOfficer
+    from ledger.services.reviews import review_case_decide
+
+    settings.FOUR_EYES_REVIEW_APPROVAL_THRESHOLDS_MINOR = {"EUR": 199_99}
+    pending, case, _ = held
+    with pytest.raises(ReviewApprovalNeedsSecondOfficer):
+        review_case_decide(case_public_id=case.public_id, approve=True, reason=REASON, officer=officer)
+    case.refresh_from_db()
+    assert case.status == "open" and not Transfer.objects.filter(public_id=pending.public_id).exists()

@@ -74,3 +74,22 @@ def test_a_refused_retirement_leaves_its_grant_unspent(provider):
         retire()
     assert UsedStaffGrant.objects.using("vault").filter(command="vault_retire_key").count() == 1
     assert timezone.now() >= UsedStaffGrant.objects.using("vault").get(command="vault_retire_key").used_at
+
+
+@pytest.mark.django_db(databases=VAULT_DATABASES, transaction=True)
+def test_one_grant_used_by_two_runs_at_once_acts_once():
+    from fintech.problems import DomainError
+    from ledger.tests.test_concurrency import run_threads
+    from tokenvault.grants import staff_grant_use
+
+    token = staff_grant_token("vault_rewrap")
+
+    def use(_: int) -> str:
+        try:
+            staff_grant_use(token=token, command="vault_rewrap", args={})
+        except DomainError as refused:
+            return refused.code
+        return "used"
+
+    assert sorted(run_threads(2, use)) == ["staff_grant_refused", "used"]
+    assert UsedStaffGrant.objects.using("vault").count() == 1
