@@ -13,6 +13,13 @@ SELECT on just the columns PostgreSQL hands back to Django's INSERT ... RETURNIN
 Everything else it may once have been given is revoked on every run, so a stray
 grant does not survive the next migrate.
 
+Money tables (an app's `definer_only_models`: the ledger's accounts, transfers,
+postings and holds) are SELECT only for the runtime role: it changes them by
+EXECUTE on the app's `definer_functions`, SECURITY DEFINER functions owned by
+the definer role (settings.LEDGER_DEFINER_ROLE, NOLOGIN), which alone holds
+their DML (issue 12, ADR 0016). Every other function of the app's stays
+unreachable for the runtime role (EXECUTE revoked from PUBLIC).
+
 Each database also takes CONNECT away from PUBLIC and gives it back only to the
 roles that use that database (its runtime role; on the audit trail's database,
 the vault's audit role too), so the API's login cannot open the vault database
@@ -41,6 +48,7 @@ def grant_runtime_privileges(sender=None, using: str = "default", **kwargs) -> N
     """post_migrate receiver for the platform app, which is listed last: every table exists by then."""
     connection = connections[using]
     with connection.cursor() as cursor:
+        _grant_definer_role(connection, cursor, using)
         _grant_runtime_role(connection, cursor, using)
         _grant_vault_audit_role(connection, cursor, using)
         _restrict_connect(connection, cursor, using)
@@ -70,6 +78,85 @@ def _grant_runtime_role(connection, cursor, using: str) -> None:
         if not _table_exists(cursor, table):
             continue  # its app was not migrated in this run (e.g. `migrate audit`)
         cursor.execute(f"REVOKE UPDATE, DELETE, TRUNCATE ON TABLE {connection.ops.quote_name(table)} FROM {role}")
+    for table in definer_only_tables(using):
+        if _table_exists(cursor, table):
+            quoted = connection.ops.quote_name(table)
+            cursor.execute(f"REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON TABLE {quoted} FROM {role}")
+
+
+def definer_only_tables(using: str) -> list[str]:
+    tables = []
+    for app_config in apps.get_app_configs():
+        for model_name in getattr(app_config, "definer_only_models", ()):
+            model = app_config.get_model(model_name)
+            if router.allow_migrate_model(using, model):
+                tables.append(model._meta.db_table)
+    return sorted(tables)
+
+
+def definer_functions(cursor, using: str) -> tuple[list[str], list[str], list[str]]:
+    """Signatures of (SECURITY DEFINER entry points, other functions the runtime role may EXECUTE, every
+    function named after an app with money tables)."""
+    entry_points, callable_names, prefixes = [], [], []
+    for app_config in apps.get_app_configs():
+        names = getattr(app_config, "definer_functions", ())
+        if names and definer_only_tables(using):
+            entry_points.extend(names)
+            callable_names.extend(getattr(app_config, "runtime_functions", ()))
+            prefixes.append(f"{app_config.label}\\_%")
+    if not prefixes:
+        return [], [], []
+    cursor.execute(
+        "SELECT p.oid::regprocedure::text, p.proname FROM pg_proc p"
+        " WHERE p.pronamespace = 'public'::regnamespace AND p.proname LIKE ANY (%s) ORDER BY 1",
+        [prefixes],
+    )
+    rows = cursor.fetchall()
+    return (
+        [signature for signature, name in rows if name in entry_points],
+        [signature for signature, name in rows if name in callable_names],
+        [signature for signature, _ in rows],
+    )
+
+
+def _grant_definer_role(connection, cursor, using: str) -> None:
+    """The definer role owns the money functions and alone writes the money tables; the runtime role EXECUTEs.
+
+    Without a definer role the functions stay the migrating user's (a
+    single-role deployment: the deploy check says so in production).
+    """
+    tables = [table for table in definer_only_tables(using) if _table_exists(cursor, table)]
+    if not tables:
+        return
+    quote = connection.ops.quote_name
+    entry_points, runtime_callable, functions = definer_functions(cursor, using)
+    definer = getattr(settings, "LEDGER_DEFINER_ROLE", "")
+    cursor.execute(
+        "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = %s AND NOT rolcanlogin)"
+        " AND pg_has_role(current_user, %s, 'MEMBER')"
+        " AND (has_schema_privilege(current_user, 'public', 'CREATE WITH GRANT OPTION')"
+        "      OR EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'public' AND nspowner = current_user::regrole))",
+        [definer, definer],
+    )
+    use_definer = bool(definer) and cursor.fetchone()[0] and _other_role(cursor, definer)
+    if use_definer:
+        role = quote(definer)
+        cursor.execute(f"GRANT USAGE, CREATE ON SCHEMA public TO {role}")
+        cursor.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}")
+        cursor.execute(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}")
+        for table in write_once_tables(using):
+            if _table_exists(cursor, table):
+                cursor.execute(f"REVOKE UPDATE, DELETE, TRUNCATE ON TABLE {quote(table)} FROM {role}")
+    for signature in functions:
+        if use_definer:
+            cursor.execute(f"ALTER FUNCTION {signature} OWNER TO {quote(definer)}")
+        cursor.execute(f"REVOKE EXECUTE ON FUNCTION {signature} FROM PUBLIC")
+    runtime_role = settings.DATABASE_RUNTIME_ROLES.get(using)
+    for signature in entry_points:
+        cursor.execute(f"ALTER FUNCTION {signature} SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp")
+    if _other_role(cursor, runtime_role):
+        for signature in entry_points + runtime_callable:
+            cursor.execute(f"GRANT EXECUTE ON FUNCTION {signature} TO {quote(runtime_role)}")
 
 
 def vault_audit_grants() -> tuple[str, list[str], str]:

@@ -128,9 +128,10 @@ def _stored_under_an_older_secret(request, client_id: str, principal: str) -> bo
     """
     key = request.headers.get(HEADER, "")
     digests = [idempotency_key_digest(key, secret=old) for old in getattr(settings, "SECRET_KEY_FALLBACKS", [])]
-    return bool(digests) and IdempotencyRecord.objects.filter(
-        client_id=client_id, principal=principal, key__in=digests
-    ).exists()
+    return (
+        bool(digests)
+        and IdempotencyRecord.objects.filter(client_id=client_id, principal=principal, key__in=digests).exists()
+    )
 
 
 def _caller(request) -> tuple[str, str]:
@@ -153,9 +154,7 @@ def _fingerprint_key() -> bytes:
 
 # Literals; every value is a bound parameter. The INSERT is what `IdempotencyRecord.objects.create`
 # sends, without the model machinery and the RETURNING it does not need (this runs on every write call).
-_CLAIM_SQL = (
-    "SELECT r_locked, r_fingerprint, r_status, r_body, r_mac FROM fintech_idempotency_claim(%s, %s, %s, %s)"
-)
+_CLAIM_SQL = "SELECT r_locked, r_fingerprint, r_status, r_body, r_mac FROM fintech_idempotency_claim(%s, %s, %s, %s)"
 _RECORD_SQL = (
     "INSERT INTO fintech_idempotencyrecord"
     " (client_id, principal, key, fingerprint, response_status, response_body, response_mac, created_at, expires_at)"

@@ -6,6 +6,23 @@ class LedgerConfig(AppConfig):
     # Postings are the ledger's history: INSERT and SELECT only for the runtime role
     # (fintech/db_privileges.py), and triggers refuse UPDATE/DELETE/TRUNCATE for everyone.
     write_once_models = ("Posting",)
+    # Money tables: SELECT only for the runtime role, which changes them through these SECURITY DEFINER
+    # functions (ledger/sql/, fintech/db_privileges.py, ADR 0016). Every other ledger_* function is the
+    # definer's alone.
+    definer_only_models = ("LedgerAccount", "Transfer", "Posting", "Hold")
+    definer_functions = (
+        "ledger_transfer_create",
+        "ledger_movement_post",
+        "ledger_hold_open",
+        "ledger_hold_release",
+        "ledger_account_open",
+        "ledger_account_status_set",
+        "ledger_accounts_lock",
+        "ledger_holds_lock",
+        "ledger_transfers_lock",
+    )
+    # The policy step's functions run as their caller (they write only policy counters).
+    runtime_functions = ("ledger_policy_check", "ledger_policy_count", "ledger_policy_release")
 
     def ready(self) -> None:
         from auditlog.registry import auditlog

@@ -22,8 +22,10 @@ So every account a new row (posting, hold) refers to is locked here first,
 in order, and never picked up implicitly later.
 
 Rows are locked with `SELECT ... FOR UPDATE ... ORDER BY id` in a single
-statement: PostgreSQL locks rows in the order the sort returns them, so two
-statements over overlapping sets acquire the common rows in the same order.
+statement (for the money tables, inside `ledger_accounts_lock` & co. in
+ledger/sql/movements.sql: FOR UPDATE needs UPDATE rights, which only the
+definer role holds there): PostgreSQL locks rows in the order the sort
+returns them, so two statements over overlapping sets acquire the common rows in the same order.
 Every function refuses to run outside a transaction, where the lock would be
 released the moment the statement ends.
 """
@@ -68,7 +70,7 @@ def accounts_lock(ids: Iterable[int]) -> dict[int, LedgerAccount]:
     """
     _require_transaction("accounts_lock")
     wanted = _sorted_ids(ids)
-    rows = list(LedgerAccount.objects.select_for_update().filter(id__in=wanted).order_by("id"))
+    rows = list(LedgerAccount.objects.raw("SELECT * FROM ledger_accounts_lock(%s::bigint[])", [wanted]))
     if len(rows) != len(wanted):
         raise AccountNotFound()
     return {row.id: row for row in rows}
@@ -78,7 +80,7 @@ def holds_lock(ids: Iterable[int]) -> dict[int, Hold]:
     """Lock holds by primary key; callers have already locked the holds' accounts."""
     _require_transaction("holds_lock")
     wanted = _sorted_ids(ids)
-    rows = list(Hold.objects.select_for_update().filter(id__in=wanted).order_by("id"))
+    rows = list(Hold.objects.raw("SELECT * FROM ledger_holds_lock(%s::bigint[])", [wanted]))
     if len(rows) != len(wanted):
         raise HoldNotFound()
     return {row.id: row for row in rows}
@@ -88,7 +90,7 @@ def transfers_lock(ids: Iterable[int]) -> dict[int, Transfer]:
     """Lock transfers (to grow `reversed_minor`); callers have already locked the transfers' accounts."""
     _require_transaction("transfers_lock")
     wanted = _sorted_ids(ids)
-    rows = list(Transfer.objects.select_for_update().filter(id__in=wanted).order_by("id"))
+    rows = list(Transfer.objects.raw("SELECT * FROM ledger_transfers_lock(%s::bigint[])", [wanted]))
     if len(rows) != len(wanted):
         raise TransferNotFound()
     return {row.id: row for row in rows}

@@ -41,11 +41,15 @@ OWNER_ROLE, RUNTIME_ROLE, VAULT_AUDIT_ROLE = "fintech_owner", "fintech_app", "fi
 # The vault role's runtime login on the vault database (VAULT_DATABASE_URL): not the API's
 # `fintech_app`, so the API credential cannot open the vault database (PCI segmentation, ADR 0012).
 VAULT_RUNTIME_ROLE = "fintech_vault_app"
+# Owns the ledger's SECURITY DEFINER functions and alone writes the money tables (ADR 0016): nobody logs in
+# as it; the owner role is a member so that migrations can hand it the functions.
+LEDGER_DEFINER_ROLE = "fintech_ledger"
 ROLES = (
     (OWNER_ROLE, "LOGIN CREATEDB"),
     (RUNTIME_ROLE, "LOGIN"),
     (VAULT_AUDIT_ROLE, "LOGIN"),
     (VAULT_RUNTIME_ROLE, "LOGIN"),
+    (LEDGER_DEFINER_ROLE, "NOLOGIN"),
 )
 # Who may connect to which database besides its owner; PUBLIC may connect to neither.
 CONNECT = {"fintech": (RUNTIME_ROLE, VAULT_AUDIT_ROLE), "fintech_vault": (VAULT_RUNTIME_ROLE,)}
@@ -101,6 +105,7 @@ def ensure_roles_and_databases(server_url: str) -> None:
             if not connection.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone():
                 connection.execute(f'CREATE ROLE "{role}" {options}')
                 say(f"created role {role}")
+        connection.execute(f'GRANT "{LEDGER_DEFINER_ROLE}" TO "{OWNER_ROLE}"')
         for name in DATABASES:
             exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
             if not exists:

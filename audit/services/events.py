@@ -72,7 +72,7 @@ def audit_event_record(
     using: str = "default",
 ) -> AuditEvent:
     """Append one event. The payload is masked here, before it can reach the table."""
-    row = _event_row(
+    row = audit_event_row(
         event_type=event_type,
         outcome=outcome,
         actor=actor,
@@ -126,7 +126,7 @@ def audit_event_insert_statement(
     fintech/idempotency.py). Same checks and the same masking as
     `audit_event_record`; every value is a bound parameter.
     """
-    row = _event_row(
+    row = audit_event_row(
         event_type=event_type,
         outcome=outcome,
         actor=actor,
@@ -140,7 +140,7 @@ def audit_event_insert_statement(
     return AUDIT_EVENT_INSERT_SQL, [row[column] for column in _INSERT_COLUMNS]
 
 
-def _event_row(
+def audit_event_row(
     *,
     event_type: str,
     outcome: str,
@@ -151,6 +151,8 @@ def _event_row(
     payload: dict[str, Any] | None,
     request: HttpRequest | None,
 ) -> dict[str, Any]:
+    """The row `audit_event_record` inserts, checked and masked: for writers that insert it themselves
+    (the idempotency record's INSERT, the ledger's functions)."""
     if outcome not in AuditEvent.Outcome.values:
         raise ValueError(f"unknown audit outcome {outcome!r}")
     if event_type == "pii.read" and purpose not in PII_PURPOSES:

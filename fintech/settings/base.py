@@ -141,6 +141,9 @@ def database_config(url: str, **options) -> dict:
 # every migrate it holds INSERT on the audit event table and nothing else (fintech/db_privileges.py).
 # A name, not a credential: the API role's migrate grants to it without ever reading its URL.
 VAULT_AUDIT_DATABASE_ROLE = "fintech_vault_audit"
+# The role that owns the ledger's SECURITY DEFINER functions and alone writes the money tables (NOLOGIN;
+# the migrating role must be a member of it). A name, not a credential (ADR 0016).
+LEDGER_DEFINER_ROLE = "fintech_ledger"
 
 
 # Which process this is (ADR 0012): "api" serves /v1, OAuth and the admin; "vault" serves

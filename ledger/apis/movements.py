@@ -92,8 +92,10 @@ class TransferDetailApi(CustomerObjectApi):
 
     @extend_schema(
         summary="A transfer touching one of the caller's accounts: posted, pending or not executed",
-        responses={200: TransferOut, **problems(s401="not_authenticated", s403="insufficient_scope",
-                                                  s404="transfer_not_found")},
+        responses={
+            200: TransferOut,
+            **problems(s401="not_authenticated", s403="insufficient_scope", s404="transfer_not_found"),
+        },
     )
     def get(self, request, transfer_id):
         found = selectors.transfer_get(owner=request.user, public_id=transfer_id)
@@ -113,8 +115,11 @@ class TransferReverseApi(CustomerObjectApi):
         summary="Refund (reverse) a transfer the caller received",
         request=RefundInput,
         parameters=[IDEMPOTENCY_PARAMETER],
-        responses={201: TransferOut, **MOVEMENT_PROBLEMS, **problems(
-            s409="transfer_already_reversed", s404="transfer_not_found")},
+        responses={
+            201: TransferOut,
+            **MOVEMENT_PROBLEMS,
+            **problems(s409="transfer_already_reversed", s404="transfer_not_found"),
+        },
     )
     def post(self, request, transfer_id):
         data = self.RefundInput(data=request.data)
@@ -185,9 +190,11 @@ class HoldCaptureApi(CustomerObjectApi):
         summary="Capture all or part of a hold",
         request=CaptureInput,
         parameters=[IDEMPOTENCY_PARAMETER],
-        responses={201: TransferOut, **MOVEMENT_PROBLEMS, **problems(
-            s404="hold_not_found: not a hold to the caller's account",
-            s409="hold_not_active, hold_expired")},
+        responses={
+            201: TransferOut,
+            **MOVEMENT_PROBLEMS,
+            **problems(s404="hold_not_found: not a hold to the caller's account", s409="hold_not_active, hold_expired"),
+        },
     )
     def post(self, request, hold_id):
         data = self.CaptureInput(data=request.data)
@@ -216,9 +223,16 @@ class HoldVoidApi(CustomerObjectApi):
         request=None,
         summary="Release what remains of a hold to the caller's account: the payee gives the payer back the money",
         parameters=[IDEMPOTENCY_PARAMETER],
-        responses={200: HoldOut, **problems(
-            s401="not_authenticated", s403="insufficient_scope", s404="hold_not_found", s409="hold_not_active",
-            s422="idempotency_key_required")},
+        responses={
+            200: HoldOut,
+            **problems(
+                s401="not_authenticated",
+                s403="insufficient_scope",
+                s404="hold_not_found",
+                s409="hold_not_active",
+                s422="idempotency_key_required",
+            ),
+        },
     )
     def post(self, request, hold_id):
         def operation():

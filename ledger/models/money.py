@@ -303,10 +303,15 @@ class Hold(models.Model):
             models.CheckConstraint(condition=~Q(account=F("destination")), name="ledger_hold_not_to_itself"),
             # An authorisation expires; a review hold never does and knows what its approval posts.
             models.CheckConstraint(
-                condition=Q(purpose="authorisation", expires_at__isnull=False, movement_kind="",
-                            transfer_public_id__isnull=True)
-                | Q(purpose="review", expires_at__isnull=True, movement_kind__in=["transfer", "credit_charge"],
-                    transfer_public_id__isnull=False),
+                condition=Q(
+                    purpose="authorisation", expires_at__isnull=False, movement_kind="", transfer_public_id__isnull=True
+                )
+                | Q(
+                    purpose="review",
+                    expires_at__isnull=True,
+                    movement_kind__in=["transfer", "credit_charge"],
+                    transfer_public_id__isnull=False,
+                ),
                 name="ledger_hold_purpose_complete",
             ),
         ]

@@ -79,4 +79,3 @@ class OutboxMessage(models.Model):
 
     def __str__(self) -> str:
         return f"outbox message {self.public_id}"
-

@@ -43,7 +43,11 @@ class ReviewCase(models.Model):
     )
     hold = models.OneToOneField(Hold, null=True, blank=True, on_delete=models.PROTECT, related_name="review_case")
     subject = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
         help_text="the customer the case is about",
     )
     reasons = models.JSONField(default=list, help_text="names of the rules (or detectors) that raised it")
@@ -85,8 +89,7 @@ class ReviewCase(models.Model):
             # A decision names the officer, when, and why; an open case has none.
             models.CheckConstraint(
                 condition=Q(status="open", decided_by__isnull=True, decided_at__isnull=True, decision_reason="")
-                | (~Q(status="open") & Q(decided_by__isnull=False, decided_at__isnull=False)
-                   & ~Q(decision_reason="")),
+                | (~Q(status="open") & Q(decided_by__isnull=False, decided_at__isnull=False) & ~Q(decision_reason="")),
                 name="ledger_review_decision_complete",
             ),
         ]

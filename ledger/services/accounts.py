@@ -10,7 +10,7 @@ from ledger.currencies import MAX_AMOUNT_MINOR
 from ledger.exceptions import AccountNotActive, AccountNotEmpty, InvalidAmount
 from ledger.lock_objects import accounts_lock
 from ledger.models import LedgerAccount
-from ledger.services.core import audit_record, currency_check, reason_check
+from ledger.services.core import currency_check, ledger_call, ledger_event, reason_check
 
 
 def account_open(
@@ -30,17 +30,13 @@ def account_open(
     if not 0 <= credit_limit_minor <= MAX_AMOUNT_MINOR or (credit_limit_minor and kind != "credit_line"):
         raise InvalidAmount("Only credit lines have a credit limit, and it must be within bounds.")
     with transaction.atomic():
-        account = LedgerAccount.objects.create(
-            owner=owner, kind=kind, currency=currency, credit_limit_minor=credit_limit_minor
-        )
-        audit_record(
-            event_type="ledger.account.opened",
-            actor=actor,
-            object_type="ledger.account",
-            object_id=account.public_id,
-            payload={"kind": kind, "currency": currency, "credit_limit_minor": credit_limit_minor},
-        )
-    return account
+        account_id = ledger_call(
+            "ledger_account_open",
+            {"owner_id": owner.pk, "kind": kind, "purpose": "", "currency": currency,
+             "credit_limit_minor": credit_limit_minor},
+            ledger_event(event_type="ledger.account.opened", actor=actor),
+        )  # fmt: skip
+    return LedgerAccount.objects.get(pk=account_id)
 
 
 def platform_account_get_or_create(*, purpose: str, currency: str, actor: Actor) -> LedgerAccount:
@@ -60,15 +56,12 @@ def platform_account_get_or_create(*, purpose: str, currency: str, actor: Actor)
         return existing
     try:
         with transaction.atomic():
-            account = LedgerAccount.objects.create(**lookup)
-            audit_record(
-                event_type="ledger.account.opened",
-                actor=actor,
-                object_type="ledger.account",
-                object_id=account.public_id,
-                payload={"kind": "platform", "purpose": purpose, "currency": currency},
+            account_id = ledger_call(
+                "ledger_account_open",
+                {**lookup, "owner_id": None, "credit_limit_minor": 0},
+                ledger_event(event_type="ledger.account.opened", actor=actor),
             )
-            return account
+        return LedgerAccount.objects.get(pk=account_id)
     except IntegrityError:
         return LedgerAccount.objects.get(**lookup)
 
@@ -84,14 +77,11 @@ def account_status_change(*, account: LedgerAccount, status: str, reason: str, a
             raise AccountNotActive("A closed account stays closed.")
         if status == LedgerAccount.Status.CLOSED and (locked.posted_minor != 0 or locked.held_minor != 0):
             raise AccountNotEmpty()
-        previous = locked.status
-        LedgerAccount.objects.filter(pk=locked.pk).update(status=status)
-        locked.status = status
-        audit_record(
-            event_type="ledger.account.status_changed",
-            actor=actor,
-            object_type="ledger.account",
-            object_id=locked.public_id,
-            payload={"from": previous, "to": status, "reason": reason},
+        ledger_call(
+            "ledger_account_status_set",
+            locked.pk,
+            status,
+            ledger_event(event_type="ledger.account.status_changed", actor=actor, payload={"reason": reason}),
         )
+        locked.status = status
     return locked

@@ -1,27 +1,26 @@
-"""The one path by which money moves: checked balance updates and balanced postings.
+"""The one path by which money moves: the ledger's database functions, called with their audit event.
 
-Every service that changes a balance calls `balance_apply` (holds) or
-`transfer_post` (postings) on accounts it has already locked with
-`ledger.lock_objects.accounts_lock`. Both check the money invariants
-explicitly, with `raise`, because `python -O` strips asserts:
-
-* postings of a transfer sum to zero before anything is inserted (the
-  database checks it again at COMMIT, see migrations/0002);
-* each balance changes with a single `UPDATE ... SET posted_minor =
-  posted_minor + delta ... RETURNING`, never computed in Python and written
-  back, and what the database returns must equal what the locked row plus the
-  delta predicts; a difference means someone changed the row without the lock.
+The runtime role cannot write the money tables (ADR 0016); every service
+that changes a balance calls `movement_post` (postings), `hold_release` or
+`ledger_call` (holds, accounts) on accounts it has already locked with
+`ledger.lock_objects.accounts_lock`. The functions in ledger/sql/movements.sql
+check each movement's shape, funds and states again, update each balance with
+one `UPDATE ... RETURNING` compared with what the lock predicts, and write the
+audit event whose money fields they build from the rows, in the same statement.
+The checks here run first so that what a customer did wrong is a clear error
+that left nothing behind; the database's are what a stolen login cannot skip.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
 from typing import Any
 
-from django.db import connection
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import DatabaseError, connection
 
 from audit.models import AuditEvent
-from audit.services.events import Actor, audit_event_record
+from audit.services.events import Actor, audit_event_record, audit_event_row
 from fintech.free_text import free_text_check
 from ledger.currencies import MAX_AMOUNT_MINOR, currency_exponent
 from ledger.exceptions import (
@@ -35,14 +34,6 @@ from ledger.exceptions import (
 )
 from ledger.models import CLIENT_ID_MAX_LENGTH, REFERENCE_MAX_LENGTH, Hold, LedgerAccount, Posting, Transfer
 from ledger.services.policy import hold_policy_release
-
-# A literal, not an f-string: no identifier is ever interpolated into SQL.
-_BALANCE_UPDATE_SQL = (
-    "UPDATE ledger_ledgeraccount"
-    " SET posted_minor = posted_minor + %s, held_minor = held_minor + %s, version = version + 1"
-    " WHERE id = %s"
-    " RETURNING posted_minor, held_minor, version"
-)
 
 
 def amount_check(amount_minor: Any) -> int:
@@ -112,89 +103,116 @@ def funds_check(account: LedgerAccount, *, posted_delta_minor: int, held_delta_m
         raise InsufficientFunds()
 
 
-@dataclass(frozen=True, slots=True)
-class BalanceAfter:
-    posted_minor: int
-    held_minor: int
-    version: int
+def ledger_event(*, event_type: str, actor: Actor, payload: dict | None = None, request=None, **fields) -> dict:
+    """The audit event a ledger function writes with its change (p_event in ledger/sql/movements.sql).
 
-
-def balance_apply(account: LedgerAccount, *, posted_delta_minor: int, held_delta_minor: int = 0) -> BalanceAfter:
-    """Apply a delta to a locked account in one UPDATE; check the result; refresh the instance."""
-    if account.held_minor + held_delta_minor < 0:
-        raise LedgerInvariantViolation(f"{account}: held would become negative")
-    with connection.cursor() as cursor:
-        cursor.execute(_BALANCE_UPDATE_SQL, [posted_delta_minor, held_delta_minor, account.pk])
-        row = cursor.fetchone()
-    if row is None:
-        raise LedgerInvariantViolation(f"{account} vanished under its lock")
-    after = BalanceAfter(posted_minor=row[0], held_minor=row[1], version=row[2])
-    expected = BalanceAfter(
-        posted_minor=account.posted_minor + posted_delta_minor,
-        held_minor=account.held_minor + held_delta_minor,
-        version=account.version + 1,
-    )
-    if after != expected:
-        raise LedgerInvariantViolation(f"{account}: balance after update {after} != expected {expected}")
-    account.posted_minor, account.held_minor, account.version = after.posted_minor, after.held_minor, after.version
-    return after
-
-
-@dataclass(frozen=True, slots=True)
-class Leg:
-    """One side of a transfer: a signed amount on a locked account, and what it does to the held balance."""
-
-    account: LedgerAccount
-    amount_minor: int
-    held_delta_minor: int = 0
-
-
-def transfer_post(*, legs: list[Leg], **transfer_fields: Any) -> Transfer:
-    """Insert a transfer and its postings and move the balances: the caller holds every leg's lock.
-
-    Funds are checked for every leg before anything is written, so a refusal
-    leaves no trace even without a rollback.
+    Masked like every event (`audit_event_row`); the function adds the money fields from the rows it wrote.
     """
-    currency = transfer_fields["currency"]
-    amount_minor = transfer_fields["amount_minor"]
-    if len(legs) < 2 or len({leg.account.pk for leg in legs}) != len(legs):
-        raise LedgerInvariantViolation("a transfer needs at least two legs on distinct accounts")
-    if sum(leg.amount_minor for leg in legs) != 0:
-        raise LedgerInvariantViolation("postings of a transfer must sum to zero")
-    if any(leg.amount_minor == 0 for leg in legs) or sum(leg.amount_minor for leg in legs if leg.amount_minor > 0) != (
-        amount_minor
-    ):
-        raise LedgerInvariantViolation("the transfer amount must equal what its postings move")
-    same_currency_check(currency, *(leg.account for leg in legs))
-    for leg in legs:
-        funds_check(leg.account, posted_delta_minor=leg.amount_minor, held_delta_minor=leg.held_delta_minor)
+    row = audit_event_row(
+        event_type=event_type,
+        outcome=AuditEvent.Outcome.SUCCESS,
+        actor=actor,
+        object_type="",
+        object_id="",
+        purpose="",
+        payload=payload,
+        request=request,
+    )
+    keys = ("event_type", "actor_user", "actor_client", "actor_staff", "request_id", "source_ip", "user_agent")
+    return {**{key: row[key] for key in keys}, "payload": row["payload"], **fields}
 
-    transfer = Transfer.objects.create(**transfer_fields)
-    postings = []
-    for leg in sorted(legs, key=lambda leg: leg.account.pk):
-        after = balance_apply(leg.account, posted_delta_minor=leg.amount_minor, held_delta_minor=leg.held_delta_minor)
-        postings.append(
-            Posting(
-                transfer=transfer,
-                account=leg.account,
-                amount_minor=leg.amount_minor,
-                currency=currency,
-                balance_after_minor=after.posted_minor,
-                account_version=after.version,
-            )
-        )
-    Posting.objects.bulk_create(postings)
-    transfer.posting_list = postings  # what was just written, for audit payloads without another query
+
+def ledger_call(function: str, *params: Any) -> Any:
+    """One call of a ledger function (ledger/sql/movements.sql); documents go as jsonb, bound, never inlined.
+
+    A refusal by the database (SQLSTATE LG002) means a caller got past the checks above it: a bug, shown
+    loudly as a broken invariant, never as a customer error.
+    """
+    if function not in _LEDGER_FUNCTIONS:
+        raise ValueError(f"not a ledger entry point: {function}")
+    placeholders = ", ".join("%s::jsonb" if isinstance(param, dict) else "%s" for param in params)
+    values = [json.dumps(param, cls=DjangoJSONEncoder) if isinstance(param, dict) else param for param in params]
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT {function}({placeholders})", values)  # nosec B608: names from the allow-list
+            result = cursor.fetchone()[0]
+    except DatabaseError as error:
+        if getattr(getattr(error, "__cause__", None), "sqlstate", None) == "LG002":
+            raise LedgerInvariantViolation(str(error.__cause__)) from error
+        raise
+    if isinstance(result, str) and function in _RETURNING_JSONB:
+        return json.loads(result)  # Django hands a bare jsonb value back as text
+    return result
+
+
+_RETURNING_JSONB = frozenset({"ledger_movement_post", "ledger_hold_open", "ledger_hold_release"})
+_LEDGER_FUNCTIONS = frozenset(
+    {"ledger_movement_post", "ledger_hold_open", "ledger_hold_release", "ledger_account_open",
+     "ledger_account_status_set"}
+)  # fmt: skip
+
+
+def accounts_refresh(result: dict, *accounts: LedgerAccount) -> None:
+    """Give the locked instances the balances the function wrote (it returns them: no extra query)."""
+    for account in accounts:
+        after = result["accounts"].get(str(account.pk)) if "accounts" in result else result
+        if after is not None:
+            account.posted_minor, account.held_minor = after["posted_minor"], after["held_minor"]
+            account.version = after["version"]
+
+
+def movement_post(
+    *,
+    kind: str,
+    debit: LedgerAccount,
+    credit: LedgerAccount,
+    amount_minor: int,
+    currency: str,
+    event: dict,
+    hold: Hold | None = None,
+    reverses: Transfer | None = None,
+    **transfer_fields: Any,
+) -> Transfer:
+    """Post a two-sided movement through `ledger_movement_post`, with its audit event; the caller holds the locks.
+
+    The checks the customer sees (funds, currency) come first, so a refusal is a
+    domain error and leaves no trace; the function checks them all again.
+    """
+    if debit.pk == credit.pk:
+        raise LedgerInvariantViolation("a movement needs two distinct accounts")
+    same_currency_check(currency, debit, credit)
+    held_delta = -amount_minor if hold is not None else 0
+    funds_check(debit, posted_delta_minor=-amount_minor, held_delta_minor=held_delta)
+    movement = {
+        "kind": kind,
+        "currency": currency,
+        "amount_minor": amount_minor,
+        "debit_account_id": debit.pk,
+        "credit_account_id": credit.pk,
+        "hold_id": getattr(hold, "pk", None),
+        "reverses_id": getattr(reverses, "pk", None),
+        **transfer_fields,
+    }
+    result = ledger_call("ledger_movement_post", movement, event)
+    accounts_refresh(result, debit, credit)
+    transfer = Transfer.objects.get(pk=result["id"])
+    transfer.hold, transfer.reverses = hold, reverses
+    transfer.posting_list = [
+        Posting(transfer=transfer, account=account, amount_minor=delta, currency=currency,
+                balance_after_minor=account.posted_minor, account_version=account.version)
+        for account, delta in sorted([(debit, -amount_minor), (credit, amount_minor)], key=lambda side: side[0].pk)
+    ]  # fmt: skip
     return transfer
 
 
-def hold_release(hold: Hold, account: LedgerAccount, *, status: str) -> None:
-    """Give back what remains of a locked hold: the held balance, and the payer's spend counter of its day."""
-    balance_apply(account, posted_delta_minor=0, held_delta_minor=-hold.remaining_minor)
+def hold_release(hold: Hold, account: LedgerAccount, *, status: str, event: dict) -> None:
+    """Give back what remains of a locked hold: the held balance (with its audit event), and the payer's spend
+    counter of its day."""
+    result = ledger_call("ledger_hold_release", hold.pk, status, event)
+    accounts_refresh(result, account)
     hold_policy_release(
         sender_id=account.owner_id, currency=hold.currency, amount_minor=hold.remaining_minor, limit_day=hold.limit_day
     )
-    Hold.objects.filter(pk=hold.pk).update(status=status)
     hold.status = status
     hold.account = account
 

@@ -26,19 +26,18 @@ from ledger.lock_objects import accounts_lock
 from ledger.models import Hold, LedgerAccount, Transfer
 from ledger.services.accounts import platform_account_get_or_create
 from ledger.services.core import (
-    Leg,
+    accounts_refresh,
     active_check,
     amount_check,
-    audit_record,
-    balance_apply,
     client_id_check,
     currency_check,
     funds_check,
+    ledger_call,
+    ledger_event,
+    movement_post,
     reason_check,
     reference_check,
     same_currency_check,
-    transfer_payload,
-    transfer_post,
 )
 from ledger.services.policy import Movement, PolicyDecision, movement_policy_check, movement_policy_count
 from ledger.services.reviews import review_case_open
@@ -67,20 +66,15 @@ def deposit_from_funding(
         locked = accounts_lock([account.pk, funding.pk])
         destination, source = locked[account.pk], locked[funding.pk]
         active_check(destination, source)
-        transfer = transfer_post(
-            legs=[Leg(source, -amount_minor), Leg(destination, amount_minor)],
+        transfer = movement_post(
             kind=Transfer.Kind.DEPOSIT,
+            debit=source,
+            credit=destination,
             currency=account.currency,
             amount_minor=amount_minor,
             reference=reason,
-            initiated_by=initiated_by,
-        )
-        audit_record(
-            event_type="ledger.deposit.posted",
-            actor=actor,
-            object_type="ledger.transfer",
-            object_id=transfer.public_id,
-            payload={**transfer_payload(transfer), "reason": reason},
+            initiated_by_id=getattr(initiated_by, "pk", None),
+            event=ledger_event(event_type="ledger.deposit.posted", actor=actor, payload={"reason": reason}),
         )
         notifications.transfer_posted(transfer)
     return transfer
@@ -139,26 +133,21 @@ def credit_charge(
                 decision=decision,
                 actor=actor,
             )
-        transfer = transfer_post(
-            legs=[Leg(source, -amount_minor), Leg(destination, amount_minor)],
+        transfer = movement_post(
             kind=Transfer.Kind.CREDIT_CHARGE,
+            debit=source,
+            credit=destination,
             currency=currency,
             amount_minor=amount_minor,
             reference=reference,
-            initiated_by=initiated_by,
+            initiated_by_id=getattr(initiated_by, "pk", None),
             client_id=client_id,
             flagged_for_review=decision.flagged,
-            review_reasons=decision.reasons,
+            review_reasons=list(decision.reasons),
             limit_day=decision.limit_day,
+            event=ledger_event(event_type="ledger.credit_charge.posted", actor=actor),
         )
         movement_policy_count(decision)
-        audit_record(
-            event_type="ledger.credit_charge.posted",
-            actor=actor,
-            object_type="ledger.transfer",
-            object_id=transfer.public_id,
-            payload=transfer_payload(transfer),
-        )
         if decision.flagged:
             review_case_open(
                 transfer=transfer, blocking=False, reasons=decision.reasons, subject_id=source.owner_id, actor=actor
@@ -186,40 +175,33 @@ def held_for_review(
     """
     amount_minor = decision.amount_minor
     funds_check(source, posted_delta_minor=0, held_delta_minor=amount_minor)
-    balance_apply(source, posted_delta_minor=0, held_delta_minor=amount_minor)
     public_id = uuid.uuid4()
-    hold = Hold.objects.create(
-        account=source,
-        destination=destination,
-        currency=source.currency,
-        amount_minor=amount_minor,
-        purpose=Hold.Purpose.REVIEW,
-        expires_at=None,
-        reference=reference,
-        created_by=initiated_by,
-        client_id=client_id,
-        limit_day=decision.limit_day,
-        movement_kind=kind,
-        transfer_public_id=public_id,
+    opened = ledger_call(
+        "ledger_hold_open",
+        {
+            "account_id": source.pk,
+            "destination_id": destination.pk,
+            "currency": source.currency,
+            "amount_minor": amount_minor,
+            "purpose": Hold.Purpose.REVIEW,
+            "expires_at": None,
+            "reference": reference,
+            "created_by_id": getattr(initiated_by, "pk", None),
+            "client_id": client_id,
+            "limit_day": decision.limit_day,
+            "movement_kind": kind,
+            "transfer_public_id": public_id,
+        },
+        ledger_event(
+            event_type=f"ledger.{kind}.held_for_review",
+            actor=actor,
+            payload={"review_reasons": list(decision.reasons)},
+        ),
     )
+    accounts_refresh(opened, source)
+    hold = Hold.objects.get(pk=opened["id"])
     movement_policy_count(decision)
     review_case_open(hold=hold, blocking=True, reasons=decision.reasons, subject_id=source.owner_id, actor=actor)
-    audit_record(
-        event_type=f"ledger.{kind}.held_for_review",
-        actor=actor,
-        object_type="ledger.transfer",
-        object_id=public_id,
-        payload={
-            "transfer": str(public_id),
-            "kind": kind,
-            "amount_minor": amount_minor,
-            "currency": source.currency,
-            "reference": reference,
-            "account": str(source.public_id),
-            "destination": str(destination.public_id),
-            "review_reasons": list(decision.reasons),
-        },
-    )
     return PendingMovement(
         public_id=public_id,
         kind=kind,

@@ -29,7 +29,6 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import User
@@ -46,18 +45,17 @@ from ledger.exceptions import (
 from ledger.lock_objects import accounts_lock, holds_lock
 from ledger.models import Hold, LedgerAccount, ReviewCase, Transfer
 from ledger.services.core import (
-    Leg,
+    accounts_refresh,
     active_check,
     amount_check,
-    audit_record,
-    balance_apply,
     currency_check,
     funds_check,
     hold_release,
+    ledger_call,
+    ledger_event,
+    movement_post,
     reference_check,
     same_currency_check,
-    transfer_payload,
-    transfer_post,
 )
 from ledger.services.policy import Movement, movement_policy_check, movement_policy_count
 from ledger.services.reviews import review_case_open
@@ -126,26 +124,32 @@ def hold_create(
             amount_minor=amount_minor,
         )
         funds_check(locked, posted_delta_minor=0, held_delta_minor=amount_minor)
-        balance_apply(locked, posted_delta_minor=0, held_delta_minor=amount_minor)
-        hold = Hold.objects.create(
-            account=locked,
-            destination=locked_destination,
-            currency=currency,
-            amount_minor=amount_minor,
-            expires_at=expires_at,
-            reference=reference,
-            created_by=created_by,
-            client_id=client_id,
-            limit_day=decision.limit_day,
+        opened = ledger_call(
+            "ledger_hold_open",
+            {
+                "account_id": locked.pk,
+                "destination_id": locked_destination.pk,
+                "currency": currency,
+                "amount_minor": amount_minor,
+                "purpose": Hold.Purpose.AUTHORISATION,
+                "expires_at": expires_at,
+                "reference": reference,
+                "created_by_id": created_by.pk,
+                "client_id": client_id,
+                "limit_day": decision.limit_day,
+                "movement_kind": "",
+                "transfer_public_id": None,
+            },
+            ledger_event(
+                event_type="ledger.hold.created",
+                actor=actor,
+                payload={"expires_at": expires_at.isoformat(), "review_reasons": list(decision.reasons)},
+            ),
         )
+        accounts_refresh(opened, locked)
+        hold = Hold.objects.get(pk=opened["id"])
+        hold.account, hold.destination = locked, locked_destination
         movement_policy_count(decision)
-        audit_record(
-            event_type="ledger.hold.created",
-            actor=actor,
-            object_type="ledger.hold",
-            object_id=hold.public_id,
-            payload=_hold_payload(hold, expires_at=expires_at.isoformat(), review_reasons=decision.reasons),
-        )
         if decision.flagged:
             review_case_open(
                 hold=hold,
@@ -186,9 +190,11 @@ def hold_capture(
             amount_minor = locked.remaining_minor
         if amount_minor > locked.remaining_minor:
             raise CaptureExceedsHold()
-        if ReviewCase.objects.filter(hold=locked, kind=ReviewCase.Kind.HELD_MOVEMENT).exclude(
-            status=ReviewCase.Status.APPROVED
-        ).exists():
+        if (
+            ReviewCase.objects.filter(hold=locked, kind=ReviewCase.Kind.HELD_MOVEMENT)
+            .exclude(status=ReviewCase.Status.APPROVED)
+            .exists()
+        ):
             # The answer any hold that cannot be captured gets: a review-specific code would tip the payee off.
             raise HoldNotActive()
         active_check(source, destination)
@@ -199,29 +205,29 @@ def hold_capture(
             currency=locked.currency,
             amount_minor=amount_minor,
         )
-        transfer = transfer_post(
-            legs=[Leg(source, -amount_minor, held_delta_minor=-amount_minor), Leg(destination, amount_minor)],
+        fully_captured = locked.captured_minor + amount_minor == locked.amount_minor
+        locked.account, locked.destination = source, destination
+        after = {
+            "captured_minor": locked.captured_minor + amount_minor,
+            "status": Hold.Status.CAPTURED if fully_captured else Hold.Status.ACTIVE,
+        }
+        transfer = movement_post(
             kind=Transfer.Kind.HOLD_CAPTURE,
+            debit=source,
+            credit=destination,
             currency=locked.currency,
             amount_minor=amount_minor,
             reference=reference,
             hold=locked,
-            initiated_by=captured_by,
+            initiated_by_id=captured_by.pk,
+            event=ledger_event(
+                event_type="ledger.hold.captured",
+                actor=actor,
+                payload=_hold_payload(locked, **after),
+                object_type="ledger.hold",
+            ),
         )
-        fully_captured = locked.captured_minor + amount_minor == locked.amount_minor
-        Hold.objects.filter(pk=locked.pk).update(
-            captured_minor=F("captured_minor") + amount_minor,
-            status=Hold.Status.CAPTURED if fully_captured else Hold.Status.ACTIVE,
-        )
-        locked.refresh_from_db(fields=["captured_minor", "status"])
-        locked.account, locked.destination = source, destination
-        audit_record(
-            event_type="ledger.hold.captured",
-            actor=actor,
-            object_type="ledger.hold",
-            object_id=locked.public_id,
-            payload=_hold_payload(locked, transfer=transfer_payload(transfer)),
-        )
+        locked.captured_minor, locked.status = after["captured_minor"], after["status"]
         notifications.transfer_posted(transfer)
     return transfer
 
@@ -235,13 +241,11 @@ def hold_void(*, hold: Hold, voided_by: User, reason: str = "", actor: Actor) ->
     reason = reference_check(reason, field="reason")
     with transaction.atomic():
         account, _, locked = _payee_hold_lock(hold, payee=voided_by)
-        hold_release(locked, account, status=Hold.Status.VOIDED)
-        audit_record(
-            event_type="ledger.hold.voided",
-            actor=actor,
-            object_type="ledger.hold",
-            object_id=locked.public_id,
-            payload=_hold_payload(locked, reason=reason),
+        hold_release(
+            locked,
+            account,
+            status=Hold.Status.VOIDED,
+            event=ledger_event(event_type="ledger.hold.voided", actor=actor, payload={"reason": reason}),
         )
     return locked
 
@@ -284,13 +288,7 @@ def holds_expire(*, now: datetime, actor: Actor, batch_size: int | None = None) 
             locked = holds_lock([hold_id])[hold_id]
             if locked.status != Hold.Status.ACTIVE or locked.expires_at is None or locked.expires_at > now:
                 continue
-            hold_release(locked, account, status=Hold.Status.EXPIRED)
-            audit_record(
-                event_type="ledger.hold.expired",
-                actor=actor,
-                object_type="ledger.hold",
-                object_id=locked.public_id,
-                payload=_hold_payload(locked),
-            )
+            expiry = ledger_event(event_type="ledger.hold.expired", actor=actor)
+            hold_release(locked, account, status=Hold.Status.EXPIRED, event=expiry)
             expired += 1
     return expired

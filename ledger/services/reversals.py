@@ -20,7 +20,6 @@ that has spent it gets `insufficient_funds`, and the reversal waits.
 from __future__ import annotations
 
 from django.db import transaction
-from django.db.models import F
 
 from accounts.models import User
 from audit.services.events import Actor
@@ -33,15 +32,7 @@ from ledger.exceptions import (
 )
 from ledger.lock_objects import accounts_lock, transfers_lock
 from ledger.models import CUSTOMER_REFUNDABLE_KINDS, Posting, Transfer
-from ledger.services.core import (
-    Leg,
-    active_check,
-    amount_check,
-    audit_record,
-    reason_check,
-    transfer_payload,
-    transfer_post,
-)
+from ledger.services.core import active_check, amount_check, ledger_event, movement_post, reason_check
 from ledger.services.policy import Movement, movement_policy_check, movement_policy_count
 from ledger.services.reviews import review_case_open
 
@@ -89,12 +80,9 @@ def transfer_reverse(
                 extra={"reversible_minor": remaining},
             )
         active_check(*accounts.values(), allow_blocked=True)
-        legs = [
-            Leg(accounts[posting.account_id], amount if posting.amount_minor < 0 else -amount)
-            for posting in original_postings
-        ]
-        refunder = next(leg.account for leg in legs if leg.amount_minor < 0)
-        original_payer = next(leg.account for leg in legs if leg.amount_minor > 0)
+        # The original's payee gives back to its payer: the mirror of its two postings.
+        refunder = accounts[next(posting.account_id for posting in original_postings if posting.amount_minor > 0)]
+        original_payer = accounts[next(posting.account_id for posting in original_postings if posting.amount_minor < 0)]
         decision = movement_policy_check(
             movement=Movement.REFUND,
             sender_id=refunder.owner_id,
@@ -102,35 +90,32 @@ def transfer_reverse(
             currency=locked.currency,
             amount_minor=amount,
         )
-        reversal = transfer_post(
-            legs=legs,
+        reversal = movement_post(
             kind=Transfer.Kind.REVERSAL,
+            debit=refunder,
+            credit=original_payer,
             currency=locked.currency,
             amount_minor=amount,
             reference=reason,
-            initiated_by=initiated_by,
+            initiated_by_id=getattr(initiated_by, "pk", None),
             reverses=locked,
             flagged_for_review=decision.flagged,
-            review_reasons=decision.reasons,
+            review_reasons=list(decision.reasons),
             limit_day=decision.limit_day,
+            event=ledger_event(
+                event_type="ledger.transfer.reversed",
+                actor=actor,
+                payload={
+                    "reverses": str(locked.public_id),
+                    "reason": reason,
+                    "reversed_minor_total": locked.reversed_minor + amount,
+                },
+            ),
         )
         movement_policy_count(decision)
-        Transfer.objects.filter(pk=locked.pk).update(reversed_minor=F("reversed_minor") + amount)
         reversed_after = Transfer.objects.filter(pk=locked.pk).values_list("reversed_minor", flat=True).get()
         if reversed_after != locked.reversed_minor + amount:
             raise LedgerInvariantViolation(f"{locked}: reversed_minor {reversed_after} after adding {amount}")
-        audit_record(
-            event_type="ledger.transfer.reversed",
-            actor=actor,
-            object_type="ledger.transfer",
-            object_id=reversal.public_id,
-            payload={
-                **transfer_payload(reversal),
-                "reverses": str(locked.public_id),
-                "reason": reason,
-                "reversed_minor_total": reversed_after,
-            },
-        )
         if decision.flagged:
             review_case_open(
                 transfer=reversal, blocking=False, reasons=decision.reasons, subject_id=refunder.owner_id, actor=actor

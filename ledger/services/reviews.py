@@ -24,7 +24,6 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import CustomerProfile, User
@@ -42,7 +41,7 @@ from ledger.exceptions import (
 )
 from ledger.lock_objects import accounts_lock, holds_lock, review_cases_lock
 from ledger.models import Hold, LedgerAccount, ReviewCase, Transfer
-from ledger.services.core import Leg, audit_record, hold_release, reason_check, transfer_payload, transfer_post
+from ledger.services.core import audit_record, hold_release, ledger_event, movement_post, reason_check
 from ledger.services.policy import Movement, movement_policy_check
 
 MAX_CASES_ESCALATED_PER_RUN = 500
@@ -144,7 +143,17 @@ def review_case_decide(
         if hold is not None and hold.status == Hold.Status.ACTIVE:
             source, destination = accounts[hold.account_id], accounts[hold.destination_id]
             if not approve:
-                hold_release(hold, source, status=Hold.Status.VOIDED)
+                hold_release(
+                    hold,
+                    source,
+                    status=Hold.Status.VOIDED,
+                    event=ledger_event(
+                        event_type="ledger.hold.voided",
+                        actor=actor,
+                        payload={"review_case": str(locked.public_id)},
+                        request=request,
+                    ),
+                )
             elif hold.purpose == Hold.Purpose.REVIEW:
                 posted = _held_movement_post(hold=hold, source=source, destination=destination, actor=actor)
         locked.status = ReviewCase.Status.APPROVED if approve else ReviewCase.Status.REJECTED
@@ -191,29 +200,21 @@ def _held_movement_post(*, hold: Hold, source, destination, actor: Actor) -> Tra
         raise ReviewDecisionNotAllowed()
     if hold.captured_minor != 0:
         raise LedgerInvariantViolation(f"{hold}: a review hold is posted whole, once")
-    transfer = transfer_post(
-        legs=[
-            Leg(source, -hold.amount_minor, held_delta_minor=-hold.amount_minor),
-            Leg(destination, hold.amount_minor),
-        ],
-        public_id=hold.transfer_public_id,
+    event = "ledger.transfer.posted" if hold.movement_kind == Transfer.Kind.TRANSFER else "ledger.credit_charge.posted"
+    transfer = movement_post(
         kind=hold.movement_kind,
+        debit=source,
+        credit=destination,
         currency=hold.currency,
         amount_minor=hold.amount_minor,
+        public_id=hold.transfer_public_id,
         reference=hold.reference,
         initiated_by_id=hold.created_by_id,
         client_id=hold.client_id,
         hold=hold,
+        event=ledger_event(event_type=event, actor=actor, payload={"approved_review_hold": str(hold.public_id)}),
     )
-    Hold.objects.filter(pk=hold.pk).update(captured_minor=F("amount_minor"), status=Hold.Status.CAPTURED)
-    event = "ledger.transfer.posted" if hold.movement_kind == Transfer.Kind.TRANSFER else "ledger.credit_charge.posted"
-    audit_record(
-        event_type=event,
-        actor=actor,
-        object_type="ledger.transfer",
-        object_id=transfer.public_id,
-        payload={**transfer_payload(transfer), "approved_review_hold": str(hold.public_id)},
-    )
+    hold.captured_minor, hold.status = hold.amount_minor, Hold.Status.CAPTURED
     notifications.transfer_posted(transfer)
     return transfer
 

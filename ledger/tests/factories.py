@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import factory
+from django.conf import settings
+from django.db import connection, transaction
 
 from accounts.models import CustomerProfile, User
 from audit.services.events import Actor
@@ -28,6 +33,53 @@ class CustomerProfileFactory(factory.django.DjangoModelFactory):
     user = factory.SubFactory(UserFactory)
     tier = CustomerProfile.Tier.STANDARD
     status = CustomerProfile.Status.ACTIVE
+
+
+@contextmanager
+def as_ledger_definer() -> Iterator[None]:
+    """Write the money tables directly, as the ledger functions' owner: what only a database superuser (or the
+    owner's DBA login, after making itself a member) could do. Tamper tests only; never the web role's power."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"SET LOCAL ROLE {connection.ops.quote_name(settings.LEDGER_DEFINER_ROLE)}")
+        yield
+        cursor.execute("RESET ROLE")
+
+
+def hold_backdate(hold, *, expires_at) -> None:
+    """Move a hold's expiry into the past: expiry follows the database clock, so a test cannot wait a day."""
+    from ledger.models import Hold
+
+    with as_ledger_definer():
+        Hold.objects.filter(pk=hold.pk).update(expires_at=expires_at)
+
+
+def transfer_written_directly(source, destination, amount_minor: int, *, cursor=None) -> int:
+    """A balanced, consistent transfer written straight into the tables, with no audit event: the rows the
+    functions would write, without the functions. Returns the transfer's id. With `cursor` (another login's),
+    written there; otherwise as the definer role."""
+    if cursor is None:
+        with as_ledger_definer(), connection.cursor() as own:
+            return transfer_written_directly(source, destination, amount_minor, cursor=own)
+    cursor.execute(
+        "INSERT INTO ledger_transfer (public_id, kind, currency, amount_minor, reference, client_id, reversed_minor,"
+        " flagged_for_review, review_reasons) VALUES (gen_random_uuid(), 'transfer', %s, %s, '', '', 0, false, '[]')"
+        " RETURNING id",
+        [source.currency, amount_minor],
+    )
+    transfer_id = cursor.fetchone()[0]
+    for account_id, delta in sorted([(source.pk, -amount_minor), (destination.pk, amount_minor)]):
+        cursor.execute(
+            "UPDATE ledger_ledgeraccount SET posted_minor = posted_minor + %s, version = version + 1 WHERE id = %s"
+            " RETURNING posted_minor, version",
+            [delta, account_id],
+        )
+        posted, version = cursor.fetchone()
+        cursor.execute(
+            "INSERT INTO ledger_posting (transfer_id, account_id, amount_minor, currency, balance_after_minor,"
+            " account_version) VALUES (%s, %s, %s, %s, %s, %s)",
+            [transfer_id, account_id, delta, source.currency, posted, version],
+        )
+    return transfer_id
 
 
 def customer(*, tier: str = "standard", status: str = "active") -> User:

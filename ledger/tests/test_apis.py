@@ -242,8 +242,11 @@ def test_the_payer_holds_and_the_payee_captures_in_parts_then_voids(api, client,
 
     def as_merchant(path: str, body: dict | None = None):
         return client.post(
-            path, data=json.dumps(body or {}), content_type="application/json",
-            HTTP_AUTHORIZATION=f"Bearer {merchant_token}", HTTP_IDEMPOTENCY_KEY=uuid.uuid4().hex,
+            path,
+            data=json.dumps(body or {}),
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {merchant_token}",
+            HTTP_IDEMPOTENCY_KEY=uuid.uuid4().hex,
         )
 
     hold = api(

@@ -14,7 +14,7 @@ from fintech.models import IdempotencyRecord
 from ledger.free_text_scan import TABLES, stored_card_numbers
 from ledger.management.commands.card_numbers_find import Command
 from ledger.models import Hold
-from ledger.tests.factories import account, customer
+from ledger.tests.factories import account, as_ledger_definer, customer
 
 pytestmark = pytest.mark.django_db
 
@@ -31,16 +31,18 @@ def run(*arguments: str) -> tuple[int, str]:
 def hold_stored_before_the_rule(reference: str) -> Hold:
     """A raw ORM insert: what an old release wrote, without the reference check."""
     owner = customer()
-    return Hold.objects.create(
-        account=account(owner=owner),
-        destination=account(),
-        currency="EUR",
-        amount_minor=100,
-        status=Hold.Status.VOIDED,
-        expires_at=timezone.now(),
-        reference=reference,
-        created_by=owner,
-    )
+    source, destination = account(owner=owner), account()
+    with as_ledger_definer():
+        return Hold.objects.create(
+            account=source,
+            destination=destination,
+            currency="EUR",
+            amount_minor=100,
+            status=Hold.Status.VOIDED,
+            expires_at=timezone.now(),
+            reference=reference,
+            created_by=owner,
+        )
 
 
 def test_a_clean_database_exits_zero():

@@ -251,7 +251,7 @@ def test_holds_and_transfers_in_opposite_directions_never_deadlock():
                     reference="x",
                     expires_at=timezone.now() + timedelta(days=1),
                     created_by=a.owner,
-        actor=TEST_ACTOR,
+                    actor=TEST_ACTOR,
                 )
                 hold_void(hold=hold, voided_by=hold.destination.owner, actor=TEST_ACTOR)
             else:

@@ -18,26 +18,27 @@ from ledger.exceptions import AccountNotFound, LockOutsideTransaction
 from ledger.lock_objects import accounts_lock, holds_lock, transfers_lock
 from ledger.models import Hold, LedgerAccount, Posting, Transfer
 from ledger.services import platform_account_get_or_create, transfer_create
-from ledger.tests.factories import TEST_ACTOR, account, customer, generous_limits, send
+from ledger.tests.factories import TEST_ACTOR, account, as_ledger_definer, customer, generous_limits, send
 
 _versions = itertools.count(1000)  # unique per account: these postings never went through the balance update
 
 
 def insert_transfer(postings: list[tuple[LedgerAccount, int]], *, currency: str = "EUR") -> Transfer:
-    """Straight INSERTs, bypassing the services: what a buggy or malicious writer could do."""
-    transfer = Transfer.objects.create(
-        kind="transfer", currency=currency, amount_minor=max(amount for _, amount in postings)
-    )
-    for target, amount in postings:
-        version = next(_versions)
-        Posting.objects.create(
-            transfer=transfer,
-            account=target,
-            amount_minor=amount,
-            currency=currency,
-            balance_after_minor=amount,
-            account_version=version,
+    """Straight INSERTs, bypassing the functions: what only the definer role (a superuser) could do."""
+    with as_ledger_definer():
+        transfer = Transfer.objects.create(
+            kind="transfer", currency=currency, amount_minor=max(amount for _, amount in postings)
         )
+        for target, amount in postings:
+            version = next(_versions)
+            Posting.objects.create(
+                transfer=transfer,
+                account=target,
+                amount_minor=amount,
+                currency=currency,
+                balance_after_minor=amount,
+                account_version=version,
+            )
     return transfer
 
 
@@ -72,7 +73,7 @@ def test_a_balanced_set_commits_and_a_posting_in_a_foreign_currency_does_not():
 
 @pytest.mark.django_db(transaction=True)
 def test_a_transfer_without_postings_fails_at_commit():
-    with pytest.raises(IntegrityError, match="has no postings"), transaction.atomic():
+    with pytest.raises(IntegrityError, match="has no postings"), transaction.atomic(), as_ledger_definer():
         Transfer.objects.create(kind="deposit", currency="EUR", amount_minor=100)
 
     assert Transfer.objects.count() == 0
@@ -107,7 +108,12 @@ def test_even_the_table_owner_cannot_change_or_remove_postings(statement):
     with connection.cursor() as cursor:
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # TRUNCATE refuses to run with deferred checks pending
 
-    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
+    # Refused by the append-only trigger, or before it by the guard that keeps writes inside the functions.
+    with (
+        pytest.raises(DatabaseError, match=r"append-only|changes only through the ledger's functions"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
         cursor.execute(statement)
 
     assert len(before) == 2
@@ -125,9 +131,9 @@ def test_postings_are_write_once_for_the_runtime_role():
             " has_table_privilege(current_user, 'ledger_posting', 'UPDATE'),"
             " has_table_privilege(current_user, 'ledger_posting', 'DELETE'),"
             " has_table_privilege(current_user, 'ledger_posting', 'TRUNCATE'),"
-            " has_table_privilege(current_user, 'ledger_ledgeraccount', 'UPDATE')"
+            " has_table_privilege(current_user, 'ledger_posting', 'SELECT')"
         )
-        assert cursor.fetchone() == (True, False, False, False, True)
+        assert cursor.fetchone() == (False, False, False, False, True)  # money moves through functions (ADR 0016)
 
 
 # --- check constraints back the services ----------------------------------------------------------
@@ -138,13 +144,14 @@ def test_the_database_refuses_a_balance_below_the_credit_limit():
     deposit = account(balance_minor=10_00)
     line = account(kind="credit_line", credit_limit_minor=50_00)
 
-    with pytest.raises(IntegrityError, match="ledger_account_available_within_limit"), transaction.atomic():
+    with pytest.raises(IntegrityError, match="ledger_account_available_within_limit"), as_ledger_definer():
         LedgerAccount.objects.filter(pk=deposit.pk).update(posted_minor=-1)
-    with pytest.raises(IntegrityError, match="ledger_account_available_within_limit"), transaction.atomic():
+    with pytest.raises(IntegrityError, match="ledger_account_available_within_limit"), as_ledger_definer():
         LedgerAccount.objects.filter(pk=line.pk).update(posted_minor=-50_01)
-    with pytest.raises(IntegrityError, match="ledger_account_available_within_limit"), transaction.atomic():
+    with pytest.raises(IntegrityError, match="ledger_account_available_within_limit"), as_ledger_definer():
         LedgerAccount.objects.filter(pk=deposit.pk).update(held_minor=10_01)
-    LedgerAccount.objects.filter(pk=line.pk).update(posted_minor=-50_00)  # exactly the limit is fine
+    with as_ledger_definer():
+        LedgerAccount.objects.filter(pk=line.pk).update(posted_minor=-50_00)  # exactly the limit is fine
 
 
 @pytest.mark.django_db
@@ -158,12 +165,12 @@ def test_the_database_refuses_inconsistent_accounts_and_holds():
         ({"held_minor": -1}, "ledger_account_held_gte_0"),
         ({"owner": None}, "ledger_account_platform_has_purpose_no_owner"),
     ]:
-        with pytest.raises(IntegrityError, match=constraint), transaction.atomic():
+        with pytest.raises(IntegrityError, match=constraint), as_ledger_definer():
             LedgerAccount.objects.filter(pk=deposit.pk).update(**change)
-    with pytest.raises(IntegrityError, match="ledger_platform_account_unique"), transaction.atomic():
+    with pytest.raises(IntegrityError, match="ledger_platform_account_unique"), as_ledger_definer():
         LedgerAccount.objects.create(kind="platform", purpose="fees", currency="EUR")
     other = account()
-    with pytest.raises(IntegrityError, match="ledger_hold_captured_lte_amount"), transaction.atomic():
+    with pytest.raises(IntegrityError, match="ledger_hold_captured_lte_amount"), as_ledger_definer():
         Hold.objects.create(
             account=deposit,
             destination=other,
@@ -186,10 +193,11 @@ def test_accounts_are_locked_in_one_statement_for_update_ordered_by_primary_key(
 
     assert list(locked) == [first.pk, second.pk, third.pk]
     assert len(queries.captured_queries) == 1
-    sql = queries.captured_queries[0]["sql"]
-    assert sql.startswith('SELECT "ledger_ledgeraccount"."id"')
-    assert 'ORDER BY "ledger_ledgeraccount"."id" ASC' in sql
-    assert sql.endswith("FOR UPDATE")
+    assert queries.captured_queries[0]["sql"].startswith("SELECT * FROM ledger_accounts_lock(")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT prosrc FROM pg_proc WHERE proname = 'ledger_accounts_lock'")
+        body = cursor.fetchone()[0]
+    assert "WHERE id = ANY (p_ids) ORDER BY id FOR UPDATE" in body
 
 
 @pytest.mark.django_db

@@ -24,7 +24,7 @@ from ledger.invariants import ledger_verify
 from ledger.models import Hold, LedgerAccount, Transfer
 from ledger.services import account_status_change, hold_capture, hold_create, hold_void, holds_expire
 from ledger.tasks import expire_holds
-from ledger.tests.factories import TEST_ACTOR, account
+from ledger.tests.factories import TEST_ACTOR, account, hold_backdate
 
 pytestmark = pytest.mark.django_db
 
@@ -172,6 +172,7 @@ def test_overdue_holds_expire_and_release_their_money():
     overdue = hold(guest, hotel, 100_00, expires_at=timezone.now() + timedelta(minutes=5))
     hold_capture(hold=overdue, captured_by=overdue.destination.owner, amount_minor=30_00, actor=TEST_ACTOR)
     later = hold(guest, hotel, 50_00, expires_at=timezone.now() + timedelta(days=2))
+    hold_backdate(overdue, expires_at=timezone.now() - timedelta(seconds=1))  # the database's clock decides
 
     expired = holds_expire(now=timezone.now() + timedelta(hours=1), actor=TEST_ACTOR)
 
@@ -190,7 +191,10 @@ def test_expiry_works_in_bounded_batches():
     guest = account(balance_minor=500_00)
     hotel = account()
     for _ in range(5):
-        hold(guest, hotel, 10_00, expires_at=timezone.now() + timedelta(minutes=1))
+        hold_backdate(
+            hold(guest, hotel, 10_00, expires_at=timezone.now() + timedelta(minutes=1)),
+            expires_at=timezone.now() - timedelta(seconds=1),
+        )
     an_hour_later = timezone.now() + timedelta(hours=1)
 
     assert holds_expire(now=an_hour_later, actor=TEST_ACTOR, batch_size=2) == 2
@@ -202,8 +206,7 @@ def test_expiry_works_in_bounded_batches():
 def test_the_beat_task_expires_holds(monkeypatch):
     guest = account(balance_minor=500_00)
     overdue = hold(guest, account(), 100_00, expires_at=timezone.now() + timedelta(minutes=1))
-    later = timezone.now() + timedelta(minutes=2)
-    monkeypatch.setattr("ledger.tasks.timezone.now", lambda: later)
+    hold_backdate(overdue, expires_at=timezone.now() - timedelta(seconds=1))
 
     assert expire_holds.apply().get() == 1
 

@@ -37,7 +37,7 @@ from ledger.services import (
     review_case_decide,
     transfer_reverse,
 )
-from ledger.tests.factories import TEST_ACTOR, account, customer, send
+from ledger.tests.factories import TEST_ACTOR, account, customer, hold_backdate, send
 
 pytestmark = pytest.mark.django_db
 
@@ -211,6 +211,7 @@ def test_an_expired_hold_gives_back_its_day_not_today(monkeypatch):
     alice, merchant = account(balance_minor=20_000_00), account()
     booking = hold(alice, merchant, 4_000_00, expires_at=timezone.now() + timedelta(hours=1))
     reserved_on = Hold.objects.get(pk=booking.pk).limit_day
+    hold_backdate(booking, expires_at=timezone.now() - timedelta(seconds=1))
 
     holds_expire(now=timezone.now() + timedelta(days=2), actor=TEST_ACTOR)
 
@@ -247,7 +248,10 @@ def test_the_business_day_follows_the_configured_time_zone_on_a_daylight_saving_
 @pytest.fixture
 def hold_large_eur():
     return TransferRule.objects.create(
-        name="hold EUR 2,000.00 or more", kind="review_threshold", currency="EUR", threshold_minor=2_000_00,
+        name="hold EUR 2,000.00 or more",
+        kind="review_threshold",
+        currency="EUR",
+        threshold_minor=2_000_00,
         action="hold_for_review",
     )
 
@@ -275,7 +279,11 @@ def test_a_held_transfer_posts_nothing_until_approved_then_posts_under_the_promi
     alice.refresh_from_db()
     bob.refresh_from_db()
     assert (posted.kind, posted.amount_minor, alice.posted_minor, alice.held_minor, bob.posted_minor) == (
-        "transfer", 3_000_00, 2_000_00, 0, 3_000_00
+        "transfer",
+        3_000_00,
+        2_000_00,
+        0,
+        3_000_00,
     )
     event = AuditEvent.objects.get(event_type="ledger.review_case.approved")
     assert event.actor_staff == str(officer.public_id)
@@ -351,19 +359,33 @@ def test_a_held_credit_charge_writes_what_a_held_transfer_writes(officer):
 
     by_sql = send(alice, bob, 100_00)
     by_python = credit_charge(
-        account=line, amount_minor=100_00, currency="EUR", reference="rent", initiated_by=alice.owner,
-        client_id="mobile-app", actor=TEST_ACTOR,
+        account=line,
+        amount_minor=100_00,
+        currency="EUR",
+        reference="rent",
+        initiated_by=alice.owner,
+        client_id="mobile-app",
+        actor=TEST_ACTOR,
     )
 
-    fields = ("purpose", "status", "amount_minor", "captured_minor", "currency", "reference", "created_by_id",
-              "client_id", "limit_day", "expires_at")
+    fields = (
+        "purpose",
+        "status",
+        "amount_minor",
+        "captured_minor",
+        "currency",
+        "reference",
+        "created_by_id",
+        "client_id",
+        "limit_day",
+        "expires_at",
+    )
     sql_hold = Hold.objects.filter(transfer_public_id=by_sql.public_id).values(*fields, "movement_kind").get()
     python_hold = Hold.objects.filter(transfer_public_id=by_python.public_id).values(*fields, "movement_kind").get()
     assert {**sql_hold, "movement_kind": None} == {**python_hold, "movement_kind": None}
     assert (sql_hold["movement_kind"], python_hold["movement_kind"]) == ("transfer", "credit_charge")
     events = {
-        event.event_type: event.payload
-        for event in AuditEvent.objects.filter(event_type__endswith=".held_for_review")
+        event.event_type: event.payload for event in AuditEvent.objects.filter(event_type__endswith=".held_for_review")
     }
     sql_event, python_event = events["ledger.transfer.held_for_review"], events["ledger.credit_charge.held_for_review"]
     assert sorted(sql_event) == sorted(python_event)
@@ -395,7 +417,9 @@ def test_an_undecided_case_is_escalated_once_through_the_alert_service_and_never
     assert (case.status, case.escalated_at is not None) == ("open", True)
     alert = AuditEvent.objects.get(event_type="alert.raised")
     assert (alert.object_id, alert.payload["kind"], alert.payload["role"]) == (
-        str(case.public_id), "review_case_overdue", "compliance_officer"
+        str(case.public_id),
+        "review_case_overdue",
+        "compliance_officer",
     )
     email = OutboxMessage.objects.get(topic="alert.raised")
     assert (email.recipient_user_id, email.payload["object"]) == (officer_user.pk, str(case.public_id))
@@ -486,6 +510,7 @@ def test_a_customer_cannot_refund_a_deposit_or_a_credit_charge(nothing_written):
     guard = nothing_written()
 
     with pytest.raises(TransferNotReversible):
-        transfer_reverse(transfer=deposit, amount_minor=1_00, reason="give back", initiated_by=alice.owner,
-                         actor=TEST_ACTOR)
+        transfer_reverse(
+            transfer=deposit, amount_minor=1_00, reason="give back", initiated_by=alice.owner, actor=TEST_ACTOR
+        )
     guard.check()

@@ -64,8 +64,11 @@ def doors(client):
     def post(door: str):
         path, body = routes[door]
         return client.post(
-            path, data=json.dumps(body), content_type="application/json",
-            HTTP_AUTHORIZATION=f"Bearer {token}", HTTP_IDEMPOTENCY_KEY=uuid.uuid4().hex,
+            path,
+            data=json.dumps(body),
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {token}",
+            HTTP_IDEMPOTENCY_KEY=uuid.uuid4().hex,
         )
 
     def spend_the_day() -> None:

@@ -18,7 +18,7 @@ from ledger.exceptions import (
 from ledger.invariants import ledger_verify
 from ledger.models import Transfer
 from ledger.services import account_status_change, transfer_create, transfer_reverse
-from ledger.tests.factories import TEST_ACTOR, account
+from ledger.tests.factories import TEST_ACTOR, account, as_ledger_definer
 
 pytestmark = pytest.mark.django_db
 
@@ -205,7 +205,7 @@ def test_reversal_amounts_are_validated(paid, nothing_written):
 def test_the_database_refuses_reversing_more_than_the_amount(paid):
     _, _, original = paid
 
-    with pytest.raises(IntegrityError, match="ledger_transfer_reversed_lte_amount"), transaction.atomic():
+    with pytest.raises(IntegrityError, match="ledger_transfer_reversed_lte_amount"), as_ledger_definer():
         Transfer.objects.filter(pk=original.pk).update(reversed_minor=100_01)
 
 
