@@ -7,6 +7,9 @@ class PlatformConfig(AppConfig):
 
     name = "fintech"
     label = "fintech"
+    # Stored answers: SELECT and INSERT only for the runtime role; expired ones are purged by the owner's
+    # function (migrations/0004). A deleted record would let a retry move money twice (issue 12).
+    write_once_models = ("IdempotencyRecord",)
 
     def ready(self) -> None:
         from fintech import checks  # noqa: F401 - registers system checks

@@ -20,6 +20,11 @@ the definer role (settings.LEDGER_DEFINER_ROLE, NOLOGIN), which alone holds
 their DML (issue 12, ADR 0016). Every other function of the app's stays
 unreachable for the runtime role (EXECUTE revoked from PUBLIC).
 
+Tables whose content is written once but whose state moves on (an app's
+`state_only_models`: {model: state fields}) give the runtime role INSERT,
+SELECT and UPDATE of the state columns only: an outbox message's recipient
+and payload cannot be rewritten, only its delivery state.
+
 Each database also takes CONNECT away from PUBLIC and gives it back only to the
 roles that use that database (its runtime role; on the audit trail's database,
 the vault's audit role too), so the API's login cannot open the vault database
@@ -82,6 +87,22 @@ def _grant_runtime_role(connection, cursor, using: str) -> None:
         if _table_exists(cursor, table):
             quoted = connection.ops.quote_name(table)
             cursor.execute(f"REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON TABLE {quoted} FROM {role}")
+    for table, columns in state_only_tables(using):
+        if _table_exists(cursor, table):
+            quote = connection.ops.quote_name
+            cursor.execute(f"REVOKE UPDATE, DELETE, TRUNCATE ON TABLE {quote(table)} FROM {role}")
+            cursor.execute(f"GRANT UPDATE ({', '.join(map(quote, columns))}) ON TABLE {quote(table)} TO {role}")
+
+
+def state_only_tables(using: str) -> list[tuple[str, list[str]]]:
+    """(table, columns the runtime role may UPDATE) of every app's `state_only_models`: content written once."""
+    tables = []
+    for app_config in apps.get_app_configs():
+        for model_name, fields in getattr(app_config, "state_only_models", {}).items():
+            model = app_config.get_model(model_name)
+            if router.allow_migrate_model(using, model):
+                tables.append((model._meta.db_table, sorted(model._meta.get_field(name).column for name in fields)))
+    return sorted(tables)
 
 
 def definer_only_tables(using: str) -> list[str]:

@@ -268,16 +268,21 @@ def _api_call_insert(request, status: int, body: dict) -> tuple[str, list, int] 
     )
 
 
-def idempotency_records_purge(*, now=None, batch_size: int = 5000) -> int:
-    """Delete expired records in bounded batches; returns how many went."""
-    now = now or timezone.now()
+def idempotency_records_purge(*, batch_size: int = 5000) -> int:
+    """Delete expired records in bounded batches; returns how many went.
+
+    Through the owner's function (fintech/migrations/0004): the runtime role may
+    not DELETE a record, so it cannot make a retry run twice; expiry is the
+    database clock's, not the caller's.
+    """
     deleted_total = 0
     while True:
-        ids = list(IdempotencyRecord.objects.filter(expires_at__lt=now).values_list("id", flat=True)[:batch_size])
-        if not ids:
-            return deleted_total
-        deleted, _ = IdempotencyRecord.objects.filter(id__in=ids).delete()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT fintech_idempotency_purge(%s)", [batch_size])
+            deleted = cursor.fetchone()[0]
         deleted_total += deleted
+        if deleted < batch_size:
+            return deleted_total
 
 
 IDEMPOTENCY_PARAMETER = OpenApiParameter(

@@ -21,18 +21,19 @@ class LedgerConfig(AppConfig):
         "ledger_holds_lock",
         "ledger_transfers_lock",
     )
+    # Outbox messages: recipient, topic and payload are written once; the worker moves only the delivery state.
+    state_only_models = {"OutboxMessage": ("status", "attempts", "next_attempt_at", "last_error", "delivered_at")}
     # The policy step's functions run as their caller (they write only policy counters).
     runtime_functions = ("ledger_policy_check", "ledger_policy_count", "ledger_policy_release")
 
     def ready(self) -> None:
         from auditlog.registry import auditlog
 
-        from ledger.models import LedgerAccount, TransferLimit, TransferRule
+        from ledger.models import TransferLimit, TransferRule
 
-        # Opening, blocking and closing accounts, and staff edits of limits and rules,
-        # are model changes on record. Balances are not: postings are their history
-        # (and they change through UPDATE ... RETURNING, which auditlog would not see).
-        auditlog.register(LedgerAccount, include_fields=["status", "kind", "currency", "credit_limit_minor", "owner"])
+        # Staff edits of limits and rules are model changes on record. Accounts are not registered: they
+        # change only inside the ledger's functions, which write their own events (`ledger.account.opened`,
+        # `.status_changed`) in the same statement; auditlog, listening to the ORM, would never see them.
         auditlog.register(TransferLimit)
         auditlog.register(TransferRule)
 

@@ -19,7 +19,9 @@ What is checked:
   hold's `captured_minor` the sum of its captures;
 * every transfer has an audit event that describes it (issue 12: money that moves
   without its record in the trail, or differs from it, is named): its kind,
-  amount, currency and postings (account, amount) as the event says them.
+  amount, currency, initiator and postings (account, amount) as the event says
+  them. Events written before ledger migration 0010 do not name the initiator:
+  a database holding such transfers is re-seeded (pre-release), not migrated.
   Transfers older than the oldest event kept (after `audit_purge`) are not
   checked; that the event itself is genuine is `audit_verify`'s to say;
 * every spend counter (owner, currency, business day) equals what the
@@ -209,6 +211,7 @@ _CHECKS.append(
                   m.movement->>'kind' AS kind,
                   (m.movement->>'amount_minor')::bigint AS amount_minor,
                   m.movement->>'currency' AS currency,
+                  m.movement->>'initiated_by' AS initiated_by,
                   (SELECT jsonb_agg(x ORDER BY x->>'account', (x->>'amount_minor')::bigint)
                      FROM jsonb_array_elements(m.movement->'postings') x) AS postings
              FROM (SELECT e.id, CASE WHEN jsonb_typeof(e.payload->'transfer') = 'object' THEN e.payload->'transfer'
@@ -224,6 +227,9 @@ _CHECKS.append(
                             CASE WHEN e.kind IS DISTINCT FROM t.kind THEN 'kind' END,
                             CASE WHEN e.amount_minor IS DISTINCT FROM t.amount_minor THEN 'amount' END,
                             CASE WHEN e.currency IS DISTINCT FROM t.currency THEN 'currency' END,
+                            CASE WHEN e.initiated_by IS DISTINCT FROM (
+                                   SELECT u.public_id::text FROM accounts_user u WHERE u.id = t.initiated_by_id)
+                                 THEN 'initiator' END,
                             CASE WHEN e.postings IS DISTINCT FROM (
                                    SELECT jsonb_agg(jsonb_build_object('account', a.public_id::text,
                                                                        'amount_minor', p.amount_minor)

@@ -8,7 +8,7 @@ import pytest
 from django.db import DatabaseError, IntegrityError, connection, transaction
 
 from fintech.db_retry import run_with_retry, sqlstate_of
-from ledger.tests.factories import account
+from ledger.tests.factories import account, customer
 
 
 class FakeDriverError(Exception):
@@ -135,7 +135,7 @@ def test_a_real_deadlock_is_retried_and_both_transactions_finish():
 @pytest.mark.django_db(transaction=True)
 def test_a_real_serialization_failure_is_retried():
     """Two REPEATABLE READ transactions update the same row: the second gets 40001 and succeeds on retry."""
-    row = account().pk
+    row = customer().customer_profile.pk
     both_have_a_snapshot = threading.Barrier(2)
     attempts: dict[str, int] = {"one": 0, "two": 0}
     seen_states: list[str] = []
@@ -146,10 +146,10 @@ def test_a_real_serialization_failure_is_retried():
             try:
                 with transaction.atomic(), connection.cursor() as cursor:
                     cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-                    cursor.execute("SELECT status FROM ledger_ledgeraccount WHERE id = %s", [row])
+                    cursor.execute("SELECT status FROM accounts_customerprofile WHERE id = %s", [row])
                     if attempts[name] == 1:
                         both_have_a_snapshot.wait(timeout=10)
-                    cursor.execute("UPDATE ledger_ledgeraccount SET status = status WHERE id = %s", [row])
+                    cursor.execute("UPDATE accounts_customerprofile SET status = status WHERE id = %s", [row])
             except DatabaseError as error:
                 seen_states.append(sqlstate_of(error))
                 raise

@@ -1,7 +1,8 @@
 """Money tables change only through the ledger's functions (issue 12, ADR 0016).
 
 Installs ledger/sql/movements.sql and the guard trigger on the four money
-tables. Who owns the functions and who may run them (the definer role, the
+tables; the transfer function's events now name the initiator, as every
+movement's do, for ledger_verify to compare. Who owns the functions and who may run them (the definer role, the
 runtime role) is set after every migrate by fintech/db_privileges.py.
 """
 
@@ -9,7 +10,8 @@ from django.db import migrations
 
 from ledger.sql import SqlFile
 
-MOVEMENTS = SqlFile("movements.sql", "5aa0c7c33bafbc323ae0e848054bc93bd237d411114f41beb0a6b838690ca25f")
+TRANSFER_CREATE = SqlFile("transfer_create.sql", "a341510ee2cbf27fbb0e2b9067c9bbf3d10683b472948a26153df5bfb6bb5b4b")
+MOVEMENTS = SqlFile("movements.sql", "af1a050edb086f0a70533ac70802102e00d77af19af2d43fb36c72faa3eba56c")
 
 MONEY_TABLES = ("ledger_ledgeraccount", "ledger_transfer", "ledger_posting", "ledger_hold")
 
@@ -30,4 +32,4 @@ class Migration(migrations.Migration):
         ("audit", "0005_verification_result_mac"),
     ]
 
-    operations = [MOVEMENTS.operation(), migrations.RunSQL(GUARD, UNGUARD)]
+    operations = [TRANSFER_CREATE.operation(), MOVEMENTS.operation(), migrations.RunSQL(GUARD, UNGUARD)]

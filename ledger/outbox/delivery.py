@@ -40,7 +40,12 @@ from audit.services.events import Actor, audit_event_record
 from fintech.redaction import scrub_text
 from ledger.models import OUTBOX_LAST_ERROR_MAX_LENGTH, OUTBOX_MAX_ATTEMPTS, OutboxMessage, Transfer
 from ledger.outbox.emails import EmailRefused, alert_email_send, transfer_posted_email_send
-from ledger.outbox.services import TOPIC_ALERT_RAISED, TOPIC_TRANSFER_POSTED
+from ledger.outbox.services import (
+    TOPIC_ALERT_RAISED,
+    TOPIC_TRANSFER_POSTED,
+    transfer_direction_for,
+    transfer_posted_payload,
+)
 from ledger.outbox.webhooks import WebhookRefused, webhook_request_build, webhook_send
 
 logger = logging.getLogger(__name__)
@@ -106,7 +111,7 @@ def _send(message: OutboxMessage) -> None:
     transfer = _transfer_of(message)
     if message.channel == OutboxMessage.Channel.EMAIL:
         transfer_posted_email_send(
-            recipient=message.recipient_user, transfer=transfer, direction=message.payload.get("direction", "")
+            recipient=message.recipient_user, transfer=transfer, direction=transfer_direction_for(transfer, message)
         )
         return
     if message.channel == OutboxMessage.Channel.WEBHOOK:
@@ -118,7 +123,12 @@ def _send(message: OutboxMessage) -> None:
         )
         if not url:
             raise MessageUndeliverable("the client has no webhook URL")
-        data = {**message.payload, "reference": transfer.reference, "posted_at": transfer.created_at.isoformat()}
+        # Built from the transfer row, which nobody can rewrite, never from the stored payload (issue 12).
+        data = {
+            **transfer_posted_payload(transfer),
+            "reference": transfer.reference,
+            "posted_at": transfer.created_at.isoformat(),
+        }
         webhook_send(
             webhook_request_build(
                 url=url,

@@ -56,6 +56,17 @@ def transfer_posted_payload(transfer: Transfer) -> dict[str, str]:
     }
 
 
+def transfer_direction_for(transfer: Transfer, message: OutboxMessage) -> str:
+    """What the transfer did for the message's recipient, read from the postings, not from the stored payload
+    (written once, but a sender never trusts a row it did not need to read: issue 12)."""
+    sides = {
+        "debit" if posting.amount_minor < 0 else "credit"
+        for posting in _postings_of(transfer)
+        if posting.account.owner_id is not None and posting.account.owner_id == message.recipient_user_id
+    }
+    return _direction(sides) if sides else ""
+
+
 def _client_has_webhook(client_id: str) -> bool:
     return OAuthClientPolicy.objects.filter(application__client_id=client_id).exclude(webhook_url="").exists()
 

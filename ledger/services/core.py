@@ -233,20 +233,3 @@ def audit_record(
         payload=payload,
         request=request,
     )
-
-
-def transfer_payload(transfer: Transfer) -> dict:
-    """What the trail keeps about a transfer: enough to rebuild it, nothing about the people."""
-    return {
-        "transfer": str(transfer.public_id),
-        "kind": transfer.kind,
-        "amount_minor": transfer.amount_minor,
-        "currency": transfer.currency,
-        "reference": transfer.reference,
-        "postings": [
-            {"account": str(posting.account.public_id), "amount_minor": posting.amount_minor}
-            for posting in getattr(transfer, "posting_list", [])
-        ],
-        "flagged_for_review": transfer.flagged_for_review,
-        "review_reasons": list(transfer.review_reasons),
-    }

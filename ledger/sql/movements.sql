@@ -237,7 +237,8 @@ BEGIN
         UPDATE ledger_transfer SET reversed_minor = reversed_minor + v_amount WHERE id = v_reverses_id;
     END IF;
 
-    -- The trail: `ledger.services.core.transfer_payload`'s shape, postings in account id order.
+    -- The trail: what ledger_verify compares each transfer with (`transfer_not_in_audit_trail`), postings in
+    -- account id order, the initiator by public id; ledger_transfer_create writes the same shape.
     v_movement := jsonb_build_object(
         'transfer', v_public_id::text,
         'kind', v_kind,
@@ -249,7 +250,8 @@ BEGIN
                        FROM ledger_posting p JOIN ledger_ledgeraccount a ON a.id = p.account_id
                       WHERE p.transfer_id = v_transfer_id),
         'flagged_for_review', coalesce((p_movement->>'flagged_for_review')::boolean, false),
-        'review_reasons', coalesce(p_movement->'review_reasons', '[]'));
+        'review_reasons', coalesce(p_movement->'review_reasons', '[]'),
+        'initiated_by', (SELECT u.public_id::text FROM accounts_user u WHERE u.id = v_initiated_by));
     IF p_event->>'object_type' = 'ledger.hold' THEN
         IF v_hold_id IS NULL THEN
             PERFORM ledger_refuse('a hold event needs a hold');
@@ -333,7 +335,8 @@ BEGIN
             coalesce(p_event->'payload', '{}') || jsonb_build_object(
                 'transfer', v_hold.transfer_public_id::text, 'kind', v_hold.movement_kind, 'amount_minor', v_amount,
                 'currency', v_hold.currency, 'reference', v_hold.reference,
-                'account', v_account.public_id::text, 'destination', v_destination.public_id::text));
+                'account', v_account.public_id::text, 'destination', v_destination.public_id::text,
+                'initiated_by', (SELECT u.public_id::text FROM accounts_user u WHERE u.id = v_created_by)));
     END IF;
     RETURN jsonb_build_object('id', v_hold.id, 'public_id', v_hold.public_id, 'created_at', v_hold.created_at,
                               'posted_minor', v_account.posted_minor, 'held_minor', v_account.held_minor,

@@ -63,6 +63,7 @@ DECLARE
     v_outbox_id bigint;
     v_outbox_ids bigint[] := '{}';
     v_side record;
+    v_initiator text := (SELECT u.public_id::text FROM accounts_user u WHERE u.id = p_initiated_by);
 BEGIN
     -- 1. The accounts as named, unlocked: the refusals that need no lock.
     SELECT * INTO v_from FROM ledger_ledgeraccount
@@ -163,7 +164,8 @@ BEGIN
                     'reference', p_audit_reference,
                     'account', v_from.public_id::text,
                     'destination', v_to.public_id::text,
-                    'review_reasons', v_policy.r_reasons));
+                    'review_reasons', v_policy.r_reasons,
+                    'initiated_by', v_initiator));
         r_status := 'pending';
         r_from := jsonb_build_object('id', v_from.id, 'public_id', v_from.public_id);
         r_to := jsonb_build_object('id', v_to.id, 'public_id', v_to.public_id);
@@ -218,7 +220,7 @@ BEGIN
     VALUES (r_transfer_id, v_first.id, v_first_delta, p_currency, v_first_posted, v_first_version),
            (r_transfer_id, v_second.id, v_second_delta, p_currency, v_second_posted, v_second_version);
 
-    -- The trail: what `ledger.services.core.transfer_payload` describes, postings in account id order.
+    -- The trail: the shape ledger_movement_post writes (movements.sql), postings in account id order.
     INSERT INTO audit_auditevent (event_type, outcome, actor_user, actor_client, actor_staff, object_type,
                                   object_id, purpose, request_id, source_ip, user_agent, payload)
     VALUES ('ledger.transfer.posted', 'success', p_actor_user, p_actor_client, p_actor_staff, 'ledger.transfer',
@@ -233,7 +235,8 @@ BEGIN
                     jsonb_build_object('account', v_first.public_id::text, 'amount_minor', v_first_delta),
                     jsonb_build_object('account', v_second.public_id::text, 'amount_minor', v_second_delta)),
                 'flagged_for_review', v_policy.r_action = 'flag',
-                'review_reasons', v_policy.r_reasons));
+                'review_reasons', v_policy.r_reasons,
+                'initiated_by', v_initiator));
 
     -- The outbox (`ledger.outbox.services`): one email per customer concerned, by user id, then the webhook.
     v_payload := jsonb_build_object(

@@ -700,3 +700,23 @@ def test_the_stored_error_is_scrubbed_and_bounded():
 
     assert summary.startswith("RuntimeError: 550 mailbox [email] refused; token=[redacted] xxx")
     assert len(summary) == 500
+
+
+# --- issue 12: what a rewritten message can and cannot change --------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_webhook_says_what_the_transfer_row_says_even_if_the_stored_payload_was_rewritten(webhook_receiver):
+    """The payload is written once (the runtime role may UPDATE only the delivery state: test_insider_runtime_role);
+    even the owner's rewrite of it changes nothing a partner receives."""
+    message, transfer, _client_id = webhook_message_for(webhook_receiver.url, amount_minor=12_34)
+    OutboxMessage.objects.filter(pk=message.pk).update(  # the tables' owner: no grant stops it, the sender does
+        payload={**message.payload, "amount": "99999.00", "amount_minor": "9999900", "kind": "deposit"}
+    )
+
+    assert outbox_message_deliver(message_id=message.pk) == Outcome.DELIVERED
+
+    [(_path, _headers, body)] = webhook_receiver.requests
+    data = json.loads(body)["data"]
+    assert (data["amount"], data["amount_minor"], data["kind"]) == ("12.34", "1234", "transfer")
+    assert data["transfer"] == str(transfer.public_id)

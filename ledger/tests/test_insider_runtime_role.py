@@ -1,0 +1,224 @@
+"""An insider holding the web process's database login (the runtime role) against the money (issue 12, ADR 0016).
+
+Each test connects as the runtime role, the way a leaked DATABASE_URL would,
+and tries what the issue lists: money created or moved by writing rows, a
+hold re-pointed, inserted or voided behind the ledger's back, the guard
+switched off, the functions' helpers called directly, the functions fed a
+movement of the wrong shape. Each is refused by the database. What the
+functions do allow is recorded: a movement made through one is in the audit
+trail, built from its own rows, and `ledger_verify` finds it consistent.
+Damage only a superuser could do is `test_invariants.py`'s: ledger_verify names it.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import psycopg
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from audit.models import AuditEvent
+from conftest import database_url
+from ledger.invariants import ledger_verify
+from ledger.models import Hold, LedgerAccount, Posting, Transfer
+from ledger.services import hold_create, platform_account_get_or_create
+from ledger.tests.factories import TEST_ACTOR, account, generous_limits, transfer_written_directly
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def runtime():
+    if settings.DATABASE_RUNTIME_ROLES["default"] == connection.settings_dict["USER"]:
+        pytest.skip("single-role database: no separate runtime role to test")
+    with psycopg.connect(database_url("default")) as login:
+        yield login
+
+
+@pytest.fixture
+def victim_and_insider():
+    generous_limits()
+    victim, insider = account(balance_minor=1_000_00), account()
+    booking = hold_create(
+        account=victim,
+        destination=account(),
+        amount_minor=100_00,
+        currency="EUR",
+        reference="hotel",
+        expires_at=timezone.now() + timedelta(days=1),
+        created_by=victim.owner,
+        actor=TEST_ACTOR,
+    )
+    return victim, insider, booking
+
+
+def _refused(runtime, statement: str, params=(), *, sqlstate: str) -> None:
+    with pytest.raises(psycopg.Error) as error, runtime.cursor() as cursor:
+        cursor.execute(statement, params)
+    assert error.value.sqlstate == sqlstate, error.value
+    runtime.rollback()
+
+
+def _ledger_unchanged(before: list) -> None:
+    assert _ledger_state() == before
+    assert ledger_verify() == []
+
+
+def _ledger_state() -> list:
+    return [
+        list(LedgerAccount.objects.order_by("id").values_list("id", "posted_minor", "held_minor", "version", "status")),
+        list(Transfer.objects.order_by("id").values_list("id", "amount_minor", "reversed_minor")),
+        Posting.objects.count(),
+        list(Hold.objects.order_by("id").values_list("id", "destination_id", "amount_minor", "status")),
+    ]
+
+
+def test_rows_written_straight_into_the_money_tables_are_refused(runtime, victim_and_insider):
+    victim, insider, booking = victim_and_insider
+    funding = platform_account_get_or_create(purpose="funding", currency="EUR", actor=TEST_ACTOR)
+    before = _ledger_state()
+
+    for source in (funding, victim):  # money created from the platform; a customer's money taken
+        with pytest.raises(psycopg.errors.InsufficientPrivilege), runtime.cursor() as cursor:
+            transfer_written_directly(source, insider, 500_00, cursor=cursor)
+        runtime.rollback()
+    for statement, params in [
+        ("UPDATE ledger_ledgeraccount SET posted_minor = posted_minor + 1 WHERE id = %s", [insider.pk]),
+        ("UPDATE ledger_hold SET destination_id = %s WHERE id = %s", [insider.pk, booking.pk]),  # re-pointed
+        ("UPDATE ledger_hold SET amount_minor = 1 WHERE id = %s", [booking.pk]),
+        ("UPDATE ledger_hold SET status = 'voided' WHERE id = %s", [booking.pk]),
+        ("DELETE FROM ledger_hold WHERE id = %s", [booking.pk]),
+        ("UPDATE ledger_transfer SET reversed_minor = 0 WHERE id = %s", [Transfer.objects.first().pk]),
+        ("INSERT INTO ledger_ledgeraccount (public_id, kind, purpose, status, currency, credit_limit_minor,"
+         " posted_minor, held_minor, version) VALUES (gen_random_uuid(), 'platform', 'fees', 'active', 'USD', 0,"
+         " 0, 0, 0)", []),
+        ("INSERT INTO ledger_hold (public_id, account_id, destination_id, currency, amount_minor, captured_minor,"
+         " status, purpose, reference, client_id, movement_kind) VALUES (gen_random_uuid(), %s, %s, 'EUR', 1, 0,"
+         " 'active', 'authorisation', '', '', '')", [victim.pk, insider.pk]),
+        ("TRUNCATE ledger_hold CASCADE", []),
+    ]:  # fmt: skip
+        _refused(runtime, statement, params, sqlstate="42501")
+
+    _ledger_unchanged(before)
+
+
+def test_the_guard_cannot_be_switched_off_nor_the_definer_role_taken(runtime, victim_and_insider):
+    for statement in [
+        "ALTER TABLE ledger_ledgeraccount DISABLE TRIGGER ledger_ledgeraccount_money_guard",
+        f"SET ROLE {settings.LEDGER_DEFINER_ROLE}",
+        "ALTER FUNCTION ledger_movement_post(jsonb, jsonb) SECURITY INVOKER",
+        "CREATE OR REPLACE FUNCTION ledger_funds_ok(ledger_ledgeraccount, bigint, bigint) RETURNS boolean"
+        " LANGUAGE sql AS 'SELECT true'",
+    ]:
+        _refused(runtime, statement, sqlstate="42501")
+
+
+def test_the_functions_helpers_cannot_be_called_directly(runtime, victim_and_insider):
+    _, insider, _ = victim_and_insider
+    before = _ledger_state()
+    _refused(
+        runtime,
+        "SELECT ledger_balance_move(a, 1000, 0) FROM ledger_ledgeraccount a WHERE a.id = %s",
+        [insider.pk],
+        sqlstate="42501",
+    )
+    _refused(
+        runtime,
+        "SELECT ledger_audit_append('{\"event_type\": \"ledger.x\"}', 'ledger.transfer', 'x', '{}')",
+        sqlstate="42501",
+    )
+    _ledger_unchanged(before)
+
+
+def _movement(**fields) -> str:
+    return json.dumps({"currency": "EUR", "reference": "", "client_id": "", **fields})
+
+
+EVENT = json.dumps({"event_type": "ledger.deposit.posted", "actor_staff": "someone", "payload": {}})
+
+
+def test_the_functions_refuse_movements_of_the_wrong_shape(runtime, victim_and_insider):
+    victim, insider, booking = victim_and_insider
+    funding = platform_account_get_or_create(purpose="funding", currency="EUR", actor=TEST_ACTOR)
+    payee = booking.destination
+    before = _ledger_state()
+    attempts = [
+        # a "deposit" out of a customer's account
+        ("deposit", victim, insider, 100_00, {}),
+        # a customer transfer that skips ledger_transfer_create's ownership, policy and limits
+        ("transfer", victim, insider, 100_00, {}),
+        # the payer's hold captured into the insider's account, or by someone who is not the payee
+        ("hold_capture", victim, insider, 10_00, {"hold_id": booking.pk, "initiated_by_id": insider.owner_id}),
+        ("hold_capture", victim, payee, 10_00, {"hold_id": booking.pk, "initiated_by_id": insider.owner_id}),
+        # more than the hold keeps
+        ("hold_capture", victim, payee, 100_01, {"hold_id": booking.pk, "initiated_by_id": payee.owner_id}),
+        # a "reversal" of the victim's funding deposit into the insider's account
+        ("reversal", victim, insider, 1_00, {"reverses_id": Transfer.objects.get(kind="deposit").pk}),
+        # a deposit beyond what the platform may create? no: into the platform itself
+        ("deposit", funding, funding, 1_00, {}),
+    ]
+    for kind, debit, credit, amount, extra in attempts:
+        movement = _movement(
+            kind=kind, amount_minor=amount, debit_account_id=debit.pk, credit_account_id=credit.pk, **extra
+        )
+        _refused(runtime, "SELECT ledger_movement_post(%s::jsonb, %s::jsonb)", [movement, EVENT], sqlstate="LG002")
+    for statement, params in [
+        ("SELECT ledger_hold_release(%s, 'expired', %s::jsonb)", [booking.pk, EVENT]),  # before its expiry
+        ("SELECT ledger_hold_open(%s::jsonb, %s::jsonb)", [
+            json.dumps({"account_id": victim.pk, "destination_id": insider.pk, "currency": "EUR",
+                        "amount_minor": 1_00, "purpose": "authorisation", "created_by_id": insider.owner_id,
+                        "expires_at": (timezone.now() + timedelta(days=1)).isoformat(), "movement_kind": ""}),
+            EVENT]),  # a hold on the victim's money in the insider's name
+        ("SELECT ledger_account_open(%s::jsonb, %s::jsonb)", [
+            json.dumps({"kind": "deposit", "owner_id": insider.owner_id, "currency": "EUR",
+                        "credit_limit_minor": 1_000_000_00}), EVENT]),  # credit on a deposit account
+        ("SELECT ledger_account_status_set(%s, 'closed', %s::jsonb)", [victim.pk, EVENT]),  # not empty
+    ]:  # fmt: skip
+        _refused(runtime, statement, params, sqlstate="LG002")
+
+    _ledger_unchanged(before)
+
+
+def test_what_a_function_lets_the_login_do_is_recorded_in_the_trail(runtime, victim_and_insider):
+    """The residual risk, bounded: a deposit made with the login alone is a real deposit, with its event."""
+    _, insider, _ = victim_and_insider
+    funding = platform_account_get_or_create(purpose="funding", currency="EUR", actor=TEST_ACTOR)
+    movement = _movement(kind="deposit", amount_minor=5_00, debit_account_id=funding.pk, credit_account_id=insider.pk)
+    with runtime.cursor() as cursor:
+        cursor.execute("SELECT ledger_movement_post(%s::jsonb, %s::jsonb)", [movement, EVENT])
+        public_id = cursor.fetchone()[0]["public_id"]
+    runtime.commit()
+
+    event = AuditEvent.objects.get(event_type="ledger.deposit.posted", object_id=public_id)
+    assert event.payload["amount_minor"] == 5_00
+    assert event.payload["postings"] == [
+        {"account": str(account.public_id), "amount_minor": amount}
+        for account, amount in sorted([(funding, -5_00), (insider, 5_00)], key=lambda side: side[0].pk)
+    ]
+    assert ledger_verify() == []
+
+
+def test_an_outbox_message_keeps_its_recipient_and_content_only_its_delivery_state_moves(runtime, victim_and_insider):
+    from ledger.models import OutboxMessage
+
+    message = OutboxMessage.objects.filter(channel="email").order_by("id").first()
+    assert message is not None
+    before = OutboxMessage.objects.values().get(pk=message.pk)
+    _, insider, _ = victim_and_insider
+    for statement, params in [
+        ("UPDATE ledger_outboxmessage SET recipient_user_id = %s WHERE id = %s", [insider.owner_id, message.pk]),
+        ("UPDATE ledger_outboxmessage SET payload = '{}' WHERE id = %s", [message.pk]),
+        ("UPDATE ledger_outboxmessage SET recipient_client_id = 'insider' WHERE id = %s", [message.pk]),
+        ("UPDATE ledger_outboxmessage SET topic = 'alert.raised' WHERE id = %s", [message.pk]),
+        ("DELETE FROM ledger_outboxmessage WHERE id = %s", [message.pk]),
+    ]:
+        _refused(runtime, statement, params, sqlstate="42501")
+    assert OutboxMessage.objects.values().get(pk=message.pk) == before
+
+    with runtime.cursor() as cursor:  # what the worker needs, and all it gets
+        cursor.execute("UPDATE ledger_outboxmessage SET attempts = attempts + 1 WHERE id = %s", [message.pk])
+    runtime.rollback()
