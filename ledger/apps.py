@@ -29,6 +29,7 @@ class LedgerConfig(AppConfig):
     def ready(self) -> None:
         from auditlog.registry import auditlog
 
+        from ledger import checks  # noqa: F401 - registers the definer check (check --deploy --database default)
         from ledger.models import TransferLimit, TransferRule
 
         # Staff edits of limits and rules are model changes on record. Accounts are not registered: they

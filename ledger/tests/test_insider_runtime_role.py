@@ -222,3 +222,18 @@ def test_an_outbox_message_keeps_its_recipient_and_content_only_its_delivery_sta
     with runtime.cursor() as cursor:  # what the worker needs, and all it gets
         cursor.execute("UPDATE ledger_outboxmessage SET attempts = attempts + 1 WHERE id = %s", [message.pk])
     runtime.rollback()
+
+
+@pytest.mark.django_db
+def test_the_deploy_check_passes_here_and_names_a_definer_that_can_log_in():
+    from ledger.checks import ledger_definer_check
+
+    assert ledger_definer_check(databases=["default"]) == []
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT rolcanlogin FROM pg_roles WHERE rolname = %s", [settings.LEDGER_DEFINER_ROLE])
+        assert cursor.fetchone() == (False,)
+    assert ledger_definer_check(databases=None) == []  # not asked for a database: nothing to say
+
+    with connection.cursor() as cursor:  # rolled back with the test: the migrating login owning the functions
+        cursor.execute("ALTER FUNCTION ledger_movement_post(jsonb, jsonb) OWNER TO CURRENT_USER")
+    assert [error.id for error in ledger_definer_check(databases=["default"])] == ["ledger.E002"]
