@@ -39,14 +39,19 @@ from django.conf import settings
 from django.db import connections, router
 
 
-def write_once_tables(using: str) -> list[str]:
+def _declared_tables(using: str, attribute: str) -> list[str]:
+    """Tables of the models the apps list under `attribute` in their AppConfig, on this database."""
     tables = []
     for app_config in apps.get_app_configs():
-        for model_name in getattr(app_config, "write_once_models", ()):
+        for model_name in getattr(app_config, attribute, ()):
             model = app_config.get_model(model_name)
             if router.allow_migrate_model(using, model):
                 tables.append(model._meta.db_table)
     return sorted(tables)
+
+
+def write_once_tables(using: str) -> list[str]:
+    return _declared_tables(using, "write_once_models")
 
 
 def grant_runtime_privileges(sender=None, using: str = "default", **kwargs) -> None:
@@ -106,13 +111,7 @@ def state_only_tables(using: str) -> list[tuple[str, list[str]]]:
 
 
 def definer_only_tables(using: str) -> list[str]:
-    tables = []
-    for app_config in apps.get_app_configs():
-        for model_name in getattr(app_config, "definer_only_models", ()):
-            model = app_config.get_model(model_name)
-            if router.allow_migrate_model(using, model):
-                tables.append(model._meta.db_table)
-    return sorted(tables)
+    return _declared_tables(using, "definer_only_models")
 
 
 def definer_functions(cursor, using: str) -> tuple[list[str], list[str], list[str]]:
