@@ -139,10 +139,30 @@ def subprocess_env() -> dict[str, str]:
     }
 
 
+def audit_sealer_database_url() -> str:
+    """The test main database as the audit sealer's login, which must exist (scripts/services.py up creates it)."""
+    import psycopg
+    from django.conf import settings
+
+    role = settings.AUDIT_SEALER_DATABASE_ROLE
+    with psycopg.connect(database_url("default")) as connection:
+        if connection.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone() is None:
+            pytest.fail(f"database role {role} is missing: run `scripts/services.py up` (make test does)")
+    return database_url("default", role=role)
+
+
 @pytest.fixture
 def celery_worker_process(settings, django_db_setup):
-    """A real `celery worker` process consuming the test queue from the real broker."""
-    env = subprocess_env()
+    """A real `celery worker` process consuming the test queue from the real broker.
+
+    It is the audit sealer, as the Procfile's worker is: it seals through the sealer's own login.
+    """
+    env = {
+        **subprocess_env(),
+        "FINTECH_PROCESS": "worker",  # its keys only, as in production (fintech/process_keys.py)
+        "AUDIT_SEALER_PROCESS": "1",
+        "AUDIT_SEALER_DATABASE_URL": audit_sealer_database_url(),
+    }
     process = subprocess.Popen(
         [
             sys.executable,

@@ -11,7 +11,9 @@ RFC 6750 challenge; the audit middleware records them as `auth.failed`.
 The customer profile rides along in the same query because nearly every /v1
 view asks "is this a customer?" (`accounts.permissions.IsCustomer`) and the
 limits read it again: a second round trip per request for a row that is
-already one LEFT JOIN away.
+already one LEFT JOIN away. So does the token row's MAC (issue 12,
+`accounts.oauth.token_macs`): a row written with the database login alone is
+refused like an unknown token.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from oauth2_provider.models import AccessToken, get_application_model
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 
+from accounts.oauth.token_macs import access_token_mac_verified
 from accounts.oauth.tokens import MAX_TOKEN_LENGTH, token_checksum
 from fintech.db_retry import sqlstate_of
 
@@ -39,7 +42,7 @@ def _lookup_plan() -> tuple[str, tuple[tuple[type, tuple[str, ...]], ...]]:
     first access like any `.only()` field. Authentication never decrypts a
     customer's personal data.
     """
-    from accounts.models import CustomerProfile, User  # models import this module (DRF settings): import late
+    from accounts.models import AccessTokenMac, CustomerProfile, User  # models import this module (DRF settings)
 
     connection = connections[router.db_for_read(AccessToken)]
     models = (
@@ -58,13 +61,18 @@ def _lookup_plan() -> tuple[str, tuple[tuple[type, tuple[str, ...]], ...]]:
         columns += [f"{alias}.{connection.ops.quote_name(field.column)}" for field in fields]
         plan.append((model, tuple(field.attname for field in fields)))
     tables = {alias: connection.ops.quote_name(model._meta.db_table) for alias, model in models}
+    mac_table, mac_token, mac = (
+        connection.ops.quote_name(name)
+        for name in (AccessTokenMac._meta.db_table, "access_token_id", AccessTokenMac._meta.get_field("mac").column)
+    )
     joins = (
         f" LEFT JOIN {tables['u']} u ON u.id = t.user_id"
         f" LEFT JOIN {tables['p']} p ON p.user_id = u.id"
         f" LEFT JOIN {tables['a']} a ON a.id = t.application_id"
+        f" LEFT JOIN {mac_table} m ON m.{mac_token} = t.id"
     )
-    # Identifiers come from model metadata, quoted; the one value is a bound parameter.
-    select = ", ".join(columns)
+    # Identifiers come from model metadata, quoted; the one value is a bound parameter. The MAC comes last.
+    select = ", ".join([*columns, f"m.{mac}"])
     sql = f"SELECT {select} FROM {tables['t']} t{joins} WHERE t.token_checksum = %s ORDER BY t.id LIMIT 1"  # noqa: S608  # nosec B608 - identifiers from model metadata, quoted
     return sql, tuple(plan)
 
@@ -104,13 +112,15 @@ def _prepared_execute(connection, cursor, sql: str, checksum: str) -> None:
         cursor.execute(sql, [checksum])
 
 
-def bearer_token_find(raw: str) -> AccessToken | None:
+def bearer_token_find(raw: str, request=None) -> AccessToken | None:
     """`accounts.oauth.tokens.access_token_find`, with the user's customer profile joined in.
 
     One hand-built query instead of the ORM's select_related: compiling that
     queryset cost more CPU than anything else in a /v1 request. The instances
     are what select_related would give (`token.user`, `token.application`,
     `user.customer_profile` cached, or None), with unconverted columns deferred.
+    A row whose MAC does not verify is None, as an unknown token is (`request`
+    goes with the audit event that refusal writes).
     """
     if not raw or len(raw) > MAX_TOKEN_LENGTH:
         return None
@@ -137,6 +147,8 @@ def bearer_token_find(raw: str) -> AccessToken | None:
         type(user)._meta.get_field("customer_profile").set_cached_value(user, profile)
         if profile is not None:
             type(profile)._meta.get_field("user").set_cached_value(profile, user)
+    if not access_token_mac_verified(token, row[start], lookup="bearer", request=request):
+        return None
     return token
 
 
@@ -146,7 +158,7 @@ class BearerTokenAuthentication(BaseAuthentication):
         scheme, _, raw = header.partition(" ")
         if scheme.lower() != "bearer":
             return None  # no bearer credential: anonymous, answered 401 without an error code
-        token = bearer_token_find(raw.strip())
+        token = bearer_token_find(raw.strip(), request._request)
         if token is None or token.is_expired() or (token.user is not None and not token.user.is_active):
             request._request.bearer_error = "invalid_token"
             raise exceptions.AuthenticationFailed("The access token is invalid, expired or revoked.")

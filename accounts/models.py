@@ -344,15 +344,25 @@ class PaymentCard(models.Model):
 # --- Four eyes and staff invitations (issue 11): models live with their package --------------
 from accounts.access_changes.models import AccessChangeAlert  # noqa: E402
 from accounts.approvals.models import ApprovalRequest, StaffInvitation  # noqa: E402
+from accounts.oauth.models import (  # noqa: E402 - issue 12: OAuth rows carry a MAC
+    AccessTokenMac,
+    GrantMac,
+    OAuthSessionMac,
+    RefreshTokenMac,
+)
 
 __all__ = [
     "AccessChangeAlert",
+    "AccessTokenMac",
     "ApprovalRequest",
     "CustomerProfile",
+    "GrantMac",
     "OAuthClientPolicy",
     "OAuthSession",
+    "OAuthSessionMac",
     "PartnerApiKey",
     "PaymentCard",
+    "RefreshTokenMac",
     "StaffInvitation",
     "User",
 ]

@@ -288,7 +288,8 @@ def _oauth_credentials_revoke(user: User) -> SignOutSummary:
     at its next refresh). Then any access token left (client-side ones with no
     refresh token).
     """
-    codes, _ = Grant.objects.filter(user=user).delete()
+    _, deleted = Grant.objects.filter(user=user).delete()
+    codes = deleted.get(Grant._meta.label, 0)  # not their MAC rows (issue 12), deleted with them
     live = RefreshToken.objects.filter(user=user, revoked__isnull=True)
     families = {family for family in live.values_list("token_family", flat=True) if family is not None}
     refresh_tokens = live.count()

@@ -2,8 +2,9 @@
 
 The private key is a PEM file outside the repository: AUDIT_SIGNING_KEY_PATH
 in production (mounted from a secret store or HSM-backed file), generated on
-first use into var/keys/ in dev and test. Only the sealer (a Celery worker)
-needs it; web processes never load it.
+first use into var/keys/ in dev and test. Only the sealer process (the Celery
+worker, AUDIT_SEALER_PROCESS=1) is given its path; in every other process the
+setting is empty and `signing_key()` refuses (issue 12).
 
 Verification trusts the public keys in AUDIT_VERIFY_KEY_PATHS (files), never
 the `AuditSigningKey` table: the runtime role can insert into that table, and
@@ -33,7 +34,13 @@ from fintech.key_files import key_file_create
 
 
 def _generate(path: Path) -> None:
-    key_file_create(path, Ed25519PrivateKey.generate().private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
+    """Dev/test: a new key, and its public half next to it, so processes that only verify never need the private one."""
+    key = Ed25519PrivateKey.generate()
+    key_file_create(path, key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
+    public = key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+    public_path = path.with_suffix(".pub.pem")
+    if not public_path.exists():
+        key_file_create(public_path, public, mode=0o644)
 
 
 @lru_cache(maxsize=2)
@@ -50,6 +57,8 @@ def _load(path_text: str, generate: bool) -> Ed25519PrivateKey:
 
 
 def signing_key() -> Ed25519PrivateKey:
+    if not settings.AUDIT_SIGNING_KEY_PATH:
+        raise ImproperlyConfigured("Only the audit sealer process (AUDIT_SEALER_PROCESS=1) holds the signing key.")
     return _load(str(settings.AUDIT_SIGNING_KEY_PATH), settings.AUDIT_SIGNING_KEY_GENERATE)
 
 
@@ -69,6 +78,8 @@ def trusted_public_keys() -> dict[str, bytes]:
         if not path.exists():
             if not settings.AUDIT_SIGNING_KEY_GENERATE:
                 raise ImproperlyConfigured(f"Audit verification key not found at {path} (AUDIT_VERIFY_KEY_PATHS).")
+            if not settings.AUDIT_SIGNING_KEY_PATH:
+                continue  # dev, not the sealer: no key generated yet, so nothing was signed with one
             _dev_public_key_write(path)
         key = load_pem_public_key(path.read_bytes())
         if not isinstance(key, Ed25519PublicKey):

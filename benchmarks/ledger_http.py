@@ -56,6 +56,7 @@ def seed() -> tuple[list[dict], list[dict]]:
     from oauth2_provider.models import AccessToken, set_token_value
 
     from accounts.oauth.clients import oauth_client_register_mobile
+    from accounts.oauth.token_macs import access_token_macs_store
     from accounts.services import customer_create
     from audit.services.events import Actor
     from ledger.models import TransferLimit, TransferRule
@@ -66,6 +67,7 @@ def seed() -> tuple[list[dict], list[dict]]:
     # Rules stay on (their queries are part of the cost); the velocity rule just cannot trip.
     TransferRule.objects.filter(kind="velocity").update(max_count=10**9)
     app = oauth_client_register_mobile(name="bench", redirect_uris=["https://bench.invalid/cb"], actor=actor)
+
     def token_for(user) -> str:
         raw = secrets.token_urlsafe(32)
         token = AccessToken(
@@ -73,6 +75,7 @@ def seed() -> tuple[list[dict], list[dict]]:
         )
         set_token_value(token, raw)
         token.save()
+        access_token_macs_store([token])  # a token without its MAC is refused (issue 12)
         return raw
 
     hot_owner = customer_create(email="hot@example.com", password=None, tier="business")

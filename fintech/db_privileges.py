@@ -7,6 +7,10 @@ carry triggers refusing UPDATE/DELETE/TRUNCATE (defence in depth: privileges
 stop the runtime role, triggers stop everyone but a table owner who disables
 them on purpose).
 
+The audit sealer's role (AUDIT_SEALER_DATABASE_ROLE, issue 12) alone INSERTs
+checkpoints, seals, signing keys and verification results; the runtime role
+keeps SELECT on those tables (`_grant_audit_sealer_role`).
+
 The vault role's main-database role (VAULT_AUDIT_DATABASE_ROLE, ADR 0012) only
 appends audit events: INSERT on that one table, the sequence behind its id, and
 SELECT on just the columns PostgreSQL hands back to Django's INSERT ... RETURNING.
@@ -61,6 +65,7 @@ def grant_runtime_privileges(sender=None, using: str = "default", **kwargs) -> N
         _grant_definer_role(connection, cursor, using)
         _grant_runtime_role(connection, cursor, using)
         _grant_vault_audit_role(connection, cursor, using)
+        _grant_audit_sealer_role(connection, cursor, using)
         _restrict_connect(connection, cursor, using)
 
 
@@ -209,6 +214,60 @@ def _grant_vault_audit_role(connection, cursor, using: str) -> None:
     cursor.execute(f"GRANT SELECT ({', '.join(map(quote, returned_columns))}) ON TABLE {quote(table)} TO {role}")
     cursor.execute("SELECT pg_get_serial_sequence(%s, %s)", [table, id_column])
     cursor.execute(f"GRANT USAGE ON SEQUENCE {cursor.fetchone()[0]} TO {role}")
+
+
+def audit_sealer_grants() -> tuple[dict[str, str], list[str]]:
+    """({table only the audit sealer writes: its key column}, tables it reads besides them)."""
+    from audit.models import AuditArchive, AuditCheckpoint, AuditEvent, AuditSeal, AuditSigningKey, AuditVerification
+
+    written = {
+        model._meta.db_table: model._meta.pk.column
+        for model in (AuditCheckpoint, AuditSeal, AuditSigningKey, AuditVerification)
+    }
+    return written, [AuditEvent._meta.db_table, AuditArchive._meta.db_table]
+
+
+def _grant_audit_sealer_role(connection, cursor, using: str) -> None:
+    """The sealer's login alone INSERTs checkpoints, seals, signing keys and verification results (issue 12).
+
+    It holds SELECT and INSERT on those tables and SELECT on the events and
+    archives it seals and verifies, nothing else (revoked first on every run,
+    like the vault's audit role). The runtime role keeps SELECT on them, so
+    the web can show the trail but a stolen web login cannot write a
+    checkpoint, a key or a "passed" result. Without a sealer role (a
+    single-role deployment) nothing changes: sealing writes as the runtime role.
+    """
+    from audit.models import AuditCheckpoint
+
+    sealer = getattr(settings, "AUDIT_SEALER_DATABASE_ROLE", "")
+    if not router.allow_migrate_model(using, AuditCheckpoint) or not _other_role(cursor, sealer):
+        return
+    written, read = audit_sealer_grants()
+    if not all(_table_exists(cursor, table) for table in [*written, *read]):
+        return  # the audit app was not migrated in this run
+    quote = connection.ops.quote_name
+    role = quote(sealer)
+    cursor.execute(f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {role}")
+    cursor.execute(f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM {role}")
+    cursor.execute("SELECT current_database()")
+    cursor.execute(f"GRANT CONNECT ON DATABASE {quote(cursor.fetchone()[0])} TO {role}")
+    cursor.execute(f"GRANT USAGE ON SCHEMA public TO {role}")
+    runtime_role = settings.DATABASE_RUNTIME_ROLES.get(using)
+    # The ledger's definer role too: its functions never write the trail's seals, so it holds no right to.
+    others = [name for name in (runtime_role, getattr(settings, "LEDGER_DEFINER_ROLE", "")) if name != sealer]
+    revoke_from = [quote(name) for name in others if _other_role(cursor, name)]
+    for table, key_column in written.items():
+        cursor.execute(f"GRANT SELECT, INSERT ON TABLE {quote(table)} TO {role}")
+        if revoke_from:
+            cursor.execute(
+                f"REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON TABLE {quote(table)} FROM {', '.join(revoke_from)}"
+            )
+        cursor.execute("SELECT pg_get_serial_sequence(%s, %s)", [table, key_column])
+        sequence = cursor.fetchone()[0]
+        if sequence:  # checkpoints and verifications number themselves; seals and keys have natural keys
+            cursor.execute(f"GRANT USAGE ON SEQUENCE {sequence} TO {role}")
+    for table in read:
+        cursor.execute(f"GRANT SELECT ON TABLE {quote(table)} TO {role}")
 
 
 def _restrict_connect(connection, cursor, using: str) -> None:

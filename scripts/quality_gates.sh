@@ -16,37 +16,9 @@ schema_out=$(mktemp --suffix=.yaml)
 $PY manage.py spectacular --validate --fail-on-warn --file "$schema_out"
 rm -f "$schema_out"
 
-echo "== check --deploy (production settings of both roles, throw-away values)"
-throwaway_key=$(mktemp --suffix=.pem)
-trap 'rm -f "$throwaway_key"' EXIT
-vault_service_token=$($PY -c 'import secrets; print(secrets.token_urlsafe(64))')
-$PY -c 'import sys; from cryptography.hazmat.primitives.asymmetric import rsa; from cryptography.hazmat.primitives import serialization as s; k = rsa.generate_private_key(public_exponent=65537, key_size=2048); open(sys.argv[1], "wb").write(k.private_bytes(s.Encoding.PEM, s.PrivateFormat.PKCS8, s.NoEncryption()))' "$throwaway_key"
-DJANGO_SETTINGS_MODULE=fintech.settings.production \
-DJANGO_SECRET_KEY="$($PY -c 'import secrets; print(secrets.token_urlsafe(64))')" \
-DJANGO_ALLOWED_HOSTS=api.fintech.example \
-DATABASE_URL=postgres://app@db.invalid:5432/fintech \
-REDIS_URL=redis://redis.invalid:6379/0 \
-AUDIT_SIGNING_KEY_PATH=/run/secrets/audit-signing-ed25519.pem \
-AUDIT_VERIFY_KEY_PATHS=/run/secrets/audit-signing-ed25519.pub.pem \
-STAFF_GRANT_SIGNING_KEY_PATH=/run/secrets/staff-grant-ed25519.pem \
-OIDC_SIGNING_KEY_PATH="$throwaway_key" \
-OAUTH_ISSUER_URL=https://api.fintech.example \
-FIELD_KEK_DIR=/run/secrets/field-kek \
-WEBHOOK_SIGNING_KEY="$($PY -c 'import secrets; print(secrets.token_urlsafe(64))')" \
-VAULT_URL=https://vault.internal.example \
-VAULT_SERVICE_TOKEN="$vault_service_token" \
-  env -u VAULT_DATABASE_URL -u VAULT_KEK_DIR $PY manage.py check --deploy --fail-level WARNING
-# The vault role (ADR 0012): only its own secrets; none of the API role's.
-DJANGO_SETTINGS_MODULE=fintech.settings.vault \
-FINTECH_ENV=production \
-DJANGO_SECRET_KEY="$($PY -c 'import secrets; print(secrets.token_urlsafe(64))')" \
-DJANGO_ALLOWED_HOSTS=vault.internal.example \
-VAULT_AUDIT_DATABASE_URL=postgres://fintech_vault_audit@db.invalid:5432/fintech \
-VAULT_DATABASE_URL=postgres://vault@vault-db.invalid:5432/fintech_vault \
-VAULT_KEK_DIR=/run/secrets/vault-kek \
-VAULT_SERVICE_TOKEN="$vault_service_token" \
-STAFF_GRANT_VERIFY_KEY_PATH=/run/secrets/staff-grant-ed25519.pub.pem \
-  env -u DATABASE_URL -u OIDC_SIGNING_KEY_PATH -u WEBHOOK_SIGNING_KEY -u FIELD_KEK_DIR $PY manage.py check --deploy --fail-level WARNING
+echo "== check --deploy (production settings of every process: web, worker, beat, vault, ops; throw-away values)"
+# Each process gets only its own keys' variables (fintech/process_keys.py); a key it does not need fails.
+$PY scripts/deploy_checks.py
 
 echo "== bandit"
 .venv/bin/bandit -q -c pyproject.toml -r fintech accounts ledger tokenvault audit -x '*/tests/*'

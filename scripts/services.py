@@ -44,15 +44,19 @@ VAULT_RUNTIME_ROLE = "fintech_vault_app"
 # Owns the ledger's SECURITY DEFINER functions and alone writes the money tables (ADR 0016): nobody logs in
 # as it; the owner role is a member so that migrations can hand it the functions.
 LEDGER_DEFINER_ROLE = "fintech_ledger"
+# The audit sealer's login (the Celery worker, AUDIT_SEALER_DATABASE_URL): the only role that may INSERT checkpoints,
+# seals, signing keys and verification results, which the runtime role may only read (issue 12, ADR 0005).
+SEALER_ROLE = "fintech_sealer"
 ROLES = (
     (OWNER_ROLE, "LOGIN CREATEDB"),
     (RUNTIME_ROLE, "LOGIN"),
     (VAULT_AUDIT_ROLE, "LOGIN"),
     (VAULT_RUNTIME_ROLE, "LOGIN"),
     (LEDGER_DEFINER_ROLE, "NOLOGIN"),
+    (SEALER_ROLE, "LOGIN"),
 )
 # Who may connect to which database besides its owner; PUBLIC may connect to neither.
-CONNECT = {"fintech": (RUNTIME_ROLE, VAULT_AUDIT_ROLE), "fintech_vault": (VAULT_RUNTIME_ROLE,)}
+CONNECT = {"fintech": (RUNTIME_ROLE, VAULT_AUDIT_ROLE, SEALER_ROLE), "fintech_vault": (VAULT_RUNTIME_ROLE,)}
 
 
 def say(message: str) -> None:
@@ -114,8 +118,9 @@ def ensure_roles_and_databases(server_url: str) -> None:
         restrict_connect(connection)
     # Before this login existed the API's runtime role held the vault's tables; take that back.
     with psycopg.connect(with_database(server_url, "fintech_vault"), autocommit=True, connect_timeout=5) as vault:
+        others = ", ".join(f'"{role}"' for role in (RUNTIME_ROLE, VAULT_AUDIT_ROLE, SEALER_ROLE))
         for kind in ("TABLES", "SEQUENCES"):
-            vault.execute(f'REVOKE ALL ON ALL {kind} IN SCHEMA public FROM "{RUNTIME_ROLE}", "{VAULT_AUDIT_ROLE}"')
+            vault.execute(f"REVOKE ALL ON ALL {kind} IN SCHEMA public FROM {others}")
 
 
 def restrict_connect(connection) -> None:
@@ -238,6 +243,7 @@ def ensure_postgres() -> dict[str, str]:
         "VAULT_DATABASE_URL": with_role(vault, VAULT_RUNTIME_ROLE),
         "VAULT_DATABASE_OWNER_URL": with_role(vault, OWNER_ROLE),
         "VAULT_AUDIT_DATABASE_URL": with_role(main, VAULT_AUDIT_ROLE),
+        "AUDIT_SEALER_DATABASE_URL": with_role(main, SEALER_ROLE),
     }
 
 

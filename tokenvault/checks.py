@@ -32,13 +32,21 @@ def vault_key_settings_check(app_configs, **kwargs) -> list[Error]:
 
 @register(Tags.security, deploy=True)
 def vault_role_separation_check(app_configs, **kwargs) -> list[Error]:
-    """In production the API role reaches the vault over TLS and holds no vault credentials; the vault holds them."""
+    """In production the API role reaches the vault over TLS and holds no vault credentials; the vault holds them.
+
+    Only the API-role processes that call the vault (web, worker: fintech/process_keys.py) hold its URL and
+    credential; beat and operator processes hold neither, and fintech.checks refuses one that does.
+    """
+    from fintech.process_keys import process_allows
+
     errors = []
     role = getattr(settings, "SERVICE_ROLE", "api")
     if role == "api":
         if "vault" in settings.DATABASES or getattr(settings, "VAULT_KEK_DIR", None):
             message = "The API role holds the vault database or its keys; only the vault role may."
             errors.append(Error(message, id="tokenvault.E004"))
+        if not process_allows(getattr(settings, "FINTECH_PROCESS", ""), "vault_service_token"):
+            return errors
         if not settings.VAULT_URL.startswith("https://"):
             errors.append(Error("VAULT_URL must be an https:// URL.", id="tokenvault.E005"))
         if len(settings.VAULT_SERVICE_TOKEN) < 50:

@@ -6,6 +6,8 @@ import hashlib
 
 from oauth2_provider.models import AccessToken
 
+from accounts.oauth.token_macs import access_token_mac_verified
+
 MAX_TOKEN_LENGTH = 512
 
 
@@ -14,8 +16,21 @@ def token_checksum(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def access_token_find(raw: str) -> AccessToken | None:
-    """The access token (with its user and client) for a presented value, or None; one indexed query."""
+def access_token_find(raw: str, *, lookup: str, request=None) -> AccessToken | None:
+    """The access token (with its user and client) for a presented value, or None; one indexed query.
+
+    None too when the row's MAC does not verify (issue 12): a row written with
+    the database login alone is no token. `lookup` and `request` go with the
+    audit event that refusal writes.
+    """
     if not raw or len(raw) > MAX_TOKEN_LENGTH:
         return None
-    return AccessToken.objects.select_related("user", "application").filter(token_checksum=token_checksum(raw)).first()
+    token = (
+        AccessToken.objects.select_related("user", "application", "fintech_mac")
+        .filter(token_checksum=token_checksum(raw))
+        .first()
+    )
+    if token is None:
+        return None
+    stored = getattr(token, "fintech_mac", None)  # no MAC row: None (the reverse accessor's miss is an AttributeError)
+    return token if access_token_mac_verified(token, stored and stored.mac, lookup=lookup, request=request) else None

@@ -14,20 +14,40 @@
 * `vault:detokenize` is issued only on the client credentials grant, and only
   to a client whose policy lists token types it may detokenize (ADR 0012):
   asking for it otherwise is `invalid_scope`, and no other scope changes.
+* Every access token saved gets its MAC (issue 12, `accounts.oauth.token_macs`),
+  whatever the grant, and DOT's own bearer checks (userinfo) refuse a row
+  whose MAC does not verify, as the /v1 lookup and introspection do.
+* So do refresh tokens, authorization codes and OAuth sessions
+  (`accounts.oauth.row_macs`): MAC'd where they are created (a rotated-out
+  refresh token again once revoked), checked before the code or refresh grant
+  issues anything from them (`invalid_grant` otherwise) and before step-up
+  believes a session. A refresh needs its family's session, verified and of
+  the same user and client: every family starts with one at the code exchange.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 from oauth2_provider.models import AccessToken, Grant, RefreshToken
 from oauth2_provider.oauth2_validators import OAuth2Validator
 
 from accounts.models import OAuthClientPolicy, OAuthSession
-from accounts.oauth.tokens import token_checksum
+from accounts.oauth.row_macs import (
+    grant_macs_store,
+    oauth_session_believed,
+    oauth_session_macs_store,
+    refresh_token_believed,
+    refresh_token_macs_store,
+    row_mac_verified,
+)
+from accounts.oauth.token_macs import access_token_macs_store
+from accounts.oauth.tokens import access_token_find, token_checksum
 from audit.models import AuditEvent
 from audit.services.events import Actor, audit_event_record
 from fintech.redis_client import get_redis, redis_key
@@ -35,6 +55,7 @@ from fintech.redis_client import get_redis, redis_key
 DETOKENIZE_SCOPE = "vault:detokenize"
 USED_CODE_TTL_SECONDS = 600
 GRANT_CONTEXT_TTL_SECONDS = 120
+logger = logging.getLogger(__name__)
 
 
 def _code_key(kind: str, code: str) -> str:
@@ -49,7 +70,9 @@ class FintechOAuth2Validator(OAuth2Validator):
     # --- authorization code: carry the login context, refuse and punish replays ---------
 
     def _create_authorization_code(self, request, code, expires=None):
-        grant = super()._create_authorization_code(request, code, expires)
+        with transaction.atomic():  # a code without its MAC would only be refused: never one without the other
+            grant = super()._create_authorization_code(request, code, expires)
+            grant_macs_store([grant])  # DOT creates codes nowhere else
         context = getattr(request, "fintech_auth", None) or {}
         get_redis().set(_code_key("grant", code["code"]), json.dumps(context), ex=GRANT_CONTEXT_TTL_SECONDS)
         return grant
@@ -57,9 +80,17 @@ class FintechOAuth2Validator(OAuth2Validator):
     def validate_code(self, client_id, code, client, request, *args, **kwargs):
         # The token view runs in a transaction: the lock makes racing exchanges of
         # one code queue up, and the loser finds the grant gone (a replay).
-        locked = Grant.objects.select_for_update().filter(code=code, application=client).exists()
-        if not locked:
+        # The MAC is checked on the locked row, so what DOT reads next (PKCE challenge, redirect URI) is what verified.
+        grant = (
+            Grant.objects.select_for_update(of=("self",))
+            .select_related("fintech_mac")
+            .filter(code=code, application=client)
+            .first()
+        )
+        if grant is None:
             self._revoke_tokens_of_replayed_code(code, client, request)
+            return False
+        if not row_mac_verified("grant", grant, lookup="token_endpoint"):
             return False
         valid = super().validate_code(client_id, code, client, request, *args, **kwargs)
         if valid:
@@ -94,16 +125,24 @@ class FintechOAuth2Validator(OAuth2Validator):
 
     def save_bearer_token(self, token, request, *args, **kwargs):
         super().save_bearer_token(token, request, *args, **kwargs)
-        access = AccessToken.objects.filter(token_checksum=token_checksum(token["access_token"]))
-        access_ids = list(access.values_list("id", flat=True))
+        # Every grant (code, refresh, client credentials) saves its token here; the MAC is taken over the
+        # row as stored, so it also covers DOT's path that rewrites an existing token in place.
+        access = list(AccessToken.objects.filter(token_checksum=token_checksum(token["access_token"])))
+        access_token_macs_store(access)
+        access_ids = [row.id for row in access]
         family = None
         if token.get("refresh_token"):
             checksum = token_checksum(token["refresh_token"])
             family = RefreshToken.objects.filter(token_checksum=checksum).values_list("token_family", flat=True).first()
         request.fintech_issued = {"access_token_ids": access_ids, "token_family": str(family) if family else None}
+        rotated = getattr(request, "fintech_verified_refresh_token_id", None)
+        if rotated is not None:
+            # DOT revoked the refresh token it rotated out (verified and locked by validate_refresh_token):
+            # its MAC now covers the revoked row, so the live one it was can no longer be restored.
+            refresh_token_macs_store(RefreshToken.objects.filter(pk=rotated, revoked__isnull=False))
         if family and request.grant_type == "authorization_code" and request.user is not None:
             context = getattr(request, "fintech_auth", {}) or {}
-            OAuthSession.objects.get_or_create(
+            session, created = OAuthSession.objects.get_or_create(
                 token_family=family,
                 defaults={
                     "user": request.user,
@@ -112,12 +151,26 @@ class FintechOAuth2Validator(OAuth2Validator):
                     "mfa_verified_at": _parse_time(context.get("mfa_verified_at")),
                 },
             )
+            if created:  # a fresh family: nobody else can have written its row
+                oauth_session_macs_store([session])
+
+    def _create_refresh_token(self, request, refresh_token_code, access_token, previous_refresh_token):
+        """Every refresh token DOT issues (code exchange, rotation, grace-period re-issue) comes through here."""
+        refresh_token = super()._create_refresh_token(request, refresh_token_code, access_token, previous_refresh_token)
+        refresh_token_macs_store([refresh_token])
+        return refresh_token
+
+    def _load_access_token(self, token):
+        """DOT's bearer check (userinfo): the same lookup as introspection, so a forged row is no token."""
+        return access_token_find(token, lookup="oauth_validator")
 
     # --- refresh: reuse detection, absolute lifetime ---------------------------------------
 
     def validate_refresh_token(self, refresh_token, client, request, *args, **kwargs):
         checksum = token_checksum(refresh_token)
-        known = RefreshToken.objects.filter(token_checksum=checksum, application=client).first()
+        # Locked (the token view runs in a transaction) so the row that verifies below is the row DOT rotates.
+        rows = list(RefreshToken.objects.select_for_update().filter(token_checksum=checksum).order_by("pk"))
+        known = next((row for row in rows if row.application_id == client.pk), None)
         valid = super().validate_refresh_token(refresh_token, client, request, *args, **kwargs)
         if not valid and known is not None and known.revoked is not None:
             audit_event_record(
@@ -129,14 +182,26 @@ class FintechOAuth2Validator(OAuth2Validator):
                 payload={"action": "family revoked"},
             )
             return False
-        if valid and known is not None and known.token_family:
-            session = OAuthSession.objects.filter(token_family=known.token_family).first()
-            started = session.authenticated_at if session else known.created
-            limit = timedelta(seconds=settings.OAUTH_REFRESH_TOKEN_ABSOLUTE_SECONDS)
-            if timezone.now() - started > limit:
-                RefreshToken.revoke_family(known.token_family)
-                return False
-        return valid
+        if not valid:
+            return False
+        return self._refresh_token_trusted(request.refresh_token_instance, client, request)
+
+    def _refresh_token_trusted(self, token, client, request) -> bool:
+        """The row DOT accepted passes its MAC, its family's login is on record, and that login is young enough."""
+        if not refresh_token_believed(token, lookup="refresh"):
+            return False
+        session = oauth_session_believed(token.token_family, lookup="refresh")
+        if session is None or session.user_id != token.user_id or session.client_id != client.client_id:
+            # Every family starts with its session at the code exchange: without it there is no absolute lifetime.
+            logger.warning(
+                "refresh token family without a matching session: refused", extra={"refresh_token_id": token.pk}
+            )
+            return False
+        if timezone.now() - session.authenticated_at > timedelta(seconds=settings.OAUTH_REFRESH_TOKEN_ABSOLUTE_SECONDS):
+            RefreshToken.revoke_family(token.token_family)
+            return False
+        request.fintech_verified_refresh_token_id = token.pk
+        return True
 
     # --- scopes: detokenization only for clients staff allowed it -------------------------
 
@@ -170,15 +235,21 @@ class FintechOAuth2Validator(OAuth2Validator):
 
 
 def session_for_token(access_token) -> OAuthSession | None:
-    """The login behind an access token (None for client-credentials tokens)."""
-    family = RefreshToken.objects.filter(access_token=access_token).values_list("token_family", flat=True).first()
-    if family is None and access_token.source_refresh_token_id:
-        family = (
-            RefreshToken.objects.filter(id=access_token.source_refresh_token_id)
-            .values_list("token_family", flat=True)
-            .first()
-        )
-    return OAuthSession.objects.filter(token_family=family).first() if family else None
+    """The login behind an access token: None for client-credentials tokens, or if a row on the way fails its MAC.
+
+    Found through the refresh token issued with it (every user token the server
+    issues has one, rotation included), whose MAC binds the pair and the
+    family; `source_refresh_token` is not followed: no MAC covers it.
+    """
+    refresh = RefreshToken.objects.select_related("fintech_mac").filter(access_token=access_token).first()
+    if refresh is None or not refresh.token_family:
+        return None
+    if not row_mac_verified("refresh_token", refresh, lookup="step_up"):
+        return None
+    session = oauth_session_believed(refresh.token_family, lookup="step_up")
+    if session is None or session.user_id != access_token.user_id:
+        return None
+    return session
 
 
 def as_utc_text(moment: datetime | None) -> str | None:

@@ -121,7 +121,7 @@ class IntrospectView(View):
         raw = request.POST.get("token", "")
         if not raw:
             return JsonResponse({"error": "invalid_request"}, status=400)
-        token = access_token_find(raw)
+        token = access_token_find(raw, lookup="introspection", request=request)
         if token is None or not token.is_valid():
             return JsonResponse({"active": False})
         body = {

@@ -25,6 +25,7 @@ from datetime import timedelta
 from django.utils import timezone
 from oauth2_provider.models import AccessToken, Application, set_token_value
 
+from accounts.oauth.token_macs import access_token_macs_store
 from accounts.tests.oauth_helpers import mobile_client, partner_client
 
 ALL_SCOPES = " ".join([
@@ -267,6 +268,7 @@ def issue_token(*, application: Application, user, scope: str) -> str:
     token = AccessToken(user=user, application=application, scope=scope, expires=timezone.now() + timedelta(minutes=10))
     set_token_value(token, raw)
     token.save()
+    access_token_macs_store([token])  # as the authorization server does when it issues one
     return raw
 
 

@@ -34,6 +34,7 @@ from accounts.api_keys.selectors import (
 )
 from accounts.api_keys.services import partner_api_key_issue, partner_api_key_revoke
 from accounts.models import PartnerApiKey
+from accounts.oauth.token_macs import access_token_macs_store
 from accounts.services import staff_create
 from accounts.tests.mfa_helpers import force_login_with_mfa
 from accounts.tests.operator_helpers import operator_create, operator_stdin
@@ -64,6 +65,7 @@ def bearer_token(application: Application, scope: str = "accounts:read") -> str:
     token = AccessToken(application=application, user=None, scope=scope, expires=timezone.now() + timedelta(minutes=10))
     set_token_value(token, raw)
     token.save()
+    access_token_macs_store([token])  # as the authorization server does when it issues one
     return raw
 
 

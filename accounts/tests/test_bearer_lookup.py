@@ -12,6 +12,7 @@ from django.utils import timezone
 from oauth2_provider.models import AccessToken, set_token_value
 
 from accounts.authentication import bearer_token_find
+from accounts.oauth.token_macs import access_token_macs_store
 from accounts.services import customer_create
 from accounts.tests.oauth_helpers import mobile_client
 
@@ -23,6 +24,7 @@ def issue(user, application) -> str:
     )
     set_token_value(token, raw)
     token.save()
+    access_token_macs_store([token])
     return raw
 
 

@@ -9,6 +9,8 @@ from django.utils import timezone
 from oauth2_provider.models import AccessToken, Grant, RefreshToken
 
 from accounts.models import OAuthSession, User
+from accounts.oauth.row_macs import oauth_session_macs_store
+from accounts.oauth.token_macs import access_token_macs_store
 from accounts.services import customer_create
 from accounts.tests.access_matrix import issue_token
 from accounts.tests.oauth_helpers import (
@@ -169,6 +171,7 @@ def test_refresh_rotates_and_a_replayed_refresh_token_kills_the_family(logged_in
 def test_refresh_stops_at_the_absolute_lifetime_however_often_it_rotated(logged_in, app, settings):
     first = tokens_for(logged_in, app)
     OAuthSession.objects.update(authenticated_at=timezone.now() - timedelta(days=31))
+    oauth_session_macs_store(OAuthSession.objects.all())  # a login that old, not a row changed behind our back
 
     response = refresh(logged_in, app, first["refresh_token"])
 
@@ -260,10 +263,12 @@ def test_an_expired_token_and_a_deactivated_users_token_are_refused(logged_in, a
     token = tokens_for(logged_in, app)["access_token"]
     client.logout()
     AccessToken.objects.update(expires=timezone.now() - timedelta(seconds=1))
+    access_token_macs_store(AccessToken.objects.all())  # expired as issued, not a row changed behind our back
 
     expired = client.get("/v1/me", HTTP_AUTHORIZATION=f"Bearer {token}")
 
     AccessToken.objects.update(expires=timezone.now() + timedelta(minutes=5))
+    access_token_macs_store(AccessToken.objects.all())
     User.objects.filter(email="oauth.customer@example.com").update(is_active=False)
     deactivated = client.get("/v1/me", HTTP_AUTHORIZATION=f"Bearer {token}")
 

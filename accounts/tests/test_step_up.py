@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from accounts.mfa import MFA_VERIFIED_AT_SESSION_KEY
 from accounts.models import OAuthSession
+from accounts.oauth.row_macs import oauth_session_macs_store
 from accounts.permissions import HasRequiredScopes
 from accounts.services import customer_create
 from accounts.step_up import require_recent_mfa, step_up_required_for
@@ -111,9 +112,11 @@ def test_a_large_amount_without_mfa_gets_the_rfc_9470_challenge(token):
 
 def test_a_large_amount_passes_with_recent_mfa_and_fails_when_it_is_stale(token):
     OAuthSession.objects.update(mfa_verified_at=timezone.now() - timedelta(seconds=60))
+    oauth_session_macs_store(OAuthSession.objects.all())  # as if the login had proved MFA then (issue 12: MAC'd)
     assert call(token, 500_000).status_code == 200
 
     OAuthSession.objects.update(mfa_verified_at=timezone.now() - timedelta(seconds=301))
+    oauth_session_macs_store(OAuthSession.objects.all())
     assert call(token, 500_000).status_code == 401
 
 

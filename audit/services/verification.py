@@ -2,22 +2,36 @@
 
 The same checks run over the database (`audit_verify`) and over an archive
 file (`audit_verify --archive`), through `TrailVerifier`, which is fed plain
-dicts and does no I/O of its own.
+dicts and does no I/O of its own. Over the database it also checks that time
+never goes backwards from one event id to the next, and that the database holds
+the newest checkpoint exported outside it (`checkpoint_export`). A failure is
+recorded by the sealer and raised as an alert (`audit.alerts`), issue 12.
 """
 
 from __future__ import annotations
 
 import hmac
 import json
+import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
 from audit import integrity
 from audit.selectors import drained_floor
+
+logger = logging.getLogger(__name__)
+# How far an event's time may lie before an earlier id's. The database stamps both (audit migration 0006): the id
+# from the sequence, then the time with clock_timestamp() in the same trigger, a few microseconds later. Two inserts
+# racing between those two steps can swap order by about that much, or by a scheduler stall of the backend in
+# between; a second covers that with a wide margin, and a backdated row worth forging is hours or days off.
+CLOCK_TOLERANCE = timedelta(seconds=1)
 
 
 @dataclass
@@ -26,6 +40,9 @@ class VerificationReport:
     events_checked: int = 0
     purged_events: int = 0
     unsealed_events: int = 0
+    # Ids no event and no seal holds: inserts that rolled back (or rows deleted before they were sealed).
+    sequence_gaps: int = 0
+    export_checked: bool = False  # the newest checkpoint exported outside the database was compared
     problems: list[tuple[int | None, str]] = field(default_factory=list)
 
     @property
@@ -116,6 +133,25 @@ class TrailVerifier:
             if xact_id < drained_below_xact_id:
                 self.report.fail(event_id, f"sequence {event_id}: committed before the last seal but never sealed")
 
+    def check_event_order(self, events: Iterable[tuple[int, datetime]]) -> None:
+        """(event id, occurred_at) in id order: a later id must not carry an earlier time (beyond CLOCK_TOLERANCE).
+
+        The database gives every event its id and its time (issue 12), so an
+        event whose time lies before an earlier id's was written behind the
+        trigger's back: backdated, or given an id out of turn. Compared with
+        the latest time seen so far, so one backdated row does not excuse the next.
+        """
+        latest: tuple[int, datetime] | None = None
+        for event_id, occurred_at in events:
+            if latest is not None and occurred_at < latest[1] - CLOCK_TOLERANCE:
+                self.report.fail(
+                    event_id,
+                    f"sequence {event_id}: time went backwards (occurred {occurred_at.isoformat()}, "
+                    f"after sequence {latest[0]} at {latest[1].isoformat()})",
+                )
+            elif latest is None or occurred_at > latest[1]:
+                latest = (event_id, occurred_at)
+
 
 # --- The database side -------------------------------------------------------------
 
@@ -193,11 +229,27 @@ def purged_through_checkpoint() -> int:
     return covered
 
 
-def audit_trail_verify(*, progress: Callable[[int], None] | None = None, record: bool = True) -> VerificationReport:
-    """Verify the whole trail in the database and record the outcome."""
+# Ids between the lowest and the highest that neither an event nor a seal (of a purged event) holds.
+SEQUENCE_GAPS_SQL = """
+SELECT coalesce(sum(next_id - id - 1), 0) FROM (
+    SELECT id, lead(id) OVER (ORDER BY id) AS next_id
+    FROM (SELECT id FROM audit_auditevent UNION SELECT event_id FROM audit_auditseal) AS ids
+) AS runs WHERE next_id > id + 1
+"""
+
+
+def audit_trail_verify(
+    *, progress: Callable[[int], None] | None = None, record: bool = True, actor=None
+) -> VerificationReport:
+    """Verify the whole trail in the database, record the outcome (sealer only) and raise an alert when it fails.
+
+    `actor` (an `audit.services.events.Actor`) is who the alert names; by
+    default the scheduled verification.
+    """
     from django.db.models import Exists, OuterRef
 
-    from audit.models import AuditEvent, AuditSeal, AuditVerification
+    from audit.models import AuditEvent, AuditSeal
+    from audit.services.checkpoint_export import export_compare
     from audit.signing import trusted_public_keys
 
     keys = trusted_public_keys()  # from files: never the key table, which the runtime role can write
@@ -212,19 +264,64 @@ def audit_trail_verify(*, progress: Callable[[int], None] | None = None, record:
         .values_list("id", "xact_id")
     )
     verifier.check_unsealed(unsealed.iterator(chunk_size=2000), drained_below_xact_id=floor)
+    in_id_order = AuditEvent.objects.order_by("id").values_list("id", "occurred_at")
+    verifier.check_event_order(in_id_order.iterator(chunk_size=5000))
     report = verifier.report
-    if record:
-        verification = AuditVerification(
-            verified_at=timezone.now(),
-            passed=report.passed,
-            checkpoints_checked=report.checkpoints_checked,
-            events_checked=report.events_checked,
-            first_bad_event_id=report.first_bad_event_id,
-            detail="\n".join(message for _, message in report.problems[:50]),
-        )
-        verification.result_mac = verification_mac(verification)
-        verification.save()
+    export_compare(report, keys)
+    with connection.cursor() as cursor:
+        cursor.execute(SEQUENCE_GAPS_SQL)
+        report.sequence_gaps = cursor.fetchone()[0]
+    verification = _verification_record(report) if record else None
+    if not report.passed:
+        _failure_alert(report, verification, actor)
     return report
+
+
+def _verification_record(report: VerificationReport):
+    """The outcome as a row, written through the sealer's login: the web's runtime role cannot insert one."""
+    from audit.models import AuditVerification
+
+    verification = AuditVerification(
+        verified_at=timezone.now(),
+        passed=report.passed,
+        checkpoints_checked=report.checkpoints_checked,
+        events_checked=report.events_checked,
+        first_bad_event_id=report.first_bad_event_id,
+        detail="\n".join(message for _, message in report.problems[:50]),
+    )
+    verification.result_mac = verification_mac(verification)
+    verification.save(using=settings.AUDIT_SEALER_DATABASE)
+    return verification
+
+
+def _failure_alert(report: VerificationReport, verification, actor) -> None:
+    """A failure also leaves the database: an error log line, then the alert service (event, metric, email).
+
+    Security admins are told, since a trail that fails verification was
+    written behind the application's back. The log line comes first, so it
+    goes out even when the database cannot take the alert.
+    """
+    from audit.alerts import alert_raise
+    from audit.services.events import Actor
+
+    first_bad = report.first_bad_event_id
+    logger.error(
+        "audit trail verification FAILED",
+        extra={"problems": len(report.problems), "first_bad_event_id": first_bad},
+    )
+    summary = (
+        f"Audit trail verification failed: {len(report.problems)} problems, first bad sequence "
+        f"{first_bad if first_bad is not None else 'unknown'}. {report.problems[0][1]}"
+    )
+    with transaction.atomic():
+        alert_raise(
+            kind="audit_verification_failed",
+            summary=summary,
+            object_type="audit.verification",
+            object_id=str(verification.id) if verification is not None else "",
+            role="security_admin",
+            actor=actor or Actor.system("audit_verification"),
+        )
 
 
 def verification_mac(verification) -> str:

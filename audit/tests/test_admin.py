@@ -396,6 +396,24 @@ def test_verify_now_records_a_verification_and_reports_it(officer_client, sealed
     assert response.context["audit_summary"]["latest_verification"] == verification
 
 
+def test_verify_now_in_a_web_process_hands_the_run_to_the_sealer(officer_client, sealed, settings, monkeypatch):
+    """Issue 12: only the sealer's login may record a result, so the web queues the run instead of recording it."""
+    from audit import tasks
+
+    queued = []
+    monkeypatch.setattr(tasks.verify_trail, "delay", lambda: queued.append(True))
+    settings.AUDIT_SEALER_PROCESS = False
+
+    response = officer_client.post(VERIFY_URL, follow=True)
+
+    assert response.redirect_chain == [(CHECKPOINT_LIST_URL, 302)]
+    assert queued == [True]
+    assert AuditVerification.objects.count() == 0
+    assert [str(message) for message in response.context["messages"]] == [
+        "Verification queued: its result appears here when the sealer has finished it."
+    ]
+
+
 def test_verify_now_needs_the_checkpoint_view_permission(viewer_client, sealed):
     response = viewer_client.post(VERIFY_URL)
 

@@ -54,6 +54,8 @@ def test_an_intact_trail_passes_and_the_outcome_is_recorded():
         "events checked: 30",
         "events purged: 0",
         "events unsealed: 0",
+        "sequence gaps: 0 (inserts rolled back, or deleted unsealed)",
+        "newest exported checkpoint: not configured (AUDIT_CHECKPOINT_EXPORT_DIR)",
         "audit trail verification PASSED",
     ]
     assert stderr == ""

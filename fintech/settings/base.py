@@ -11,7 +11,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.core.exceptions import ImproperlyConfigured
 
-from fintech.settings.env import BASE_DIR, VAR_DIR, currency_amounts_minor, env, retired_variable_refuse
+from fintech.settings.env import (
+    BASE_DIR,
+    VAR_DIR,
+    currency_amounts_minor,
+    env,
+    fintech_process,
+    process_holds,
+    retired_variable_refuse,
+)
 
 DEBUG = False
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
@@ -145,10 +153,40 @@ VAULT_AUDIT_DATABASE_ROLE = "fintech_vault_audit"
 # the migrating role must be a member of it). A name, not a credential (ADR 0016).
 LEDGER_DEFINER_ROLE = "fintech_ledger"
 
+# The audit sealer (issue 12, ADR 0005): the one process that signs checkpoints and records verification results,
+# the Celery worker (Procfile `worker:` sets AUDIT_SEALER_PROCESS=1). Only it points at the signing key, and it
+# writes checkpoints, seals, signing keys and verification results through a login of its own, which alone may
+# INSERT them (fintech/db_privileges.py); the runtime role the web connects as keeps SELECT.
+AUDIT_SEALER_PROCESS = env.bool("AUDIT_SEALER_PROCESS", default=False)
+if AUDIT_SEALER_PROCESS and not process_holds("audit_signing_key"):  # fintech/process_keys.py
+    raise ImproperlyConfigured(f"AUDIT_SEALER_PROCESS=1 in the {fintech_process()} process: only the worker seals.")
+# A name, not a credential: the owner's migrate grants to it without ever reading its URL.
+AUDIT_SEALER_DATABASE_ROLE = "fintech_sealer"
+AUDIT_SEALER_ALIAS = "audit_sealer"
+AUDIT_SEALER_DATABASE = "default"  # the alias sealing writes through; each environment module sets it
+
+
+def audit_sealer_databases(databases: dict, *, sealer: bool, **options) -> tuple[dict, str]:
+    """(`databases` plus the sealer's own connection, the alias sealing writes through).
+
+    The one place AUDIT_SEALER_DATABASE_URL is read, and only for the sealer
+    process: a web process never holds the sealer's credential. Without a URL
+    (a single-role deployment) sealing writes through `default`, as before the
+    role existed; production refuses that (fintech/settings/production.py).
+    """
+    url = env.str("AUDIT_SEALER_DATABASE_URL", default="") if sealer else ""
+    if not url:
+        return databases, "default"
+    return {**databases, AUDIT_SEALER_ALIAS: database_config(url, **options)}, AUDIT_SEALER_ALIAS
+
 
 # Which process this is (ADR 0012): "api" serves /v1, OAuth and the admin; "vault" serves
 # only the vault's internal API (fintech/settings/vault.py).
 SERVICE_ROLE = "api"
+# Which process of its role (FINTECH_PROCESS: web, worker, beat, vault, ops): the settings load only the keys
+# fintech/process_keys.py gives it, and the deploy check refuses any other. "" in a dev console and the test
+# runner, which hold every key; production settings refuse it.
+FINTECH_PROCESS = fintech_process()
 # The databases this process holds. The API role in production: `default` only. Dev and test
 # add `vault` (migrations, in-process unit tests); the vault role holds both.
 DATABASE_ALIASES: tuple[str, ...] = ("default",)
@@ -338,7 +376,7 @@ LOGGING = {
 # Multiprocess metrics for gunicorn workers; empty means single-process registry.
 PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
 # If set, GET /metrics requires `Authorization: Bearer <METRICS_TOKEN>`.
-METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="") if process_holds("metrics_token") else ""
 HEALTH_CHECK_TIMEOUT_SECONDS = env.float("HEALTH_CHECK_TIMEOUT_SECONDS", default=2.0)
 
 ADMIN_URL = env.str("DJANGO_ADMIN_URL", default="admin/")
@@ -364,24 +402,41 @@ if not 1 <= LEDGER_REVIEW_ESCALATE_AFTER_HOURS <= 24 * 30:
 
 # --- Audit trail --------------------------------------------------------------------
 AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=7 * 365 + 2)  # 7 years incl. leap days
-AUDIT_SIGNING_KEY_PATH = env.str("AUDIT_SIGNING_KEY_PATH", default="") or str(
-    VAR_DIR / "keys" / "audit-signing-ed25519.pem"
-)
-AUDIT_SIGNING_KEY_GENERATE = True  # dev/test only; production sets False
+
+
+def audit_signing_key_file() -> str:
+    """Where the checkpoint signing key is: AUDIT_SIGNING_KEY_PATH, else generated under var/keys/ (dev/test)."""
+    return env.str("AUDIT_SIGNING_KEY_PATH", default="") or str(VAR_DIR / "keys" / "audit-signing-ed25519.pem")
+
+
+# Only the sealer process points at the private key (issue 12); in any other process it is "" and
+# audit.signing refuses to load a key.
+AUDIT_SIGNING_KEY_PATH = audit_signing_key_file() if AUDIT_SEALER_PROCESS else ""
+AUDIT_SIGNING_KEY_GENERATE = process_holds("audit_signing_key")  # dev/test only; production sets False
 # The public keys audit verification trusts (files: the verifier never trusts keys from the database, which the
 # runtime role could write). Dev/test: the public half of the generated signing key, written next to it.
-AUDIT_VERIFY_KEY_PATHS = env.list("AUDIT_VERIFY_KEY_PATHS", default=[]) or [
-    str(Path(AUDIT_SIGNING_KEY_PATH).with_suffix(".pub.pem"))
-]
-# Staff grants (ADR 0015): the API role signs, after authenticating the operator (and a second person for a
-# retirement), what a vault-role key command may do; the vault role holds only the public key.
-STAFF_GRANT_SIGNING_KEY_PATH = env.str("STAFF_GRANT_SIGNING_KEY_PATH", default="") or str(
-    VAR_DIR / "keys" / "staff-grant-ed25519.pem"
+AUDIT_VERIFY_KEY_PATHS = (
+    (env.list("AUDIT_VERIFY_KEY_PATHS", default=[]) or [str(Path(audit_signing_key_file()).with_suffix(".pub.pem"))])
+    if process_holds("audit_verify_keys")
+    else []
 )
-STAFF_GRANT_VERIFY_KEY_PATH = env.str("STAFF_GRANT_VERIFY_KEY_PATH", default="") or str(
-    VAR_DIR / "keys" / "staff-grant-ed25519.pub.pem"
+# Each seal also appends its signed checkpoints to a file here, outside the database, and audit_verify compares
+# the newest one with the database: a database restored to an older state fails (issue 12). Production: required
+# in the sealer process, on storage the database's administrators cannot rewrite. Empty: no export, no comparison.
+AUDIT_CHECKPOINT_EXPORT_DIR = env.str("AUDIT_CHECKPOINT_EXPORT_DIR", default="") or str(VAR_DIR / "audit-checkpoints")
+# Staff grants (ADR 0015): operators sign (process `ops`, after authenticating the operator and, for a
+# retirement, a second person) what a vault-role key command may do; the vault holds only the public key.
+STAFF_GRANT_SIGNING_KEY_PATH = (
+    (env.str("STAFF_GRANT_SIGNING_KEY_PATH", default="") or str(VAR_DIR / "keys" / "staff-grant-ed25519.pem"))
+    if process_holds("staff_grant_signing_key")
+    else ""
 )
-STAFF_GRANT_KEY_GENERATE = True  # dev/test only; production sets False
+STAFF_GRANT_VERIFY_KEY_PATH = (
+    (env.str("STAFF_GRANT_VERIFY_KEY_PATH", default="") or str(VAR_DIR / "keys" / "staff-grant-ed25519.pub.pem"))
+    if process_holds("staff_grant_verify_key")
+    else ""
+)
+STAFF_GRANT_KEY_GENERATE = process_holds("staff_grant_signing_key")  # dev/test only; production sets False
 AUDIT_SEAL_BATCH_SIZE = env.int("AUDIT_SEAL_BATCH_SIZE", default=1000)
 AUDIT_SEAL_MAX_BATCHES_PER_RUN = env.int("AUDIT_SEAL_MAX_BATCHES_PER_RUN", default=50)
 AUDIT_ARCHIVE_DIR = env.str("AUDIT_ARCHIVE_DIR", default="") or str(VAR_DIR / "audit-archives")
@@ -410,6 +465,8 @@ OAUTH_SCOPES = {
     "vault:detokenize": "Read vaulted card numbers or national ids in clear",
 }
 OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
+# Named because accounts.AccessTokenMac points at it (issue 12); DOT's own model, not swapped.
+OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "oauth2_provider.AccessToken"  # noqa: S105  # nosec B105 - a model name
 OAUTH2_PROVIDER = {
     "SCOPES": OAUTH_SCOPES,
     "DEFAULT_SCOPES": ["profile:read"],
@@ -452,8 +509,13 @@ OAUTH2_PROVIDER = {
 }
 # ID-token signing keys (RSA, PEM files). The current key signs; inactive ones stay
 # in the JWKS until tokens signed with them have expired (rotation without downtime).
-OIDC_SIGNING_KEY_PATH = env.str("OIDC_SIGNING_KEY_PATH", default="") or str(VAR_DIR / "keys" / "oidc-rsa.pem")
-OIDC_INACTIVE_KEY_PATHS = env.list("OIDC_INACTIVE_KEY_PATHS", default=[])
+# The web process's only (token endpoint, JWKS): "" and [] in every other process.
+OIDC_SIGNING_KEY_PATH = (
+    (env.str("OIDC_SIGNING_KEY_PATH", default="") or str(VAR_DIR / "keys" / "oidc-rsa.pem"))
+    if process_holds("oidc_signing_key")
+    else ""
+)
+OIDC_INACTIVE_KEY_PATHS = env.list("OIDC_INACTIVE_KEY_PATHS", default=[]) if process_holds("oidc_signing_key") else []
 OAUTH2_PROVIDER["OIDC_RSA_PRIVATE_KEYS_INACTIVE"] = [Path(p).read_text() for p in OIDC_INACTIVE_KEY_PATHS]
 # Step-up (RFC 9470): amounts above their currency's threshold need recent MFA. Written in major
 # units (exact decimals), converted once here; a currency not listed needs step-up for every amount.

@@ -16,6 +16,8 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 
 from fintech.currencies import CURRENCY_EXPONENTS, NotADecimal, TooManyDecimals, minor_units_of
+from fintech.key_files import key_file_create
+from fintech.process_keys import PROCESS_KEYS, PROCESS_VARIABLE, process_allows
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(os.environ.get("FINTECH_VAR_DIR", BASE_DIR / "var"))
@@ -38,6 +40,36 @@ def _load_env_file(path: Path) -> None:
 for env_file in (BASE_DIR / ".env", VAR_DIR / "services.env"):
     if env_file.is_file():
         _load_env_file(env_file)
+
+
+# --- Which process this is: its settings load only its keys (fintech/process_keys.py) -------------------
+_selected_process: dict[str, str] = {}
+
+
+def process_select(process: str) -> None:
+    """For a settings module that is one process only (the vault's): named before any other settings load.
+
+    A FINTECH_PROCESS naming another process is refused rather than overridden.
+    """
+    given = env.str(PROCESS_VARIABLE, default="")
+    if given and given != process:
+        raise ImproperlyConfigured(f"{PROCESS_VARIABLE}={given!r}, but these settings are the {process} process's.")
+    _selected_process["process"] = process
+
+
+def fintech_process() -> str:
+    """FINTECH_PROCESS: web, worker, beat, vault or ops; "" (unset) in a dev console or the test runner."""
+    if "process" in _selected_process:
+        return _selected_process["process"]
+    process = env.str(PROCESS_VARIABLE, default="")
+    if process and process not in PROCESS_KEYS:
+        raise ImproperlyConfigured(f"{PROCESS_VARIABLE} must be one of {', '.join(PROCESS_KEYS)}, not {process!r}.")
+    return process
+
+
+def process_holds(key: str) -> bool:
+    """Whether this process's settings may load `key` (every key when FINTECH_PROCESS is unset: dev and test only)."""
+    return process_allows(fintech_process(), key)
 
 
 def dev_secret(name: str, *, nbytes: int = 48) -> str:
@@ -72,6 +104,26 @@ def dev_rsa_private_key_pem(path: Path) -> str:
         with os.fdopen(fd, "wb") as handle:
             handle.write(pem)
     return path.read_text()
+
+
+def dev_ed25519_key_pair(private_path: Path, public_path: Path) -> None:
+    """An Ed25519 key pair (PKCS8 PEM, 0600; its public half next to it, 0644) generated once; dev and test only.
+
+    Called by the settings of the one process that signs with it, so the
+    processes that only verify find the public half without ever holding the
+    private one. Exclusive creation: a racing process never overwrites a key.
+    """
+    if not private_path.exists():
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+        from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+
+        pem = Ed25519PrivateKey.generate().private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+        key_file_create(private_path, pem)
+    if not public_path.exists():
+        from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, load_pem_private_key
+
+        public = load_pem_private_key(private_path.read_bytes(), password=None).public_key()
+        key_file_create(public_path, public.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo), mode=0o644)
 
 
 def currency_amounts_minor(text: str, *, variable: str) -> dict[str, int]:

@@ -5,13 +5,16 @@ Importing this module without DJANGO_SECRET_KEY (and the other secrets)
 raises ImproperlyConfigured, so a misconfigured process never starts. Each
 role's module adds only what that role holds (ADR 0012): the API role never
 reads the vault's database URL or keys, the vault role never reads the OAuth,
-webhook or field-encryption keys.
+webhook or field-encryption keys. Within a role, each process (FINTECH_PROCESS,
+required here) loads only its own keys (fintech/process_keys.py).
 """
 
 from django.core.exceptions import ImproperlyConfigured
 
+from fintech.process_keys import PROCESS_KEYS, PROCESS_VARIABLE
 from fintech.settings.base import *  # noqa: F403
-from fintech.settings.env import env
+from fintech.settings.base import FINTECH_PROCESS
+from fintech.settings.env import env, process_holds
 
 
 def required_secret(name: str) -> str:
@@ -22,8 +25,16 @@ def required_secret(name: str) -> str:
     return value
 
 
+if not FINTECH_PROCESS:
+    raise ImproperlyConfigured(f"{PROCESS_VARIABLE} is required in production: one of {', '.join(PROCESS_KEYS)}.")
 DEBUG = False
-SECRET_KEY = required_secret("DJANGO_SECRET_KEY")
+if process_holds("django_secret_key"):
+    SECRET_KEY = required_secret("DJANGO_SECRET_KEY")
+else:
+    # Beat signs nothing (it puts task names on the broker): it holds no Django key, so Django's own
+    # check for one does not apply; fintech.checks.process_keys_check makes sure it holds none.
+    SECRET_KEY = ""  # nosec B105 - empty: beat holds no Django key
+    SILENCED_SYSTEM_CHECKS = ["security.W009"]
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
 # No fallback to a local server in production: every database URL a role holds must be given
 # (each role's module requires its own: DATABASE_URL here, the vault's in fintech.settings.vault).

@@ -17,12 +17,16 @@ One module for every environment, chosen by FINTECH_ENV:
 The default is production on purpose: a vault process started without
 FINTECH_ENV refuses to start for want of its secrets, instead of quietly
 generating keys.
+
+It is the `vault` process (fintech/process_keys.py) in every environment: the
+environment module below loads (and in dev generates) only the vault's keys.
 """
 
 from django.core.exceptions import ImproperlyConfigured
 
-from fintech.settings.env import env
+from fintech.settings.env import env, process_select
 
+process_select("vault")  # before any other settings module: they load only this process's keys
 FINTECH_ENV = env.str("FINTECH_ENV", default="production")
 if FINTECH_ENV == "production":
     from fintech.settings.production_common import *  # noqa: F403
@@ -35,6 +39,7 @@ else:
 
 # INSTALLED_APPS and REST_FRAMEWORK below are the environment module's, narrowed.
 from fintech.settings.base import (  # noqa: E402
+    AUDIT_SEALER_ALIAS,
     DATABASE_ROLE,
     database_config,
     database_runtime_roles,
@@ -118,3 +123,8 @@ else:
     # Keep the environment module's TEST entry; the vault process never creates databases.
     DATABASES = {**DATABASES, "default": {**_audit_database, "TEST": DATABASES["default"].get("TEST", {})}}
     DATABASE_RUNTIME_ROLES = {**DATABASE_RUNTIME_ROLES, "default": _audit_database["USER"]}
+# The vault never seals the audit trail (issue 12): no sealer login, no signing key, whatever the environment says.
+AUDIT_SEALER_PROCESS = False
+AUDIT_SIGNING_KEY_PATH = ""
+AUDIT_SEALER_DATABASE = "default"
+DATABASES.pop(AUDIT_SEALER_ALIAS, None)

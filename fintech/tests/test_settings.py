@@ -13,19 +13,18 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+# The web process's production environment (its keys only: fintech/process_keys.py), minus DJANGO_SECRET_KEY.
 PRODUCTION_ENV = {
     "DJANGO_SETTINGS_MODULE": "fintech.settings.production",
+    "FINTECH_PROCESS": "web",
     "DJANGO_ALLOWED_HOSTS": "api.fintech.example",
     "DATABASE_URL": "postgres://app@db.invalid:5432/fintech",
     "REDIS_URL": "redis://redis.invalid:6379/0",
-    "AUDIT_SIGNING_KEY_PATH": "/run/secrets/audit-signing-ed25519.pem",
     "AUDIT_VERIFY_KEY_PATHS": "/run/secrets/audit-signing-ed25519.pub.pem",
-    "STAFF_GRANT_SIGNING_KEY_PATH": "/run/secrets/staff-grant-ed25519.pem",
     "OAUTH_ISSUER_URL": "https://api.fintech.example",
     "VAULT_URL": "https://vault.internal.example",
     "VAULT_SERVICE_TOKEN": "s" * 30 + "0123456789abcdefghijklmnopqrst",
     "FIELD_KEK_DIR": "/run/secrets/field-kek",
-    "WEBHOOK_SIGNING_KEY": "k" * 30 + "0123456789abcdefghijklmnopqrst",
 }
 
 

@@ -15,6 +15,7 @@ import pytest
 from django.utils import timezone
 
 from accounts.models import OAuthSession
+from accounts.oauth.row_macs import oauth_session_macs_store
 from accounts.tests.oauth_helpers import exchange_code, mobile_client, obtain_code, pkce_pair
 from fintech.models import IdempotencyRecord
 from ledger.models import Hold, LedgerAccount, Transfer
@@ -60,6 +61,7 @@ def api(client, alice):
 def step_up() -> None:
     """What a second factor at the authorization endpoint leaves behind for the token's login."""
     assert OAuthSession.objects.update(mfa_verified_at=timezone.now()) == 1
+    oauth_session_macs_store(OAuthSession.objects.all())  # the server MACs the sessions it writes (issue 12)
 
 
 def assert_step_up_challenge(response) -> None:

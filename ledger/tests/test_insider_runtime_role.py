@@ -237,3 +237,17 @@ def test_the_deploy_check_passes_here_and_names_a_definer_that_can_log_in():
     with connection.cursor() as cursor:  # rolled back with the test: the migrating login owning the functions
         cursor.execute("ALTER FUNCTION ledger_movement_post(jsonb, jsonb) OWNER TO CURRENT_USER")
     assert [error.id for error in ledger_definer_check(databases=["default"])] == ["ledger.E002"]
+
+
+@pytest.mark.django_db
+def test_the_definer_role_writes_no_seal_of_the_trail():
+    """Its functions append events; checkpoints, seals, keys and verification results are the sealer's alone."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT t FROM unnest(%s::text[]) t WHERE has_table_privilege(%s, t, 'INSERT')",
+            [
+                ["audit_auditcheckpoint", "audit_auditseal", "audit_auditsigningkey", "audit_auditverification"],
+                settings.LEDGER_DEFINER_ROLE,
+            ],
+        )
+        assert cursor.fetchall() == []

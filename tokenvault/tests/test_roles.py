@@ -47,6 +47,7 @@ def _run(
 def _vault_role(**overrides: str) -> dict[str, str]:
     return {
         "DJANGO_SETTINGS_MODULE": "fintech.settings.vault",
+        "FINTECH_PROCESS": "vault",
         "FINTECH_ENV": "production",
         "DJANGO_ALLOWED_HOSTS": "vault.internal.example",
         "VAULT_DATABASE_URL": VAULT_DATABASE_SENTINEL,

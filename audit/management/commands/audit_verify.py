@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import Sum
 
 from audit.models import AuditCheckpoint
 from audit.progress import ProgressBar
 from audit.services.archives import audit_archive_verify
+from audit.services.events import Actor
 from audit.services.verification import VerificationReport, audit_trail_verify
 
 MAX_PROBLEMS_SHOWN = 50
@@ -18,9 +20,12 @@ MAX_PROBLEMS_SHOWN = 50
 class Command(BaseCommand):
     help = (
         "Verify the audit trail: every checkpoint's hash, signature and chain link, every sealed event against "
-        "its seal, and no event left unsealed behind the sealer. Exit status 0 when it passes, 1 otherwise "
-        "(every problem, up to 50, and FIRST BAD SEQUENCE are printed to stderr). With --archive FILE, verify "
-        "an export file on its own, without any database access."
+        "its seal, no event left unsealed behind the sealer, no event whose time goes backwards, and the newest "
+        "checkpoint exported outside the database (AUDIT_CHECKPOINT_EXPORT_DIR) still in it. Exit status 0 when it "
+        "passes, 1 otherwise (every problem, up to 50, and FIRST BAD SEQUENCE are printed to stderr; a failure is "
+        "also raised as an alert to security admins). The outcome is recorded only in the audit sealer process "
+        "(AUDIT_SEALER_PROCESS=1). With --archive FILE, verify an export file on its own, without any database "
+        "access."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -30,11 +35,22 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, archive: Path | None, no_record: bool, **options) -> None:
-        report = self._verify_database(record=not no_record) if archive is None else self._verify_archive(archive)
+        if archive is None:
+            # Only the sealer's login may insert the outcome (issue 12); elsewhere the hourly run records it.
+            record = not no_record and settings.AUDIT_SEALER_PROCESS
+            report = self._verify_database(record=record)
+        else:
+            report = self._verify_archive(archive)
         self.stdout.write(f"checkpoints checked: {report.checkpoints_checked}")
         self.stdout.write(f"events checked: {report.events_checked}")
         self.stdout.write(f"events purged: {report.purged_events}")
         self.stdout.write(f"events unsealed: {report.unsealed_events}")
+        if archive is None:
+            self.stdout.write(f"sequence gaps: {report.sequence_gaps} (inserts rolled back, or deleted unsealed)")
+            exported = "compared" if report.export_checked else "not configured (AUDIT_CHECKPOINT_EXPORT_DIR)"
+            self.stdout.write(f"newest exported checkpoint: {exported}")
+            if not no_record and not record:
+                self.stdout.write("outcome not recorded: only the audit sealer process records it")
         if report.passed:
             self.stdout.write(self.style.SUCCESS("audit trail verification PASSED"))
             return
@@ -49,7 +65,7 @@ class Command(BaseCommand):
     def _verify_database(self, *, record: bool) -> VerificationReport:
         total = AuditCheckpoint.objects.aggregate(total=Sum("event_count"))["total"] or 0
         with ProgressBar(total) as progress:
-            return audit_trail_verify(progress=progress, record=record)
+            return audit_trail_verify(progress=progress, record=record, actor=Actor.system("audit_verify"))
 
     def _verify_archive(self, path: Path) -> VerificationReport:
         """Only the file: no query on this path, so it runs where no database is reachable."""

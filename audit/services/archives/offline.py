@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +120,7 @@ class _ArchiveChecker:
                     f"but is filed under checkpoint {number}",
                 )
         self._unsealed(set(self.events) - {seal["event_id"] for seal in seals})
+        self.verifier.check_event_order(_times_in_id_order(self.events))
         self.verifier.check_checkpoint(checkpoint, seals, self.events)
         self.checkpoints_seen += 1
         self.events, self.seals = {}, []
@@ -146,6 +148,22 @@ class _ArchiveChecker:
         expected = (header.get("first_checkpoint_id"), header.get("last_checkpoint_id"), header.get("events"))
         if expected != (result.first_checkpoint_id, result.last_checkpoint_id, self.events_seen):
             report.fail(None, "the header's checkpoint range or event count does not match the archive's content")
+
+
+def _times_in_id_order(events: dict[int, dict[str, Any]]) -> list[tuple[int, datetime]]:
+    """One checkpoint's events as (id, time), in id order: within a checkpoint, too, time never goes backwards.
+
+    A time that does not parse is left to the seal check (the leaf hash covers it).
+    """
+    times = []
+    for event_id in sorted(events):
+        try:
+            occurred_at = datetime.fromisoformat(events[event_id]["occurred_at"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        if occurred_at.tzinfo is not None:
+            times.append((event_id, occurred_at))
+    return times
 
 
 def _verify_records(lines: Iterable[bytes], result: ArchiveVerification, progress_for: ProgressFor | None) -> None:

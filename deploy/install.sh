@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# Installs the fintech processes on one systemd host, each as its own user able to read only its own keys
+# (deploy/README.md). Idempotent: run it again after every release, it only creates what is missing and
+# puts owners and modes back. It never creates or prints key material (see "Provisioning keys").
+# Not run by the tests; fintech/tests/test_deploy_files.py checks the tables below against
+# fintech/process_keys.py and the unit files.
+#
+#   sudo deploy/install.sh            # from the release checked out at /opt/fintech (with its .venv)
+set -euo pipefail
+
+APP=/opt/fintech
+ETC=/etc/fintech
+UNITS=/etc/systemd/system
+SOURCE=$(cd "$(dirname "$0")/.." && pwd)
+
+# One OS user (and group of the same name) per process; none has a shell or a home.
+PROCESSES="web worker beat vault ops"
+
+# Private key files, delivered by systemd as credentials (LoadCredential=) to the units that list them:
+# root:root 0600 in $ETC/credentials/, which only root can enter. No service user reads them directly.
+#   file                           key (fintech/process_keys.py)
+CREDENTIALS="
+oidc-signing-key.pem            oidc_signing_key
+audit-signing-key.pem           audit_signing_key
+staff-grant-signing-key.pem     staff_grant_signing_key
+"
+
+# Key rings a process writes (rotation), in its own state directory: owned by its user, 0700, files 0600.
+#   process   key         directory
+KEY_DIRECTORIES="
+web       field_kek   /var/lib/fintech-web/field-kek
+vault     vault_kek   /var/lib/fintech-vault/vault-kek
+"
+
+# Public keys: readable by everyone (they prove, they sign nothing).
+PUBLIC_KEYS="audit-verify-key.pem staff-grant-verify-key.pem"
+
+say() { printf '%s\n' "$*"; }
+
+if [ "$(id -u)" -ne 0 ]; then
+  say "run as root: it creates users and sets owners of key files" >&2
+  exit 1
+fi
+if [ "$SOURCE" != "$APP" ]; then
+  say "!! this release is at $SOURCE; the units run $APP (copy or link the release there)" >&2
+fi
+if [ ! -x "$APP/.venv/bin/python" ]; then
+  say "!! $APP/.venv is missing: create it (python3 -m venv $APP/.venv; $APP/.venv/bin/pip install -r requirements.txt)" >&2
+fi
+
+say "== users"
+for process in $PROCESSES; do
+  user="fintech-$process"
+  if ! getent passwd "$user" >/dev/null; then
+    useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$user"
+    say "created $user"
+  fi
+done
+
+say "== code: root-owned, read-only for the services"
+chown -R root:root "$APP"
+chmod -R go-w "$APP"
+
+say "== $ETC: environment files (root 0600), credentials (root 0700/0600), public keys (0644)"
+install -d -m 0755 -o root -g root "$ETC" "$ETC/public"
+install -d -m 0700 -o root -g root "$ETC/credentials"
+for template in "$SOURCE"/deploy/env/*.env; do
+  name=$(basename "$template")
+  if [ ! -e "$ETC/$name" ]; then
+    install -m 0600 -o root -g root "$template" "$ETC/$name"
+    say "created $ETC/$name from its template: fill in its secrets"
+  fi
+  chown root:root "$ETC/$name"
+  chmod 0600 "$ETC/$name"
+done
+while read -r file key; do
+  [ -n "$file" ] || continue
+  path="$ETC/credentials/$file"
+  if [ -e "$path" ]; then
+    chown root:root "$path"
+    chmod 0600 "$path"
+  else
+    say "!! missing $path ($key): provision it (deploy/README.md, Provisioning keys)"
+  fi
+done <<<"$CREDENTIALS"
+for file in $PUBLIC_KEYS; do
+  path="$ETC/public/$file"
+  if [ -e "$path" ]; then
+    chown root:root "$path"
+    chmod 0644 "$path"
+  else
+    say "!! missing $path: provision it (deploy/README.md, Provisioning keys)"
+  fi
+done
+
+say "== state directories: each process's own, 0700"
+for process in $PROCESSES; do
+  install -d -m 0700 -o "fintech-$process" -g "fintech-$process" "/var/lib/fintech-$process"
+done
+while read -r process key directory; do
+  [ -n "$process" ] || continue
+  install -d -m 0700 -o "fintech-$process" -g "fintech-$process" "$directory"
+  chown -R "fintech-$process:fintech-$process" "$directory"
+  find "$directory" -type f -exec chmod 0600 {} +
+  if [ -z "$(ls -A "$directory")" ]; then
+    say "!! $directory ($key) is empty: provision its first key version (deploy/README.md)"
+  fi
+done <<<"$KEY_DIRECTORIES"
+
+say "== systemd units and fintech-manage"
+install -m 0644 -o root -g root "$SOURCE"/deploy/systemd/*.service "$SOURCE"/deploy/systemd/*.target "$UNITS/"
+install -m 0755 -o root -g root "$SOURCE/deploy/fintech-manage" /usr/local/sbin/fintech-manage
+if [ -d /run/systemd/system ]; then
+  systemctl daemon-reload
+  systemctl enable fintech.target >/dev/null
+fi
+
+say "Done. Next: fill $ETC/*.env, provision the keys, then"
+say "  systemctl start fintech-migrate fintech-vault-migrate && systemctl start fintech.target"
