@@ -158,9 +158,11 @@ class AuditVerification(models.Model):
     events_checked = models.PositiveBigIntegerField()
     first_bad_event_id = models.BigIntegerField(null=True, blank=True)
     detail = models.TextField(blank=True)
-    # HMAC under a key the database does not hold (audit.services.verification.verification_mac): a "passed" row
-    # inserted with the database login alone is shown as forged, never as the latest result (issue 12).
+    # Signed by the sealer with the audit signing key ("key id:base64 signature", audit.services.verification):
+    # a "passed" row written by anyone else is shown as forged, never as the latest result (issue 12). Rows from
+    # before the signature carry only `result_mac`, an HMAC under the Django secret; both are checked as written.
     result_mac = models.CharField(max_length=64, default="", editable=False)
+    result_signature = models.CharField(max_length=200, default="", editable=False)
 
     def __str__(self) -> str:
         return f"verification {self.id}: {'passed' if self.passed else 'FAILED'}"

@@ -10,6 +10,7 @@ recorded by the sealer and raised as an alert (`audit.alerts`), issue 12.
 
 from __future__ import annotations
 
+import base64
 import hmac
 import json
 import logging
@@ -289,7 +290,7 @@ def _verification_record(report: VerificationReport):
         first_bad_event_id=report.first_bad_event_id,
         detail="\n".join(message for _, message in report.problems[:50]),
     )
-    verification.result_mac = verification_mac(verification)
+    verification.result_signature = verification_signature(verification)
     verification.save(using=settings.AUDIT_SEALER_DATABASE)
     return verification
 
@@ -324,9 +325,8 @@ def _failure_alert(report: VerificationReport, verification, actor) -> None:
         )
 
 
-def verification_mac(verification) -> str:
-    """HMAC-SHA256 of a verification result under a key derived from the Django secret, which the database lacks."""
-    canonical = json.dumps(
+def _verification_message(verification) -> bytes:
+    return json.dumps(
         [
             verification.verified_at.isoformat(),
             verification.passed,
@@ -336,26 +336,61 @@ def verification_mac(verification) -> str:
             verification.detail,
         ],
         separators=(",", ":"),
+    ).encode()
+
+
+def verification_mac(verification) -> str:
+    """HMAC-SHA256 under a key derived from the Django secret: what rows written before the signature carry."""
+    return salted_hmac("audit.verification.result", _verification_message(verification), algorithm="sha256").hexdigest()
+
+
+def verification_signature(verification) -> str:
+    """The sealer's Ed25519 signature over the result, with the id of the key that made it.
+
+    Only the sealer holds the signing key (AUDIT_SIGNING_KEY_PATH); the web
+    process, which shows the result, checks it against AUDIT_VERIFY_KEY_PATHS.
+    """
+    from audit.signing import signing_key
+
+    private_key = signing_key()
+    signature = integrity.sign(private_key, _verification_message(verification))
+    key_id = integrity.key_id_for(integrity.public_key_bytes(private_key))
+    return f"{key_id}:{base64.b64encode(signature).decode()}"
+
+
+def verification_authentic(verification, keys: dict[str, bytes] | None = None) -> bool:
+    """Signed by a trusted key; or, for a row from before signatures (no signature at all), its HMAC holds."""
+    if not verification.result_signature:
+        return bool(verification.result_mac) and hmac.compare_digest(
+            verification.result_mac, verification_mac(verification)
+        )
+    from audit.signing import trusted_public_keys
+
+    key_id, _, encoded = verification.result_signature.partition(":")
+    public_key = (trusted_public_keys() if keys is None else keys).get(key_id)
+    try:
+        signature = base64.b64decode(encoded, validate=True)
+    except ValueError:
+        return False
+    return public_key is not None and integrity.signature_valid(
+        public_key, signature, _verification_message(verification)
     )
-    return salted_hmac("audit.verification.result", canonical, algorithm="sha256").hexdigest()
-
-
-def verification_authentic(verification) -> bool:
-    return hmac.compare_digest(verification.result_mac or "", verification_mac(verification))
 
 
 RECENT_VERIFICATIONS = 200
 
 
 def verification_summary():
-    """(the newest result the application wrote, how many recent rows fail their MAC), from one query.
+    """(the newest result the application wrote, how many recent rows fail their signature), from one query.
 
     "Newest" is by the MAC-covered time, so a forged row, or an old genuine one
     copied as a new row, never outranks a newer real result.
     """
     from audit.models import AuditVerification
+    from audit.signing import trusted_public_keys
 
     recent = list(AuditVerification.objects.order_by("-id")[:RECENT_VERIFICATIONS])
-    authentic = [verification for verification in recent if verification_authentic(verification)]
+    keys = trusted_public_keys()
+    authentic = [verification for verification in recent if verification_authentic(verification, keys)]
     latest = max(authentic, key=lambda verification: (verification.verified_at, verification.id), default=None)
     return latest, len(recent) - len(authentic)

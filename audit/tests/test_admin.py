@@ -440,4 +440,4 @@ def test_a_passed_result_inserted_with_the_database_login_is_shown_as_forged(off
 
     assert genuine.passed and verification_authentic(real) and not verification_authentic(forged)
     assert "999 checkpoints" not in page and f"{real.checkpoints_checked} checkpoints" in page
-    assert 'id="forged-verifications"' in page and "fail their MAC" in page
+    assert 'id="forged-verifications"' in page and "fail their signature" in page

@@ -44,3 +44,30 @@ def test_the_verifier_trusts_the_configured_files_and_the_genuine_key_is_among_t
     audit_events_seal()
     checkpoint = AuditCheckpoint.objects.get()
     assert checkpoint.signing_key_id in trusted_public_keys()
+
+
+def test_a_verification_result_is_signed_by_the_sealer_and_one_signed_by_another_key_is_not_authentic():
+    """Issue 12, item 4: results are signed by the sealer's key, checked against the configured public keys."""
+    import base64
+
+    from audit import integrity
+    from audit.models import AuditVerification
+    from audit.services.verification import _verification_message, verification_authentic
+
+    record_event(1)
+    audit_events_seal()
+    assert audit_trail_verify().passed
+    genuine = AuditVerification.objects.get()
+    key_id, _, _ = genuine.result_signature.partition(":")
+    assert key_id in trusted_public_keys() and genuine.result_mac == "" and verification_authentic(genuine)
+
+    insider_key = Ed25519PrivateKey.generate()
+    forged = AuditVerification(
+        verified_at=genuine.verified_at, passed=True, checkpoints_checked=999, events_checked=999, detail=""
+    )
+    signature = base64.b64encode(integrity.sign(insider_key, _verification_message(forged))).decode()
+    for claimed_key_id in (integrity.key_id_for(integrity.public_key_bytes(insider_key)), key_id):
+        forged.result_signature = f"{claimed_key_id}:{signature}"
+        assert not verification_authentic(forged)
+    genuine.detail = "edited"
+    assert not verification_authentic(genuine)
