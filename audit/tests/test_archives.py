@@ -511,3 +511,21 @@ def test_old_events_that_were_never_exported_stay(tmp_path):
     assert code == 0
     assert "nothing to purge" in stdout
     assert AuditEvent.objects.filter(id__in=[event.id for event in old]).count() == 4
+
+
+def test_an_archive_signed_with_a_key_outside_the_configured_ones_fails_offline(sealed_today, settings, tmp_path):
+    """Issue 12: the header's keys are whoever wrote the file's choice; `audit_verify --archive` trusts the files."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    _, _, path = sealed_today
+    other = tmp_path / "other.pub.pem"
+    other.write_bytes(
+        Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+    )
+    settings.AUDIT_VERIFY_KEY_PATHS = [str(other)]
+
+    code, _stdout, stderr = run("audit_verify", "--archive", str(path))
+
+    assert code == 1
+    assert f"public key {AuditSigningKey.objects.get().key_id}: not among the trusted keys" in stderr

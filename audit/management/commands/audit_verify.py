@@ -13,6 +13,7 @@ from audit.progress import ProgressBar
 from audit.services.archives import audit_archive_verify
 from audit.services.events import Actor
 from audit.services.verification import VerificationReport, audit_trail_verify
+from audit.signing import trusted_public_keys
 
 MAX_PROBLEMS_SHOWN = 50
 
@@ -76,7 +77,8 @@ class Command(BaseCommand):
             return bars[-1]
 
         try:
-            result = audit_archive_verify(path, progress_for=progress_for)
+            # The configured public keys (files, no database): the archive's own header is not a trust root.
+            result = audit_archive_verify(path, progress_for=progress_for, trusted_keys=trusted_public_keys())
         finally:
             for bar in bars:
                 bar.finish()

@@ -1,9 +1,11 @@
 """Offline verification of an archive: only the file, no ORM, no database.
 
 An archive outlives the database rows it holds (they are purged after the
-retention period), so it must prove itself with what it carries: its own
-public keys, seals and checkpoints, checked by the same `TrailVerifier` that
-`audit_verify` runs over the database.
+retention period), so it must prove itself with what it carries: its seals
+and checkpoints, checked by the same `TrailVerifier` that `audit_verify` runs
+over the database, under the public keys configured outside it
+(AUDIT_VERIFY_KEY_PATHS: `audit_verify --archive` passes them), never only
+the keys its own header lists.
 """
 
 from __future__ import annotations
@@ -54,7 +56,13 @@ class _ArchiveChecker:
     tells where the archive's chain starts.
     """
 
-    def __init__(self, header: dict[str, Any], result: ArchiveVerification, progress_for: ProgressFor | None) -> None:
+    def __init__(
+        self,
+        header: dict[str, Any],
+        result: ArchiveVerification,
+        progress_for: ProgressFor | None,
+        trusted_keys: dict[str, bytes] | None = None,
+    ) -> None:
         if header["kind"] != "header" or header.get("format") != ARCHIVE_FORMAT:
             raise ArchiveMalformed(f"the first line is not a {ARCHIVE_FORMAT} header")
         self.header = header
@@ -65,6 +73,11 @@ class _ArchiveChecker:
             if integrity.key_id_for(public_key) != key_id:
                 self.report.fail(None, f"public key {key_id}: the key does not match its id")
         result.key_ids = sorted(self.public_keys)
+        if trusted_keys is not None:
+            # The header says which keys signed; whoever wrote the file chose it. Only the configured keys count.
+            for key_id in sorted(set(self.public_keys) - set(trusted_keys)):
+                self.report.fail(None, f"public key {key_id}: not among the trusted keys (AUDIT_VERIFY_KEY_PATHS)")
+            self.public_keys = {key_id: key for key_id, key in trusted_keys.items() if key_id in self.public_keys}
         self.progress = progress_for(integer_field(header, "events")) if progress_for else None
         self.verifier: TrailVerifier | None = None
         self.events: dict[int, dict[str, Any]] = {}  # of the checkpoint still to come
@@ -166,9 +179,14 @@ def _times_in_id_order(events: dict[int, dict[str, Any]]) -> list[tuple[int, dat
     return times
 
 
-def _verify_records(lines: Iterable[bytes], result: ArchiveVerification, progress_for: ProgressFor | None) -> None:
+def _verify_records(
+    lines: Iterable[bytes],
+    result: ArchiveVerification,
+    progress_for: ProgressFor | None,
+    trusted_keys: dict[str, bytes] | None,
+) -> None:
     lines = iter(lines)
-    checker = _ArchiveChecker(parse_record(next(lines, b'{"kind": "none"}')), result, progress_for)
+    checker = _ArchiveChecker(parse_record(next(lines, b'{"kind": "none"}')), result, progress_for, trusted_keys)
     for line in lines:
         checker.feed(parse_record(line))
     checker.finish()
@@ -182,14 +200,18 @@ def _file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def audit_archive_verify(path: Path | str, *, progress_for: ProgressFor | None = None) -> ArchiveVerification:
+def audit_archive_verify(
+    path: Path | str, *, progress_for: ProgressFor | None = None, trusted_keys: dict[str, bytes] | None = None
+) -> ArchiveVerification:
     """Verify an archive file on its own: no ORM, no database, only the file.
 
     Checks every byte (gzip framing, CRC, length), every checkpoint's hash,
     signature and chain link, every seal against its root and every event
     against its seal, the footer's counts, and that each archived event is
     sealed by an archived checkpoint. `progress_for(total_events)` returns
-    the per-checkpoint progress callback.
+    the per-checkpoint progress callback. With `trusted_keys` ({key id: raw
+    public key}, what `audit_verify` passes from AUDIT_VERIFY_KEY_PATHS) a
+    checkpoint verifies only under one of them, whatever the header lists.
     """
     path = Path(path)
     result = ArchiveVerification(path=path)
@@ -200,7 +222,7 @@ def audit_archive_verify(path: Path | str, *, progress_for: ProgressFor | None =
         return result
     with contextlib.closing(archive_lines(path)) as lines:
         try:
-            _verify_records(lines, result, progress_for)
+            _verify_records(lines, result, progress_for, trusted_keys)
         except ArchiveCorrupt as error:
             result.report.fail(None, f"archive corrupt: {error}")
         except ValueError as error:  # JSON, UTF-8, base64 and ArchiveMalformed
