@@ -141,3 +141,31 @@ def export_compare(report, public_keys: dict[str, bytes]) -> None:
             None,
             f"checkpoint {number} differs from its export: the database was rolled back behind it and sealed again",
         )
+
+
+def archive_export_compare(result) -> None:
+    """Fail an archive's report when the export holds its last checkpoint with another hash.
+
+    An archive vouches for itself link by link; the export (written on each
+    seal, outside the database) says what that last link really was, so an
+    archive rebuilt from a rewritten database does not verify. A checkpoint the
+    export does not hold (the export started later) is not compared: nothing
+    to compare with.
+    """
+    path = export_path()
+    number = result.last_checkpoint_id
+    if path is None or number is None or not path.exists():
+        return
+    with path.open("rb") as handle:
+        for line in handle:
+            if not line.strip():
+                continue
+            try:
+                exported = json.loads(line)
+            except ValueError:
+                result.report.fail(None, f"checkpoint export {path}: a line that is not JSON")
+                return
+            if exported.get("id") == number:
+                if exported.get("checkpoint_hash") != result.last_checkpoint_hash:
+                    result.report.fail(None, f"checkpoint {number}: differs from the exported one ({path})")
+                return

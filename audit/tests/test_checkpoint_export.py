@@ -141,3 +141,26 @@ def test_without_an_export_directory_nothing_is_written_or_compared(settings, tm
     assert checkpoints_export(using="default") == 0
     report = audit_trail_verify(record=False)
     assert report.passed and not report.export_checked
+
+
+def test_an_archive_whose_last_checkpoint_differs_from_the_exported_one_fails(export_dir, tmp_path):
+    """`audit_verify --archive` also asks the export: an archive rebuilt from a rewritten database does not pass."""
+    from audit.services.archives.offline import ArchiveVerification
+    from audit.services.checkpoint_export import archive_export_compare
+
+    seal()
+    line = exported(export_dir)[-1]
+
+    genuine = ArchiveVerification(
+        path=tmp_path / "a", last_checkpoint_id=line["id"], last_checkpoint_hash=line["checkpoint_hash"]
+    )
+    archive_export_compare(genuine)
+    rebuilt = ArchiveVerification(path=tmp_path / "b", last_checkpoint_id=line["id"], last_checkpoint_hash="0" * 64)
+    archive_export_compare(rebuilt)
+    beyond = ArchiveVerification(path=tmp_path / "c", last_checkpoint_id=line["id"] + 1, last_checkpoint_hash="x")
+    archive_export_compare(beyond)
+
+    assert genuine.report.passed and beyond.report.passed
+    assert [message for _, message in rebuilt.report.problems] == [
+        f"checkpoint {line['id']}: differs from the exported one ({export_dir / EXPORT_FILE_NAME})"
+    ]

@@ -11,6 +11,7 @@ from django.db.models import Sum
 from audit.models import AuditCheckpoint
 from audit.progress import ProgressBar
 from audit.services.archives import audit_archive_verify
+from audit.services.checkpoint_export import archive_export_compare
 from audit.services.events import Actor
 from audit.services.verification import VerificationReport, audit_trail_verify
 from audit.signing import trusted_public_keys
@@ -79,6 +80,7 @@ class Command(BaseCommand):
         try:
             # The configured public keys (files, no database): the archive's own header is not a trust root.
             result = audit_archive_verify(path, progress_for=progress_for, trusted_keys=trusted_public_keys())
+            archive_export_compare(result)  # what the sealer exported on each seal, outside the database
         finally:
             for bar in bars:
                 bar.finish()

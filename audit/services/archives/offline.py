@@ -45,6 +45,7 @@ class ArchiveVerification:
     first_checkpoint_id: int | None = None
     last_checkpoint_id: int | None = None
     anchor_hash: str | None = None  # previous_hash of the first checkpoint, when the archive starts mid-chain
+    last_checkpoint_hash: str | None = None  # compared with the checkpoint export (audit_verify --archive)
     key_ids: list[str] = field(default_factory=list)
     report: VerificationReport = field(default_factory=VerificationReport)
 
@@ -122,6 +123,7 @@ class _ArchiveChecker:
         elif number <= (result.last_checkpoint_id or 0):
             raise ArchiveMalformed(f"checkpoint {number} is out of order")
         result.last_checkpoint_id = number
+        result.last_checkpoint_hash = checkpoint.get("checkpoint_hash")
         seals = []
         for seal in self.seals:
             if seal["checkpoint_id"] == number:
