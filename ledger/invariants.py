@@ -24,6 +24,8 @@ What is checked:
   a database holding such transfers is re-seeded (pre-release), not migrated.
   Transfers older than the oldest event kept (after `audit_purge`) are not
   checked; that the event itself is genuine is `audit_verify`'s to say;
+* every decided review case has the audit event of its decision (a case
+  approved by writing its row, not by an officer, is named);
 * every spend counter (owner, currency, business day) equals what the
   movements that counted on that day say: transfers, credit charges and
   refunds with that `limit_day`, plus each hold reserved that day (its whole
@@ -245,6 +247,23 @@ _CHECKS.append(
              FROM compared
             WHERE missing OR differences <> ''
             ORDER BY id""",
+    )
+)
+
+
+_CHECKS.append(
+    (
+        "review_case_decided_without_event",
+        "review_case",
+        # A decision is the officer's, recorded by the service with it; a case whose status changed with no such
+        # event was decided behind the application's back (the runtime role can write cases: ADR 0016).
+        """SELECT c.public_id::text, 'decided ' || c.status || ' with no audit event recording the decision'
+             FROM ledger_reviewcase c CROSS JOIN (SELECT min(occurred_at) AS since FROM audit_auditevent) k
+            WHERE c.status IN ('approved', 'rejected') AND (k.since IS NULL OR c.decided_at >= k.since)
+              AND NOT EXISTS (SELECT 1 FROM audit_auditevent e
+                               WHERE e.object_type = 'ledger.review_case' AND e.object_id = c.public_id::text
+                                 AND e.event_type = 'ledger.review_case.' || c.status)
+            ORDER BY c.id""",
     )
 )
 

@@ -11,7 +11,7 @@ from django.db import migrations
 from ledger.sql import SqlFile
 
 TRANSFER_CREATE = SqlFile("transfer_create.sql", "a341510ee2cbf27fbb0e2b9067c9bbf3d10683b472948a26153df5bfb6bb5b4b")
-MOVEMENTS = SqlFile("movements.sql", "af1a050edb086f0a70533ac70802102e00d77af19af2d43fb36c72faa3eba56c")
+MOVEMENTS = SqlFile("movements.sql", "b1b16e35ad7411c8136490417f238405bee02d5f6bb783bba9d995df461b5079")
 
 MONEY_TABLES = ("ledger_ledgeraccount", "ledger_transfer", "ledger_posting", "ledger_hold")
 

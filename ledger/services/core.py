@@ -22,7 +22,7 @@ from django.db import DatabaseError, connection
 from audit.models import AuditEvent
 from audit.services.events import Actor, audit_event_record, audit_event_row
 from fintech.free_text import free_text_check
-from ledger.currencies import MAX_AMOUNT_MINOR, currency_exponent
+from ledger.currencies import MAX_AMOUNT_MINOR, currency_exponent, format_amount
 from ledger.exceptions import (
     AccountNotActive,
     CurrencyMismatch,
@@ -193,10 +193,13 @@ def movement_post(
         "reverses_id": getattr(reverses, "pk", None),
         **transfer_fields,
     }
+    movement["amount_text"] = format_amount(amount_minor, currency)  # what the notification rows say
     result = ledger_call("ledger_movement_post", movement, event)
     accounts_refresh(result, debit, credit)
     transfer = Transfer.objects.get(pk=result["id"])
     transfer.hold, transfer.reverses = hold, reverses
+    # The function wrote the notification rows with the movement; `notifications.transfer_posted` only delivers.
+    transfer.outbox_message_ids = list(result["outbox_ids"])
     transfer.posting_list = [
         Posting(transfer=transfer, account=account, amount_minor=delta, currency=currency,
                 balance_after_minor=account.posted_minor, account_version=account.version)

@@ -23,7 +23,7 @@ from audit.services.events import Actor
 from ledger import notifications
 from ledger.exceptions import NotACreditLine, PlatformAccountNotAllowed
 from ledger.lock_objects import accounts_lock
-from ledger.models import Hold, LedgerAccount, Transfer
+from ledger.models import Hold, LedgerAccount, ReviewCase, Transfer
 from ledger.services.accounts import platform_account_get_or_create
 from ledger.services.core import (
     accounts_refresh,
@@ -39,8 +39,14 @@ from ledger.services.core import (
     reference_check,
     same_currency_check,
 )
-from ledger.services.policy import Movement, PolicyDecision, movement_policy_check, movement_policy_count
-from ledger.services.reviews import review_case_open
+from ledger.services.policy import (
+    Movement,
+    PolicyDecision,
+    limit_time_zone,
+    movement_policy_check,
+    movement_policy_count,
+)
+from ledger.services.reviews import review_case_open, review_case_opened
 from ledger.services.transfers import PendingMovement
 
 
@@ -191,6 +197,7 @@ def held_for_review(
             "limit_day": decision.limit_day,
             "movement_kind": kind,
             "transfer_public_id": public_id,
+            "time_zone": limit_time_zone(),
         },
         ledger_event(
             event_type=f"ledger.{kind}.held_for_review",
@@ -201,7 +208,7 @@ def held_for_review(
     accounts_refresh(opened, source)
     hold = Hold.objects.get(pk=opened["id"])
     movement_policy_count(decision)
-    review_case_open(hold=hold, blocking=True, reasons=decision.reasons, subject_id=source.owner_id, actor=actor)
+    review_case_opened(ReviewCase.objects.get(pk=opened["review_case_id"]), actor=actor)  # the function opened it
     return PendingMovement(
         public_id=public_id,
         kind=kind,

@@ -57,8 +57,8 @@ from ledger.services.core import (
     reference_check,
     same_currency_check,
 )
-from ledger.services.policy import Movement, movement_policy_check, movement_policy_count
-from ledger.services.reviews import review_case_open
+from ledger.services.policy import Movement, limit_time_zone, movement_policy_check, movement_policy_count
+from ledger.services.reviews import review_case_opened
 
 DEFAULT_HOLD_MAX_LIFETIME_DAYS = 30
 DEFAULT_HOLDS_EXPIRE_BATCH_SIZE = 500
@@ -139,6 +139,7 @@ def hold_create(
                 "limit_day": decision.limit_day,
                 "movement_kind": "",
                 "transfer_public_id": None,
+                "time_zone": limit_time_zone(),
             },
             ledger_event(
                 event_type="ledger.hold.created",
@@ -150,14 +151,8 @@ def hold_create(
         hold = Hold.objects.get(pk=opened["id"])
         hold.account, hold.destination = locked, locked_destination
         movement_policy_count(decision)
-        if decision.flagged:
-            review_case_open(
-                hold=hold,
-                blocking=decision.action == "hold_for_review",
-                reasons=decision.reasons,
-                subject_id=locked.owner_id,
-                actor=actor,
-            )
+        if opened["review_case_id"] is not None:  # the function opened the case its rule calls for
+            review_case_opened(ReviewCase.objects.get(pk=opened["review_case_id"]), actor=actor)
     return hold
 
 

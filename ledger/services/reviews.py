@@ -85,6 +85,11 @@ def review_case_open(
         amount_minor=subject.amount_minor,
         currency=subject.currency,
     )
+    return review_case_opened(case, actor=actor)
+
+
+def review_case_opened(case: ReviewCase, *, actor: Actor) -> ReviewCase:
+    """The trail's record of a case just opened, by this code or by a ledger function (holds open their own)."""
     audit_record(
         event_type="ledger.review_case.opened",
         actor=actor,
@@ -140,6 +145,10 @@ def review_case_decide(
         if approve and CustomerProfile.objects.filter(user_id=locked.subject_id).exclude(status="active").exists():
             raise ReviewDecisionNotAllowed()
         posted = None
+        locked.status = ReviewCase.Status.APPROVED if approve else ReviewCase.Status.REJECTED
+        locked.decided_by, locked.decided_at, locked.decision_reason = officer, timezone.now(), reason
+        # Saved before the held movement posts: ledger_movement_post posts a review hold only once approved.
+        locked.save(update_fields=["status", "decided_by", "decided_at", "decision_reason"])
         if hold is not None and hold.status == Hold.Status.ACTIVE:
             source, destination = accounts[hold.account_id], accounts[hold.destination_id]
             if not approve:
@@ -156,11 +165,9 @@ def review_case_decide(
                 )
             elif hold.purpose == Hold.Purpose.REVIEW:
                 posted = _held_movement_post(hold=hold, source=source, destination=destination, actor=actor)
-        locked.status = ReviewCase.Status.APPROVED if approve else ReviewCase.Status.REJECTED
-        locked.decided_by, locked.decided_at, locked.decision_reason = officer, timezone.now(), reason
         if posted is not None:
             locked.transfer = posted  # the case leads to what its approval posted
-        locked.save(update_fields=["status", "decided_by", "decided_at", "decision_reason", "transfer"])
+            locked.save(update_fields=["transfer"])
         audit_record(
             event_type=f"ledger.review_case.{locked.status}",
             actor=actor,

@@ -174,8 +174,10 @@ BEGIN
             END IF;
         ELSIF v_kind <> v_hold.movement_kind OR v_amount <> v_hold.amount_minor OR v_hold.captured_minor <> 0
               OR v_public_id <> v_hold.transfer_public_id OR v_initiated_by IS DISTINCT FROM v_hold.created_by_id
-              OR v_client_id <> v_hold.client_id THEN
-            PERFORM ledger_refuse('a review hold is posted whole, as the movement it held');
+              OR v_client_id <> v_hold.client_id
+              OR NOT EXISTS (SELECT 1 FROM ledger_reviewcase c WHERE c.hold_id = v_hold.id
+                                AND c.kind = 'held_movement' AND c.status = 'approved') THEN
+            PERFORM ledger_refuse('a review hold is posted whole, as the movement it held, once its case is approved');
         END IF;
         v_debit_held := -v_amount;
     END IF;
@@ -189,6 +191,11 @@ BEGIN
            OR NOT EXISTS (SELECT 1 FROM ledger_posting p WHERE p.transfer_id = v_original.id
                             AND p.account_id = v_debit.id AND p.amount_minor = v_original.amount_minor) THEN
             PERFORM ledger_refuse('a reversal mirrors what remains of its original');
+        END IF;
+        -- A customer refunds only a payment received from another customer, from the account that received it.
+        IF v_initiated_by IS NOT NULL AND (v_original.kind NOT IN ('transfer', 'hold_capture')
+                                           OR v_debit.owner_id IS DISTINCT FROM v_initiated_by) THEN
+            PERFORM ledger_refuse('a customer refunds a payment they received, nothing else');
         END IF;
         IF v_debit.status = 'closed' OR v_credit.status = 'closed' THEN
             PERFORM ledger_refuse('account not active');
@@ -263,7 +270,10 @@ BEGIN
                                     coalesce(p_event->'payload', '{}') || v_movement);
     END IF;
     RETURN jsonb_build_object('id', v_transfer_id, 'public_id', v_public_id, 'created_at', v_created_at,
-                              'accounts', v_accounts);
+                              'accounts', v_accounts,
+                              'outbox_ids', ledger_outbox_transfer_posted(v_public_id, v_kind, v_amount, v_currency,
+                                                                          p_movement->>'amount_text', v_client_id,
+                                                                          v_debit.owner_id, v_credit.owner_id));
 END
 $$;
 
@@ -282,6 +292,8 @@ DECLARE
     v_row ledger_ledgeraccount%ROWTYPE;
     v_locked int := 0;
     v_hold ledger_hold%ROWTYPE;
+    v_policy record;
+    v_case_id bigint;
 BEGIN
     FOR v_row IN
         SELECT * FROM ledger_ledgeraccount
@@ -312,6 +324,15 @@ BEGIN
     ELSE
         PERFORM ledger_refuse('unknown hold purpose');
     END IF;
+    -- The policy step, as the database runs it: limits, blocks and rules hold for a hold opened by any caller.
+    SELECT * INTO v_policy FROM ledger_policy_check(
+        CASE WHEN v_purpose = 'authorisation' THEN 'hold' ELSE p_hold->>'movement_kind' END, v_account.owner_id,
+        v_destination.owner_id, p_hold->>'currency', v_amount, clock_timestamp(),
+        coalesce(p_hold->>'time_zone', 'UTC'));
+    IF v_policy.r_refusal IS NOT NULL OR v_policy.r_limit_day IS DISTINCT FROM (p_hold->>'limit_day')::date
+       OR (v_purpose = 'review' AND v_policy.r_action <> 'hold_for_review') THEN
+        PERFORM ledger_refuse('the hold is not what the policy step decides for it');
+    END IF;
     IF NOT ledger_funds_ok(v_account, 0, v_amount) THEN
         PERFORM ledger_refuse('insufficient funds');
     END IF;
@@ -324,6 +345,15 @@ BEGIN
             coalesce(p_hold->>'client_id', ''), (p_hold->>'limit_day')::date, coalesce(p_hold->>'movement_kind', ''),
             (p_hold->>'transfer_public_id')::uuid)
     RETURNING * INTO v_hold;
+    IF v_policy.r_action IN ('flag', 'hold_for_review') THEN
+        -- The case the rule calls for, in the same statement: a capture or a posting waits for its approval.
+        INSERT INTO ledger_reviewcase (public_id, kind, status, transfer_id, hold_id, subject_id, reasons,
+                                       amount_minor, currency, decision_reason)
+        VALUES (gen_random_uuid(),
+                CASE WHEN v_policy.r_action = 'hold_for_review' THEN 'held_movement' ELSE 'flagged_movement' END,
+                'open', NULL, v_hold.id, v_account.owner_id, v_policy.r_reasons, v_amount, v_hold.currency, '')
+        RETURNING id INTO v_case_id;
+    END IF;
     IF v_purpose = 'authorisation' THEN
         PERFORM ledger_audit_append(p_event, 'ledger.hold', v_hold.public_id::text,
             coalesce(p_event->'payload', '{}') || jsonb_build_object(
@@ -340,7 +370,7 @@ BEGIN
     END IF;
     RETURN jsonb_build_object('id', v_hold.id, 'public_id', v_hold.public_id, 'created_at', v_hold.created_at,
                               'posted_minor', v_account.posted_minor, 'held_minor', v_account.held_minor,
-                              'version', v_account.version);
+                              'version', v_account.version, 'review_case_id', v_case_id);
 END
 $$;
 
@@ -421,6 +451,48 @@ BEGIN
     PERFORM ledger_audit_append(p_event, 'ledger.account', v_row.public_id::text,
                                 coalesce(p_event->'payload', '{}') || jsonb_build_object('from', v_row.status,
                                                                                          'to', p_status));
+END
+$$;
+
+-- The `transfer.posted` notifications of a movement, in its statement: an email to each customer on either side
+-- (one, "internal", when both sides are theirs), and the webhook when it came through a client with a webhook URL.
+-- What is sent is built from the transfer row at send time (ADR 0010); these rows say to whom. Returns their ids.
+CREATE OR REPLACE FUNCTION ledger_outbox_transfer_posted(
+    p_transfer uuid, p_kind text, p_amount_minor bigint, p_currency text, p_amount_text text, p_client_id text,
+    p_debit_owner bigint, p_credit_owner bigint
+) RETURNS bigint[]
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, public, pg_temp AS $$
+DECLARE
+    v_payload jsonb := jsonb_build_object('transfer', p_transfer::text, 'kind', p_kind,
+                                          'amount', coalesce(p_amount_text, ''), 'amount_minor', p_amount_minor::text,
+                                          'currency', p_currency);
+    v_side record;
+    v_id bigint;
+    v_ids bigint[] := '{}';
+BEGIN
+    FOR v_side IN
+        SELECT owner_id, CASE WHEN count(*) > 1 THEN 'internal' ELSE min(direction) END AS direction
+          FROM (VALUES (p_debit_owner, 'debit'), (p_credit_owner, 'credit')) AS sides (owner_id, direction)
+         WHERE owner_id IS NOT NULL GROUP BY owner_id ORDER BY owner_id
+    LOOP
+        INSERT INTO ledger_outboxmessage (public_id, topic, channel, recipient_user_id, recipient_client_id, payload,
+                                          status, attempts, last_error)
+        VALUES (gen_random_uuid(), 'transfer.posted', 'email', v_side.owner_id, '',
+                v_payload || jsonb_build_object('direction', v_side.direction), 'pending', 0, '')
+        RETURNING id INTO v_id;
+        v_ids := v_ids || v_id;
+    END LOOP;
+    IF p_client_id <> '' AND EXISTS (
+        SELECT 1 FROM accounts_oauthclientpolicy policy
+          JOIN oauth2_provider_application application ON application.id = policy.application_id
+         WHERE application.client_id = p_client_id AND policy.webhook_url <> '') THEN
+        INSERT INTO ledger_outboxmessage (public_id, topic, channel, recipient_user_id, recipient_client_id, payload,
+                                          status, attempts, last_error)
+        VALUES (gen_random_uuid(), 'transfer.posted', 'webhook', NULL, p_client_id, v_payload, 'pending', 0, '')
+        RETURNING id INTO v_id;
+        v_ids := v_ids || v_id;
+    END IF;
+    RETURN v_ids;
 END
 $$;
 

@@ -251,3 +251,62 @@ def test_the_definer_role_writes_no_seal_of_the_trail():
             ],
         )
         assert cursor.fetchall() == []
+
+
+def test_a_review_hold_cannot_carry_money_past_the_policy_step_nor_post_without_an_approved_case(
+    runtime, victim_and_insider
+):
+    """The attack an insider review found: a "review" hold opened in the victim's name, then posted at once."""
+    victim, insider, _ = victim_and_insider
+    before = _ledger_state()
+    review_hold = json.dumps({
+        "account_id": victim.pk, "destination_id": insider.pk, "currency": "EUR", "amount_minor": 900_00,
+        "purpose": "review", "created_by_id": victim.owner_id, "movement_kind": "transfer",
+        "transfer_public_id": "8f0c2f3e-7c55-4d0e-9a57-5b7f3c1d2e10", "reference": "rent", "time_zone": "UTC",
+    })  # fmt: skip
+    # No rule holds this transfer for review: the policy step, run by the function itself, says so.
+    _refused(runtime, "SELECT ledger_hold_open(%s::jsonb, %s::jsonb)", [review_hold, EVENT], sqlstate="LG002")
+    _ledger_unchanged(before)
+
+
+def test_a_customer_refunds_only_a_payment_received_and_every_movement_is_announced(runtime, victim_and_insider):
+    from ledger.models import OutboxMessage
+
+    victim, insider, _ = victim_and_insider
+    funding = platform_account_get_or_create(purpose="funding", currency="EUR", actor=TEST_ACTOR)
+    deposit = Transfer.objects.get(kind="deposit", postings__account=victim)
+    refund = _movement(
+        kind="reversal", amount_minor=1_00, debit_account_id=victim.pk, credit_account_id=funding.pk,
+        reverses_id=deposit.pk, initiated_by_id=victim.owner_id,
+    )  # fmt: skip
+    _refused(runtime, "SELECT ledger_movement_post(%s::jsonb, %s::jsonb)", [refund, EVENT], sqlstate="LG002")
+
+    movement = _movement(kind="deposit", amount_minor=7_00, debit_account_id=funding.pk, credit_account_id=insider.pk)
+    with runtime.cursor() as cursor:
+        cursor.execute("SELECT ledger_movement_post(%s::jsonb, %s::jsonb)", [movement, EVENT])
+        public_id = cursor.fetchone()[0]["public_id"]
+    runtime.commit()
+    # The customer is told, whoever called: the notification rows are the function's, not the caller's.
+    assert list(
+        OutboxMessage.objects.filter(payload__transfer=public_id).values_list("channel", "recipient_user_id")
+    ) == [("email", insider.owner_id)]
+
+
+def test_a_review_case_decided_by_writing_its_row_is_named_by_ledger_verify(runtime, victim_and_insider):
+    from ledger.models import ReviewCase
+
+    _, insider, booking = victim_and_insider
+    case = ReviewCase.objects.create(
+        kind="held_movement", hold=booking, subject=booking.account.owner, reasons=["x"], amount_minor=1, currency="EUR"
+    )
+    with runtime.cursor() as cursor:  # what the login can still write: the case, not the officer's event
+        cursor.execute(
+            "UPDATE ledger_reviewcase SET status = 'approved', decided_at = now(), decided_by_id = %s,"
+            " decision_reason = 'ok' WHERE id = %s",
+            [insider.owner_id, case.pk],
+        )
+    runtime.commit()
+
+    assert [(p.check, p.object_id) for p in ledger_verify()] == [
+        ("review_case_decided_without_event", str(case.public_id))
+    ]
