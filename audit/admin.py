@@ -19,6 +19,7 @@ from django.contrib.admin.utils import quote, unquote
 from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth import get_permission_codename
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.db.models import Max, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -36,7 +37,7 @@ from audit.models import (
     AuditSigningKey,
     AuditVerification,
 )
-from audit.services.events import Actor, pii_read_record
+from audit.services.events import Actor, audit_event_record, pii_read_record
 from audit.services.verification import (
     audit_trail_verify,
     verification_authentic,
@@ -381,6 +382,14 @@ class AuditCheckpointAdmin(WriteOnceAdmin):
         if not settings.AUDIT_SEALER_PROCESS:
             from audit.tasks import verify_trail
 
+            with transaction.atomic():  # the request is on record (named, with its address) before the run
+                audit_event_record(
+                    event_type="audit.verification_requested",
+                    outcome=AuditEvent.Outcome.SUCCESS,
+                    actor=Actor(staff=str(request.user.public_id)),
+                    object_type="audit.verification",
+                    request=request,
+                )
             verify_trail.delay()
             messages.info(request, "Verification queued: its result appears here when the sealer has finished it.")
             return HttpResponseRedirect(changelist)

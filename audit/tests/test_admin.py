@@ -412,6 +412,8 @@ def test_verify_now_in_a_web_process_hands_the_run_to_the_sealer(officer_client,
     assert [str(message) for message in response.context["messages"]] == [
         "Verification queued: its result appears here when the sealer has finished it."
     ]
+    requested = AuditEvent.objects.get(event_type="audit.verification_requested")  # who asked is on record
+    assert requested.actor_staff == str(response.wsgi_request.user.public_id)
 
 
 def test_verify_now_needs_the_checkpoint_view_permission(viewer_client, sealed):

@@ -529,3 +529,9 @@ def test_an_archive_signed_with_a_key_outside_the_configured_ones_fails_offline(
 
     assert code == 1
     assert f"public key {AuditSigningKey.objects.get().key_id}: not among the trusted keys" in stderr
+
+
+def test_a_missing_archive_path_is_a_usage_error_not_a_failed_verification(tmp_path):
+    code, _stdout, stderr = run("audit_verify", "--archive", str(tmp_path / "no-such.jsonl.gz"))
+
+    assert code == 2 and "no archive file at" in stderr and "FAILED" not in stderr

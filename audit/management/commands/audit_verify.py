@@ -71,6 +71,8 @@ class Command(BaseCommand):
 
     def _verify_archive(self, path: Path) -> VerificationReport:
         """Only the file: no query on this path, so it runs where no database is reachable."""
+        if not path.is_file():  # a typo is not tampering: say so, and do not report a failed verification
+            raise CommandError(f"no archive file at {path}", returncode=2)
         bars: list[ProgressBar] = []
 
         def progress_for(total: int) -> ProgressBar:
