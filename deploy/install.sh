@@ -107,6 +107,21 @@ while read -r process key directory; do
   fi
 done <<<"$KEY_DIRECTORIES"
 
+say "== the sealer's checkpoint export: the worker appends, ops reads (audit_verify, ADR 0005)"
+# Signed public data, no key. The worker's state directory stays 0700; fintech-ops gets read access to this one
+# directory and its file through ACLs, and fintech-ops.service binds it read-only (BindReadOnlyPaths=). The default
+# ACL makes the worker's new checkpoints.jsonl readable by fintech-ops despite the worker's UMask=0077.
+export_dir=/var/lib/fintech-worker/audit-checkpoints
+install -d -m 0700 -o fintech-worker -g fintech-worker "$export_dir"
+if command -v setfacl >/dev/null; then
+  setfacl -m u:fintech-ops:rx -m d:u:fintech-ops:r "$export_dir"
+  if [ -e "$export_dir/checkpoints.jsonl" ]; then
+    setfacl -m u:fintech-ops:r "$export_dir/checkpoints.jsonl"
+  fi
+else
+  say "!! setfacl is missing (apt-get install acl): fintech-manage ops audit_verify cannot read $export_dir"
+fi
+
 say "== systemd units and fintech-manage"
 install -m 0644 -o root -g root "$SOURCE"/deploy/systemd/*.service "$SOURCE"/deploy/systemd/*.target "$UNITS/"
 install -m 0755 -o root -g root "$SOURCE/deploy/fintech-manage" /usr/local/sbin/fintech-manage
