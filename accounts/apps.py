@@ -24,8 +24,8 @@ class AccountsConfig(AppConfig):
         from accounts.models import CustomerProfile, User
 
         # Model changes of people are logged (and mirrored into the sealed trail);
-        # the email is masked entirely, the password hash never logged.
-        auditlog.register(User, exclude_fields=["password", "last_login"], mask_fields=["email"])
+        # the email is masked entirely, the password hash (and its MAC) never logged.
+        auditlog.register(User, exclude_fields=["password", "password_mac", "last_login"], mask_fields=["email"])
         # Identity fields are ciphertext (their str() is a fixed mask anyway); the change log
         # says which changed, never to what - not even the blind index or the vault token.
         auditlog.register(

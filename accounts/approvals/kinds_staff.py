@@ -26,12 +26,13 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY
-from django.contrib.sessions.models import Session
+from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionStore
 from django.db.models import CharField, F, Func, Value
 from django.db.models.functions import Concat
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
+from django.utils.module_loading import import_string
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -173,14 +174,16 @@ def _mfa_state(public_id: str) -> dict[str, Any]:
 
 def staff_sessions_end(user: User) -> int:
     """Delete the user's live web sessions now (a password change alone ends them only at their next request)."""
-    if settings.SESSION_ENGINE != "django.contrib.sessions.backends.db":
+    store = import_string(f"{settings.SESSION_ENGINE}.SessionStore")
+    if not issubclass(store, DatabaseSessionStore):  # fintech.sessions is one (rows keyed by a hash: issue 12)
         return 0
-    ended = [
+    model = store.get_model_class()
+    ended = [  # each row's primary key as stored (the hash, not the cookie): enough to delete it
         session.session_key
-        for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator()
+        for session in model.objects.filter(expire_date__gt=timezone.now()).iterator()
         if session.get_decoded().get(SESSION_KEY) == str(user.pk)
     ]
-    Session.objects.filter(session_key__in=ended).delete()
+    model.objects.filter(session_key__in=ended).delete()
     return len(ended)
 
 

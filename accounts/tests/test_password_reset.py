@@ -23,6 +23,7 @@ from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 from oauth2_provider.models import AccessToken, RefreshToken
 
 from accounts.models import User
+from accounts.password_macs import password_mac_valid
 from accounts.password_reset import (
     PasswordResetLinkInvalid,
     PasswordResetNotAllowed,
@@ -116,6 +117,7 @@ def test_a_customer_resets_with_a_link_that_works_once(client, customer, mailout
     assert done["Location"] == "/accounts/password/reset/complete/"
     customer.refresh_from_db()
     assert customer.check_password(NEW_PASSWORD)
+    assert password_mac_valid(customer)  # the new hash carries its MAC (issue 12)
     assert "_auth_user_id" not in client.session  # nobody is logged in by a link
     again = Client().get(link)
     assert again.status_code == 200

@@ -42,6 +42,7 @@ from accounts.invitations.services import (
 )
 from accounts.mfa import session_mfa_verified_at
 from accounts.models import User
+from accounts.password_macs import password_mac_valid
 from accounts.services import customer_create, staff_create
 from accounts.tests.mfa_helpers import force_login_with_mfa
 from audit.models import AuditEvent
@@ -167,6 +168,7 @@ def test_a_four_eyes_invitation_is_emailed_and_the_new_staff_member_sets_passwor
     assert 'href="/admin/"' in done.content.decode()
     user = User.objects.get(email=NEWCOMER)
     assert user.is_staff and not user.is_superuser and user.check_password(PASSWORD)
+    assert password_mac_valid(user)  # the invitation's hash carries its MAC (issue 12)
     assert list(user.groups.values_list("name", flat=True)) == ["compliance_officer"]
     device = TOTPDevice.objects.get(user=user)
     assert device.confirmed and base64.b32encode(device.bin_key).decode().rstrip("=") == secret.replace(" ", "")
@@ -389,7 +391,7 @@ def test_a_second_factor_reset_needs_a_third_person_then_the_staff_member_re_enr
 
     assert done.status_code == 200
     subject.refresh_from_db()
-    assert subject.check_password(PASSWORD) and subject.is_staff
+    assert subject.check_password(PASSWORD) and subject.is_staff and password_mac_valid(subject)
     assert list(subject.groups.values_list("name", flat=True)) == ["operations"]
     assert TOTPDevice.objects.filter(user=subject, confirmed=True).count() == 1
     assert client.get("/admin/").status_code == 200

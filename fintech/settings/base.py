@@ -264,6 +264,8 @@ CELERY_BEAT_SCHEDULE: dict = {
 
 # --- Auth --------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
+# Django's ModelBackend, refusing a password hash that fails its MAC (accounts.password_macs, issue 12).
+AUTHENTICATION_BACKENDS = ["accounts.backends.PasswordMacBackend"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -302,6 +304,8 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# The database stores a keyed hash of each session key, never the cookie itself (issue 12).
+SESSION_ENGINE = "fintech.sessions"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE_SECONDS", default=30 * 60)

@@ -1,0 +1,83 @@
+"""A user's password hash carries a MAC under a key the database does not hold (issue 12, ADR 0016).
+
+The threat: someone holding only the runtime role's database login runs
+`UPDATE accounts_user SET password = '<hash of a password they chose>'` and
+logs in as that customer (the web login, then OAuth) or staff member (admin,
+operator commands), leaving nothing in the trail but an ordinary login.
+
+So `User.password_mac` is an HMAC-SHA256 over (user pk, password hash), under
+a key derived from the Django secret with a salt of its own (`salted_hmac`, as
+`accounts.oauth.token_macs` does). The model sets it wherever the application
+sets a hash (`User.set_password`, `set_unusable_password`, and `User.save` for
+a hash assigned directly, Django's hasher upgrade included); it is checked
+before any password is compared: by the authentication backend
+(`accounts.authentication_backends.PasswordMacBackend`, which the web login,
+OAuth's login step and operator commands go through) and by
+`User.check_password` itself, so a rewritten hash is never compared, nor
+upgraded (which would re-MAC it). A failing row is refused like a wrong
+password and recorded: log line, metric, audit event `auth.password_mac_invalid`
+naming the user by public id, never the hash. The pk binds the MAC to its row:
+a hash and MAC copied from an account whose password one knows do not verify
+on another. Secrets in `SECRET_KEY_FALLBACKS` still verify, so rotating the
+secret locks nobody out.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+
+from django.conf import settings
+from django.utils.crypto import salted_hmac
+from prometheus_client import Counter
+
+logger = logging.getLogger(__name__)
+REFUSED = Counter(
+    "fintech_password_mac_refused_total", "Password checks refused because the stored hash fails its MAC.", ["lookup"]
+)
+
+_SALT = "fintech.accounts.password"
+
+
+def password_mac(user_id: int, password_hash: str, *, secret: str | None = None) -> str:
+    """The MAC of a user's password hash; `secret`: a fallback secret (default: the current one)."""
+    canonical = json.dumps([user_id, password_hash], separators=(",", ":"))
+    return salted_hmac(_SALT, canonical, secret=secret, algorithm="sha256").hexdigest()
+
+
+def password_mac_valid(user) -> bool:
+    """Whether the user's stored MAC is the MAC of their stored hash (under the secret or a fallback)."""
+    stored = user.password_mac
+    if not stored or user.pk is None:
+        return False
+    secrets = (None, *getattr(settings, "SECRET_KEY_FALLBACKS", ()))
+    return any(hmac.compare_digest(stored, password_mac(user.pk, user.password, secret=secret)) for secret in secrets)
+
+
+def password_mac_verified(user, *, lookup: str, request=None) -> bool:
+    """`password_mac_valid`, and if not, say so (log, metric, audit trail). `lookup` names the door."""
+    if password_mac_valid(user):
+        return True
+    _refusal_record(user, lookup=lookup, request=request)
+    return False
+
+
+def _refusal_record(user, *, lookup: str, request) -> None:
+    """The hash was written outside the application: whoever knows the password it hashes is not let in."""
+    from audit.models import AuditEvent
+    from audit.services.events import Actor, audit_event_record
+
+    REFUSED.labels(lookup).inc()
+    logger.error(
+        "password hash fails its MAC: refused", extra={"user_public_id": str(user.public_id), "lookup": lookup}
+    )
+    audit_event_record(
+        event_type="auth.password_mac_invalid",
+        outcome=AuditEvent.Outcome.DENIED,
+        actor=Actor(),  # nobody proved who they are
+        object_type="accounts.user",
+        object_id=str(user.public_id),
+        payload={"lookup": lookup},
+        request=request,
+    )
