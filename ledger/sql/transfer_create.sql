@@ -59,10 +59,7 @@ DECLARE
     v_second_posted bigint;
     v_second_version bigint;
     v_hold_id bigint;
-    v_payload jsonb;
-    v_outbox_id bigint;
     v_outbox_ids bigint[] := '{}';
-    v_side record;
     v_initiator text := (SELECT u.public_id::text FROM accounts_user u WHERE u.id = p_initiated_by);
 BEGIN
     -- 1. The accounts as named, unlocked: the refusals that need no lock.
@@ -238,44 +235,10 @@ BEGIN
                 'review_reasons', v_policy.r_reasons,
                 'initiated_by', v_initiator));
 
-    -- The outbox (`ledger.outbox.services`): one email per customer concerned, by user id, then the webhook.
-    v_payload := jsonb_build_object(
-        'transfer', p_transfer_public_id::text,
-        'kind', 'transfer',
-        'amount', p_amount_text,
-        'amount_minor', p_amount_minor::text,
-        'currency', p_currency);
-    IF v_from.owner_id IS NOT NULL AND v_from.owner_id = v_to.owner_id THEN
-        INSERT INTO ledger_outboxmessage (public_id, topic, channel, recipient_user_id, recipient_client_id, payload,
-                                          status, attempts, last_error)
-        VALUES (gen_random_uuid(), 'transfer.posted', 'email', v_from.owner_id, '',
-                v_payload || '{"direction": "internal"}', 'pending', 0, '')
-        RETURNING id INTO v_outbox_id;
-        v_outbox_ids := v_outbox_ids || v_outbox_id;
-    ELSE
-        FOR v_side IN
-            SELECT owner_id, direction FROM (
-                VALUES (v_from.owner_id, 'debit'), (v_to.owner_id, 'credit')) AS sides (owner_id, direction)
-             WHERE owner_id IS NOT NULL ORDER BY owner_id
-        LOOP
-            INSERT INTO ledger_outboxmessage (public_id, topic, channel, recipient_user_id, recipient_client_id,
-                                              payload, status, attempts, last_error)
-            VALUES (gen_random_uuid(), 'transfer.posted', 'email', v_side.owner_id, '',
-                    v_payload || jsonb_build_object('direction', v_side.direction), 'pending', 0, '')
-            RETURNING id INTO v_outbox_id;
-            v_outbox_ids := v_outbox_ids || v_outbox_id;
-        END LOOP;
-    END IF;
-    IF p_client_id <> '' AND EXISTS (
-        SELECT 1 FROM accounts_oauthclientpolicy policy
-          JOIN oauth2_provider_application application ON application.id = policy.application_id
-         WHERE application.client_id = p_client_id AND policy.webhook_url <> '') THEN
-        INSERT INTO ledger_outboxmessage (public_id, topic, channel, recipient_user_id, recipient_client_id, payload,
-                                          status, attempts, last_error)
-        VALUES (gen_random_uuid(), 'transfer.posted', 'webhook', NULL, p_client_id, v_payload, 'pending', 0, '')
-        RETURNING id INTO v_outbox_id;
-        v_outbox_ids := v_outbox_ids || v_outbox_id;
-    END IF;
+    -- The notifications (movements.sql, the same rows every movement writes): an email per customer concerned,
+    -- then the partner's webhook.
+    v_outbox_ids := ledger_outbox_transfer_posted(p_transfer_public_id, 'transfer', p_amount_minor, p_currency,
+                                                  p_amount_text, p_client_id, v_from.owner_id, v_to.owner_id);
 
     r_status := 'posted';
     r_from := jsonb_build_object(
