@@ -8,10 +8,11 @@ from datetime import timedelta
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.contrib.postgres.fields import ArrayField
-from django.db import models, router, transaction
+from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from accounts.password_macs import PasswordMacMixin
 from tokenvault.fields import EncryptedDateField, EncryptedIntegerField, EncryptedJSONField, EncryptedTextField
 from tokenvault.tokens import TOKEN_PREFIXES
 
@@ -46,7 +47,7 @@ class UserManager(BaseUserManager["User"]):
         return self.get(email__iexact=username)
 
 
-class User(AbstractBaseUser, PermissionsMixin):
+class User(PasswordMacMixin, AbstractBaseUser, PermissionsMixin):
     """A person who logs in: a customer, or staff (is_staff) working in the admin.
 
     `public_id` is what the API shows; the integer key never leaves the system.
@@ -76,74 +77,6 @@ class User(AbstractBaseUser, PermissionsMixin):
     def __str__(self) -> str:
         # Never the email: str() ends up in logs, admin history and audit reprs.
         return f"user {self.public_id}"
-
-    # --- the password hash's MAC (accounts.password_macs) -----------------------------------------
-    # `_password_mac_of` is the hash `password_mac` belongs to as far as this process knows: the one
-    # loaded with it, or one the application set. A hash that differs from it was set here and gets a
-    # fresh MAC when saved; a hash read from the database never does (that would launder a rewrite).
-    _password_mac_of: str | None = None
-
-    @classmethod
-    def from_db(cls, db, field_names, values):
-        instance = super().from_db(db, field_names, values)
-        instance._password_mac_of = instance.__dict__.get("password")
-        return instance
-
-    def refresh_from_db(self, using=None, fields=None, from_queryset=None) -> None:
-        super().refresh_from_db(using=using, fields=fields, from_queryset=from_queryset)
-        if fields is None or "password" in fields:
-            self._password_mac_of = self.__dict__.get("password")
-
-    def _password_mac_refresh(self) -> None:
-        from accounts.password_macs import password_mac
-
-        if self.pk is not None:  # a new user's MAC is computed once the INSERT gave it its pk (save)
-            self.password_mac = password_mac(self.pk, self.password)
-            self._password_mac_of = self.password
-
-    def set_password(self, raw_password) -> None:
-        super().set_password(raw_password)
-        self._password_mac_refresh()
-
-    def set_unusable_password(self) -> None:
-        super().set_unusable_password()
-        self._password_mac_refresh()
-
-    def check_password(self, raw_password) -> bool:
-        """Django's check, refused first if the hash fails its MAC: a rewritten hash is never compared nor upgraded."""
-        from accounts.password_macs import password_mac_verified
-
-        if self.pk is not None and not password_mac_verified(self, lookup="check_password"):
-            return False
-        return super().check_password(raw_password)  # its hasher upgrade saves through save(): MAC included
-
-    async def acheck_password(self, raw_password) -> bool:
-        from asgiref.sync import sync_to_async
-
-        from accounts.password_macs import password_mac_verified
-
-        if self.pk is not None and not await sync_to_async(password_mac_verified)(self, lookup="check_password"):
-            return False
-        return await super().acheck_password(raw_password)
-
-    def save(self, *args, **kwargs) -> None:
-        update_fields = kwargs.get("update_fields")
-        saves_password = "password" in self.__dict__ and (update_fields is None or "password" in update_fields)
-        if not saves_password:
-            super().save(*args, **kwargs)
-            return
-        if self.password != self._password_mac_of:
-            self._password_mac_refresh()  # a hash the application assigned itself (an invitation's)
-        if update_fields is not None and "password_mac" not in update_fields:
-            kwargs["update_fields"] = [*update_fields, "password_mac"]
-        if self.pk is not None:
-            super().save(*args, **kwargs)
-            return
-        using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
-        with transaction.atomic(using=using):
-            super().save(*args, **kwargs)
-            self._password_mac_refresh()
-            type(self)._base_manager.using(using).filter(pk=self.pk).update(password_mac=self.password_mac)
 
 
 class CustomerProfile(models.Model):

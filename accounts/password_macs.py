@@ -11,7 +11,7 @@ a key derived from the Django secret with a salt of its own (`salted_hmac`, as
 sets a hash (`User.set_password`, `set_unusable_password`, and `User.save` for
 a hash assigned directly, Django's hasher upgrade included); it is checked
 before any password is compared: by the authentication backend
-(`accounts.authentication_backends.PasswordMacBackend`, which the web login,
+(`accounts.backends.PasswordMacBackend`, which the web login,
 OAuth's login step and operator commands go through) and by
 `User.check_password` itself, so a rewritten hash is never compared, nor
 upgraded (which would re-MAC it). A failing row is refused like a wrong
@@ -28,7 +28,9 @@ import hmac
 import json
 import logging
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import router, transaction
 from django.utils.crypto import salted_hmac
 from prometheus_client import Counter
 
@@ -81,3 +83,69 @@ def _refusal_record(user, *, lookup: str, request) -> None:
         payload={"lookup": lookup},
         request=request,
     )
+
+
+class PasswordMacMixin:
+    """What `accounts.User` does to keep `password_mac` with its hash (the model holds the field).
+
+    `_password_mac_of` is the hash `password_mac` belongs to as far as this
+    process knows: the one loaded with it, or one the application set. A hash
+    that differs from it was set here and gets a fresh MAC when saved; a hash
+    read from the database never does (that would launder a rewrite).
+    """
+
+    _password_mac_of: str | None = None
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        instance._password_mac_of = instance.__dict__.get("password")
+        return instance
+
+    def refresh_from_db(self, using=None, fields=None, from_queryset=None) -> None:
+        super().refresh_from_db(using=using, fields=fields, from_queryset=from_queryset)
+        if fields is None or "password" in fields:
+            self._password_mac_of = self.__dict__.get("password")
+
+    def _password_mac_refresh(self) -> None:
+        if self.pk is not None:  # a new user's MAC is computed once the INSERT gave it its pk (save)
+            self.password_mac = password_mac(self.pk, self.password)
+            self._password_mac_of = self.password
+
+    def set_password(self, raw_password) -> None:
+        super().set_password(raw_password)
+        self._password_mac_refresh()
+
+    def set_unusable_password(self) -> None:
+        super().set_unusable_password()
+        self._password_mac_refresh()
+
+    def check_password(self, raw_password) -> bool:
+        """Django's check, refused first if the hash fails its MAC: a rewritten hash is never compared nor upgraded."""
+        if self.pk is not None and not password_mac_verified(self, lookup="check_password"):
+            return False
+        return super().check_password(raw_password)  # its hasher upgrade saves through save(): MAC included
+
+    async def acheck_password(self, raw_password) -> bool:
+        if self.pk is not None and not await sync_to_async(password_mac_verified)(self, lookup="check_password"):
+            return False
+        return await super().acheck_password(raw_password)
+
+    def save(self, *args, **kwargs) -> None:
+        update_fields = kwargs.get("update_fields")
+        saves_password = "password" in self.__dict__ and (update_fields is None or "password" in update_fields)
+        if not saves_password:
+            super().save(*args, **kwargs)
+            return
+        if self.password != self._password_mac_of:
+            self._password_mac_refresh()  # a hash the application assigned itself (an invitation's)
+        if update_fields is not None and "password_mac" not in update_fields:
+            kwargs["update_fields"] = [*update_fields, "password_mac"]
+        if self.pk is not None:
+            super().save(*args, **kwargs)
+            return
+        using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
+        with transaction.atomic(using=using):
+            super().save(*args, **kwargs)
+            self._password_mac_refresh()
+            type(self)._base_manager.using(using).filter(pk=self.pk).update(password_mac=self.password_mac)
