@@ -11,7 +11,7 @@ from django.db import migrations
 from ledger.sql import SqlFile
 
 TRANSFER_CREATE = SqlFile("transfer_create.sql", "b9bc669d023cdbf0edfdf6b18f0ad765a5ad82d5ed150c3421c01cb77c4f1e7a")
-MOVEMENTS = SqlFile("movements.sql", "b1b16e35ad7411c8136490417f238405bee02d5f6bb783bba9d995df461b5079")
+MOVEMENTS = SqlFile("movements.sql", "002775c7329f2b9116bd1b0e1f679cc9e1b52fd02ff2dfe23570956d5cda2539")
 
 MONEY_TABLES = ("ledger_ledgeraccount", "ledger_transfer", "ledger_posting", "ledger_hold")
 

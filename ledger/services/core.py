@@ -33,7 +33,7 @@ from ledger.exceptions import (
     ReasonRequired,
 )
 from ledger.models import CLIENT_ID_MAX_LENGTH, REFERENCE_MAX_LENGTH, Hold, LedgerAccount, Posting, Transfer
-from ledger.services.policy import hold_policy_release
+from ledger.services.policy import hold_policy_release, limit_time_zone
 
 
 def amount_check(amount_minor: Any) -> int:
@@ -194,6 +194,7 @@ def movement_post(
         **transfer_fields,
     }
     movement["amount_text"] = format_amount(amount_minor, currency)  # what the notification rows say
+    movement["time_zone"] = limit_time_zone()  # the function runs the policy step again, on the same day
     result = ledger_call("ledger_movement_post", movement, event)
     accounts_refresh(result, debit, credit)
     transfer = Transfer.objects.get(pk=result["id"])

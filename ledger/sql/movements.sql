@@ -113,7 +113,7 @@ DECLARE
     v_created_at timestamptz;
     v_movement jsonb;
     v_accounts jsonb := '{}';
-    v_object_id text;
+    v_policy record;
 BEGIN
     IF v_kind IS NULL OR v_kind NOT IN ('transfer', 'deposit', 'hold_capture', 'reversal', 'credit_charge') THEN
         PERFORM ledger_refuse('unknown movement kind ' || coalesce(v_kind, 'NULL'));
@@ -205,6 +205,28 @@ BEGIN
     END IF;
     IF NOT ledger_funds_ok(v_debit, -v_amount, v_debit_held) THEN
         PERFORM ledger_refuse('insufficient funds');
+    END IF;
+
+    -- The policy step, as the database runs it, for what a customer's money does (deposits are the platform's).
+    IF v_kind IN ('credit_charge', 'reversal') AND v_hold_id IS NULL THEN
+        SELECT * INTO v_policy FROM ledger_policy_check(
+            CASE WHEN v_kind = 'reversal' THEN 'refund' ELSE 'credit_charge' END, v_debit.owner_id,
+            v_credit.owner_id, v_currency, v_amount, clock_timestamp(), coalesce(p_movement->>'time_zone', 'UTC'));
+        IF v_policy.r_refusal IS NOT NULL
+           OR v_policy.r_limit_day IS DISTINCT FROM (p_movement->>'limit_day')::date
+           OR coalesce(p_movement->'review_reasons', '[]') <> coalesce(v_policy.r_reasons, '[]')
+           OR coalesce((p_movement->>'flagged_for_review')::boolean, false)
+              <> (jsonb_array_length(coalesce(v_policy.r_reasons, '[]')) > 0)
+           OR (v_kind = 'credit_charge' AND v_policy.r_action = 'hold_for_review') THEN
+            PERFORM ledger_refuse('the movement is not what the policy step decides for it');
+        END IF;
+    ELSIF v_hold_id IS NOT NULL THEN  -- a capture, or a review hold posted: a block still stops it
+        SELECT * INTO v_policy FROM ledger_policy_check(
+            'capture', v_debit.owner_id, v_credit.owner_id, v_currency, v_amount, clock_timestamp(),
+            coalesce(p_movement->>'time_zone', 'UTC'));
+        IF v_policy.r_refusal IS NOT NULL THEN
+            PERFORM ledger_refuse('the policy step refuses this capture');
+        END IF;
     END IF;
 
     INSERT INTO ledger_transfer (public_id, kind, currency, amount_minor, reference, initiated_by_id, client_id,

@@ -310,3 +310,15 @@ def test_a_review_case_decided_by_writing_its_row_is_named_by_ledger_verify(runt
     assert [(p.check, p.object_id) for p in ledger_verify()] == [
         ("review_case_decided_without_event", str(case.public_id))
     ]
+
+
+def test_a_credit_charge_or_a_refund_passes_the_policy_step_inside_the_function(runtime, victim_and_insider):
+    """A charge not counted on the customer's day (or a refund) is refused: limits hold for every caller."""
+    line = account(kind="credit_line", credit_limit_minor=100_00)
+    settlement = platform_account_get_or_create(purpose="settlement", currency="EUR", actor=TEST_ACTOR)
+    before = _ledger_state()
+    uncounted = _movement(
+        kind="credit_charge", amount_minor=10_00, debit_account_id=line.pk, credit_account_id=settlement.pk
+    )
+    _refused(runtime, "SELECT ledger_movement_post(%s::jsonb, %s::jsonb)", [uncounted, EVENT], sqlstate="LG002")
+    _ledger_unchanged(before)
