@@ -24,15 +24,13 @@ secret locks nobody out.
 
 from __future__ import annotations
 
-import hmac
-import json
 import logging
 
 from asgiref.sync import sync_to_async
-from django.conf import settings
 from django.db import router, transaction
-from django.utils.crypto import salted_hmac
 from prometheus_client import Counter
+
+from fintech.macs import row_mac_matches, row_mac_of
 
 logger = logging.getLogger(__name__)
 REFUSED = Counter(
@@ -44,17 +42,12 @@ _SALT = "fintech.accounts.password"
 
 def password_mac(user_id: int, password_hash: str, *, secret: str | None = None) -> str:
     """The MAC of a user's password hash; `secret`: a fallback secret (default: the current one)."""
-    canonical = json.dumps([user_id, password_hash], separators=(",", ":"))
-    return salted_hmac(_SALT, canonical, secret=secret, algorithm="sha256").hexdigest()
+    return row_mac_of(_SALT, [user_id, password_hash], secret=secret)
 
 
 def password_mac_valid(user) -> bool:
     """Whether the user's stored MAC is the MAC of their stored hash (under the secret or a fallback)."""
-    stored = user.password_mac
-    if not stored or user.pk is None:
-        return False
-    secrets = (None, *getattr(settings, "SECRET_KEY_FALLBACKS", ()))
-    return any(hmac.compare_digest(stored, password_mac(user.pk, user.password, secret=secret)) for secret in secrets)
+    return user.pk is not None and row_mac_matches(user.password_mac, _SALT, [user.pk, user.password])
 
 
 def password_mac_verified(user, *, lookup: str, request=None) -> bool:

@@ -29,15 +29,13 @@ row id and what the row claims, never a token or code. Secrets in
 
 from __future__ import annotations
 
-import hmac
-import json
 import logging
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 
-from django.conf import settings
-from django.utils.crypto import salted_hmac
 from prometheus_client import Counter
+
+from fintech.macs import row_mac_matches, row_mac_of
 
 logger = logging.getLogger(__name__)
 REFUSED = Counter(
@@ -103,8 +101,7 @@ _KINDS: dict[str, tuple[str, Callable[..., list], str, str, str]] = {
 def row_mac(kind: str, row, *, secret: str | None = None) -> str:
     """The MAC of what `row` vouches for; `secret`: a fallback secret (default: the current one)."""
     salt, values, *_ = _KINDS[kind]
-    canonical = json.dumps(values(row), separators=(",", ":"))
-    return salted_hmac(salt, canonical, secret=secret, algorithm="sha256").hexdigest()
+    return row_mac_of(salt, values(row), secret=secret)
 
 
 def row_macs_store(kind: str, rows: Iterable, *, model=None, using: str | None = None) -> None:
@@ -143,10 +140,9 @@ def row_mac_verified(kind: str, row, *, lookup: str) -> bool:
     `lookup` names the door (refresh, token_endpoint, step_up) for the record.
     """
     stored = getattr(row, "fintech_mac", None)  # no MAC row: None (the reverse accessor's miss is an AttributeError)
-    if stored is not None and stored.mac:
-        secrets = (None, *getattr(settings, "SECRET_KEY_FALLBACKS", ()))
-        if any(hmac.compare_digest(stored.mac, row_mac(kind, row, secret=secret)) for secret in secrets):
-            return True
+    salt, values, *_ = _KINDS[kind]
+    if stored is not None and row_mac_matches(stored.mac, salt, values(row)):
+        return True
     _refusal_record(kind, row, lookup=lookup)
     return False
 

@@ -21,15 +21,13 @@ failed), so rotating the secret does not sign everyone out.
 
 from __future__ import annotations
 
-import hmac
-import json
 import logging
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
-from django.conf import settings
-from django.utils.crypto import salted_hmac
 from prometheus_client import Counter
+
+from fintech.macs import row_mac_matches, row_mac_of
 
 logger = logging.getLogger(__name__)
 REFUSED = Counter(
@@ -48,11 +46,12 @@ def access_token_mac(token, *, secret: str | None = None) -> str:
     in a migration too). The expiry is whole microseconds since the epoch, what
     PostgreSQL keeps, so the value read back gives the same MAC as the one saved.
     """
+    return row_mac_of(_SALT, _values(token), secret=secret)
+
+
+def _values(token) -> list:
     expires = (token.expires - _EPOCH) // _MICROSECOND
-    canonical = json.dumps(
-        [token.token_checksum, token.user_id, token.application_id, token.scope, expires], separators=(",", ":")
-    )
-    return salted_hmac(_SALT, canonical, secret=secret, algorithm="sha256").hexdigest()
+    return [token.token_checksum, token.user_id, token.application_id, token.scope, expires]
 
 
 def access_token_macs_store(tokens: Iterable) -> None:
@@ -78,10 +77,8 @@ def access_token_mac_verified(token, stored_mac: str | None, *, lookup: str, req
     record; `request` is the Django request, when there is one, for the event's
     address and user agent.
     """
-    if stored_mac:
-        secrets = (None, *getattr(settings, "SECRET_KEY_FALLBACKS", ()))
-        if any(hmac.compare_digest(stored_mac, access_token_mac(token, secret=secret)) for secret in secrets):
-            return True
+    if row_mac_matches(stored_mac, _SALT, _values(token)):
+        return True
     _refusal_record(token, lookup=lookup, request=request)
     return False
 
