@@ -24,6 +24,9 @@ What is checked:
   a database holding such transfers is re-seeded (pre-release), not migrated.
   Transfers older than the oldest event kept (after `audit_purge`) are not
   checked; that the event itself is genuine is `audit_verify`'s to say;
+* every transfer carries the authorization MAC of the application that decided
+  it (ledger/authorization.py): a movement posted with the database login
+  alone, through the functions the runtime role may call, is named;
 * every decided review case has the audit event of its decision (a case
   approved by writing its row, not by an officer, is named);
 * every spend counter (owner, currency, business day) equals what the
@@ -37,6 +40,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.db import connection, transaction
+
+from ledger.authorization import transfers_without_authorization
 
 MAX_PROBLEMS_PER_CHECK = 1000
 
@@ -274,6 +279,10 @@ def _run_checks() -> list[Problem]:
         for check, object_type, sql in _CHECKS:
             cursor.execute(sql + " LIMIT %s", [MAX_PROBLEMS_PER_CHECK])
             problems.extend(Problem(check, object_type, object_id, detail) for object_id, detail in cursor.fetchall())
+        problems.extend(
+            Problem("transfer_not_authorized", "transfer", object_id, detail)
+            for object_id, detail in transfers_without_authorization(cursor, limit=MAX_PROBLEMS_PER_CHECK)
+        )
     return problems
 
 

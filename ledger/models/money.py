@@ -152,6 +152,9 @@ class Transfer(models.Model):
     # The business day (LEDGER_LIMIT_TIME_ZONE) whose spend counter this movement counted on; NULL when it
     # did not count (deposits, captures: the hold counted when it reserved the money).
     limit_day = models.DateField(null=True, blank=True)
+    # HMAC-SHA256 (hex) by the application that decided the movement (ledger/authorization.py): a movement
+    # posted with the database login alone has none that `ledger_verify` accepts. Empty only before 0011.
+    authorization_mac = models.CharField(max_length=64, blank=True, db_default="", editable=False)
     created_at = models.DateTimeField(db_default=ClockTimestamp())
 
     class Meta:

@@ -14,6 +14,7 @@ that left nothing behind; the database's are what a stolen login cannot skip.
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -22,6 +23,7 @@ from django.db import DatabaseError, connection
 from audit.models import AuditEvent
 from audit.services.events import Actor, audit_event_record, audit_event_row
 from fintech.free_text import free_text_check
+from ledger.authorization import authorization_mac
 from ledger.currencies import MAX_AMOUNT_MINOR, currency_exponent, format_amount
 from ledger.exceptions import (
     AccountNotActive,
@@ -183,6 +185,7 @@ def movement_post(
     same_currency_check(currency, debit, credit)
     held_delta = -amount_minor if hold is not None else 0
     funds_check(debit, posted_delta_minor=-amount_minor, held_delta_minor=held_delta)
+    transfer_fields.setdefault("public_id", uuid.uuid4())
     movement = {
         "kind": kind,
         "currency": currency,
@@ -193,6 +196,19 @@ def movement_post(
         "reverses_id": getattr(reverses, "pk", None),
         **transfer_fields,
     }
+    movement["authorization_mac"] = authorization_mac(
+        public_id=transfer_fields["public_id"],
+        kind=kind,
+        currency=currency,
+        amount_minor=amount_minor,
+        debit_account=debit.public_id,
+        credit_account=credit.public_id,
+        initiated_by_id=transfer_fields.get("initiated_by_id"),
+        client_id=transfer_fields.get("client_id", ""),
+        reference=transfer_fields.get("reference", ""),
+        hold_id=movement["hold_id"],
+        reverses_id=movement["reverses_id"],
+    )
     movement["amount_text"] = format_amount(amount_minor, currency)  # what the notification rows say
     movement["time_zone"] = limit_time_zone()  # the function runs the policy step again, on the same day
     result = ledger_call("ledger_movement_post", movement, event)

@@ -26,6 +26,7 @@ from fintech.json_documents import json_column
 from fintech.redaction import scrub_text
 from fintech.request_context import current_request_id
 from ledger import notifications
+from ledger.authorization import authorization_mac
 from ledger.currencies import format_amount
 from ledger.exceptions import AccountNotFound, LedgerInvariantViolation
 from ledger.models import LedgerAccount, Posting, Transfer
@@ -35,7 +36,7 @@ from ledger.services.policy import limit_time_zone, refusal_error
 # One statement; every value is a bound parameter.
 _TRANSFER_CREATE_SQL = (
     "SELECT r_refusal, r_refusal_data, r_status, r_transfer_id, r_created_at, r_review_reasons, r_from, r_to,"
-    " r_outbox_ids FROM ledger_transfer_create(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    " r_outbox_ids FROM ledger_transfer_create(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 )
 INVARIANT_SQLSTATE = "LG001"  # raised by the ledger's SQL when a balance is not what its lock predicts
 
@@ -115,6 +116,19 @@ def transfer_create(
                         actor.staff,
                         current_request_id() or "",
                         scrub_text(reference),
+                        authorization_mac(
+                            public_id=public_id,
+                            kind=Transfer.Kind.TRANSFER,
+                            currency=currency,
+                            amount_minor=amount_minor,
+                            debit_account=from_public_id,
+                            credit_account=to_public_id,
+                            initiated_by_id=initiated_by.pk,
+                            client_id=client_id,
+                            reference=reference,
+                            hold_id=None,
+                            reverses_id=None,
+                        ),
                     ],
                 )
             except DatabaseError as error:

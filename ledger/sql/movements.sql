@@ -121,6 +121,9 @@ BEGIN
     IF v_amount IS NULL OR v_amount <= 0 THEN
         PERFORM ledger_refuse('a movement moves a positive amount');
     END IF;
+    IF coalesce(p_movement->>'authorization_mac', '') !~ '^[0-9a-f]{64}$' THEN
+        PERFORM ledger_refuse('a movement carries the authorization MAC of the application that decided it');
+    END IF;
     FOR v_row IN
         SELECT * FROM ledger_ledgeraccount
          WHERE id IN ((p_movement->>'debit_account_id')::bigint, (p_movement->>'credit_account_id')::bigint)
@@ -230,10 +233,12 @@ BEGIN
     END IF;
 
     INSERT INTO ledger_transfer (public_id, kind, currency, amount_minor, reference, initiated_by_id, client_id,
-                                 reverses_id, reversed_minor, hold_id, flagged_for_review, review_reasons, limit_day)
+                                 reverses_id, reversed_minor, hold_id, flagged_for_review, review_reasons, limit_day,
+                                 authorization_mac)
     VALUES (v_public_id, v_kind, v_currency, v_amount, coalesce(p_movement->>'reference', ''), v_initiated_by,
             v_client_id, v_reverses_id, 0, v_hold_id, coalesce((p_movement->>'flagged_for_review')::boolean, false),
-            coalesce(p_movement->'review_reasons', '[]'), (p_movement->>'limit_day')::date)
+            coalesce(p_movement->'review_reasons', '[]'), (p_movement->>'limit_day')::date,
+            p_movement->>'authorization_mac')
     RETURNING id, created_at INTO v_transfer_id, v_created_at;
 
     -- Balances and postings in account id order, as every other writer does.

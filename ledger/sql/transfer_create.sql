@@ -11,7 +11,8 @@
 --
 -- Refusals are RETURNED before the first write (r_refusal = the stable code, r_refusal_data = the numbers
 -- its message needs), so the caller's transaction stays usable and the HTTP layer stores the refusal as
--- the idempotent answer without a savepoint. A broken money invariant RAISEs SQLSTATE LG001.
+-- the idempotent answer without a savepoint. A broken money invariant RAISEs SQLSTATE LG001; a call without
+-- the application's authorization MAC (ledger/authorization.py) is refused with LG002 before anything.
 
 CREATE OR REPLACE FUNCTION ledger_transfer_create(
     p_from_public_id uuid,
@@ -30,6 +31,7 @@ CREATE OR REPLACE FUNCTION ledger_transfer_create(
     p_actor_staff text,
     p_request_id text,
     p_audit_reference text,
+    p_authorization_mac text,
     OUT r_refusal text,
     OUT r_refusal_data jsonb,
     OUT r_status text,
@@ -62,6 +64,9 @@ DECLARE
     v_outbox_ids bigint[] := '{}';
     v_initiator text := (SELECT u.public_id::text FROM accounts_user u WHERE u.id = p_initiated_by);
 BEGIN
+    IF coalesce(p_authorization_mac, '') !~ '^[0-9a-f]{64}$' THEN
+        PERFORM ledger_refuse('a movement carries the authorization MAC of the application that decided it');
+    END IF;
     -- 1. The accounts as named, unlocked: the refusals that need no lock.
     SELECT * INTO v_from FROM ledger_ledgeraccount
      WHERE public_id = p_from_public_id AND owner_id = p_initiated_by AND kind <> 'platform';
@@ -171,9 +176,10 @@ BEGIN
     END IF;
 
     INSERT INTO ledger_transfer (public_id, kind, currency, amount_minor, reference, initiated_by_id, client_id,
-                                 reverses_id, reversed_minor, hold_id, flagged_for_review, review_reasons, limit_day)
+                                 reverses_id, reversed_minor, hold_id, flagged_for_review, review_reasons, limit_day,
+                                 authorization_mac)
     VALUES (p_transfer_public_id, 'transfer', p_currency, p_amount_minor, p_reference, p_initiated_by, p_client_id,
-            NULL, 0, NULL, v_policy.r_action = 'flag', v_policy.r_reasons, v_policy.r_limit_day)
+            NULL, 0, NULL, v_policy.r_action = 'flag', v_policy.r_reasons, v_policy.r_limit_day, p_authorization_mac)
     RETURNING id, created_at INTO r_transfer_id, r_created_at;
     IF v_policy.r_action = 'flag' THEN
         INSERT INTO ledger_reviewcase (public_id, kind, status, transfer_id, hold_id, subject_id, reasons,

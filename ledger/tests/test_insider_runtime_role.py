@@ -25,7 +25,7 @@ from audit.models import AuditEvent
 from conftest import database_url
 from ledger.invariants import ledger_verify
 from ledger.models import Hold, LedgerAccount, Posting, Transfer
-from ledger.services import hold_create, platform_account_get_or_create
+from ledger.services import deposit_from_funding, hold_create, platform_account_get_or_create
 from ledger.tests.factories import TEST_ACTOR, account, generous_limits, transfer_written_directly
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -134,8 +134,11 @@ def test_the_functions_helpers_cannot_be_called_directly(runtime, victim_and_ins
     _ledger_unchanged(before)
 
 
+FORGED_MAC = "0" * 64  # the insider has no application secret: any MAC they send is a guess
+
+
 def _movement(**fields) -> str:
-    return json.dumps({"currency": "EUR", "reference": "", "client_id": "", **fields})
+    return json.dumps({"currency": "EUR", "reference": "", "client_id": "", "authorization_mac": FORGED_MAC, **fields})
 
 
 EVENT = json.dumps({"event_type": "ledger.deposit.posted", "actor_staff": "someone", "payload": {}})
@@ -183,11 +186,21 @@ def test_the_functions_refuse_movements_of_the_wrong_shape(runtime, victim_and_i
     _ledger_unchanged(before)
 
 
-def test_what_a_function_lets_the_login_do_is_recorded_in_the_trail(runtime, victim_and_insider):
-    """The residual risk, bounded: a deposit made with the login alone is a real deposit, with its event."""
+def test_what_a_function_lets_the_login_do_is_recorded_in_the_trail_and_named_by_ledger_verify(
+    runtime, victim_and_insider
+):
+    """The residual risk, bounded: a deposit made with the login alone moves money, with its event, but it
+    carries no MAC of the application's, so ledger_verify names it; without any MAC the function refuses."""
     _, insider, _ = victim_and_insider
     funding = platform_account_get_or_create(purpose="funding", currency="EUR", actor=TEST_ACTOR)
-    movement = _movement(kind="deposit", amount_minor=5_00, debit_account_id=funding.pk, credit_account_id=insider.pk)
+    sides = {"debit_account_id": funding.pk, "credit_account_id": insider.pk}
+    _refused(
+        runtime,
+        "SELECT ledger_movement_post(%s::jsonb, %s::jsonb)",
+        [_movement(kind="deposit", amount_minor=5_00, authorization_mac=None, **sides), EVENT],
+        sqlstate="LG002",
+    )
+    movement = _movement(kind="deposit", amount_minor=5_00, **sides)
     with runtime.cursor() as cursor:
         cursor.execute("SELECT ledger_movement_post(%s::jsonb, %s::jsonb)", [movement, EVENT])
         public_id = cursor.fetchone()[0]["public_id"]
@@ -199,7 +212,50 @@ def test_what_a_function_lets_the_login_do_is_recorded_in_the_trail(runtime, vic
         {"account": str(account.public_id), "amount_minor": amount}
         for account, amount in sorted([(funding, -5_00), (insider, 5_00)], key=lambda side: side[0].pk)
     ]
-    assert ledger_verify() == []
+    assert [(p.check, p.object_id) for p in ledger_verify()] == [("transfer_not_authorized", public_id)]
+
+
+def test_a_genuine_movements_mac_cannot_be_replayed(runtime, victim_and_insider):
+    """Copied from a real deposit into the insider's account: onto a new transfer id it does not match (named
+    by ledger_verify); with the same id the transfer's unique public id refuses the copy."""
+    _, insider, _ = victim_and_insider
+    genuine = deposit_from_funding(account=insider, amount_minor=9_00, reason="refund", actor=TEST_ACTOR)
+    funding = platform_account_get_or_create(purpose="funding", currency="EUR", actor=TEST_ACTOR)
+    copy = {
+        "kind": "deposit", "amount_minor": 9_00, "reference": "refund", "authorization_mac": genuine.authorization_mac,
+        "debit_account_id": funding.pk, "credit_account_id": insider.pk,
+    }  # fmt: skip
+    _refused(
+        runtime,
+        "SELECT ledger_movement_post(%s::jsonb, %s::jsonb)",
+        [_movement(**copy, public_id=str(genuine.public_id)), EVENT],
+        sqlstate="23505",
+    )
+    with runtime.cursor() as cursor:
+        cursor.execute("SELECT ledger_movement_post(%s::jsonb, %s::jsonb)", [_movement(**copy), EVENT])
+        replayed = cursor.fetchone()[0]["public_id"]
+    runtime.commit()
+
+    assert [(p.check, p.object_id) for p in ledger_verify()] == [("transfer_not_authorized", replayed)]
+
+
+def test_a_customer_transfer_needs_the_applications_mac_too(runtime, victim_and_insider):
+    """ledger_transfer_create (the customer's path) refuses a call without a MAC, and one with a guessed MAC
+    moves the victim's money only to be named by ledger_verify."""
+    victim, insider, _ = victim_and_insider
+    call = (
+        "SELECT r_refusal, r_status FROM ledger_transfer_create(%s, %s, %s, 5000, 'EUR', 'rent', '', now(),"
+        " 'UTC', gen_random_uuid(), '50.00', '', '', '', '', 'rent', %s)"
+    )
+    params = [victim.public_id, insider.public_id, victim.owner_id]
+    _refused(runtime, call, [*params, None], sqlstate="LG002")
+    with runtime.cursor() as cursor:
+        cursor.execute(call, [*params, FORGED_MAC])
+        assert cursor.fetchone() == (None, "posted")
+    runtime.commit()
+
+    moved = Transfer.objects.get(kind="transfer", initiated_by=victim.owner, amount_minor=50_00)
+    assert [(p.check, p.object_id) for p in ledger_verify()] == [("transfer_not_authorized", str(moved.public_id))]
 
 
 def test_an_outbox_message_keeps_its_recipient_and_content_only_its_delivery_state_moves(runtime, victim_and_insider):

@@ -235,7 +235,8 @@ def test_money_moved_without_an_audit_event_is_named_and_nothing_else_is_wrong()
     quiet = _moved_quietly(alice, bob, 50_00)
 
     assert [(p.check, p.object_id, p.detail) for p in ledger_verify()] == [
-        ("transfer_not_in_audit_trail", str(quiet.public_id), "moved money with no audit event describing it")
+        ("transfer_not_in_audit_trail", str(quiet.public_id), "moved money with no audit event describing it"),
+        ("transfer_not_authorized", str(quiet.public_id), "no authorization MAC: posted without the application"),
     ]
 
 
@@ -259,5 +260,6 @@ def test_money_that_differs_from_its_audit_event_is_named_with_what_differs():
     )  # fmt: skip
 
     assert [(p.check, p.object_id, p.detail) for p in ledger_verify()] == [
-        ("transfer_not_in_audit_trail", str(quiet.public_id), "differs from its audit event: amount, postings")
+        ("transfer_not_in_audit_trail", str(quiet.public_id), "differs from its audit event: amount, postings"),
+        ("transfer_not_authorized", str(quiet.public_id), "no authorization MAC: posted without the application"),
     ]
