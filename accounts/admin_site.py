@@ -34,6 +34,18 @@ def user_may_use_admin(request: HttpRequest) -> bool:
 
 
 class MfaAdminSite(AdminSite):
+    # The platform's name instead of "Django administration"; the index starts with where each role's work is.
+    site_header = "Fintech back office"
+    site_title = "Fintech back office admin"
+    index_title = "Site administration of the Fintech back office"
+    index_template = "admin/fintech_index.html"
+
+    def index(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+        from accounts.admin_index import role_guide_for
+
+        extra_context = {**(extra_context or {}), "role_guide": role_guide_for(request.user)}
+        return super().index(request, extra_context)
+
     def has_permission(self, request: HttpRequest) -> bool:
         return user_may_use_admin(request)
 

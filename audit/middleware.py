@@ -36,6 +36,9 @@ API_PREFIX = "/v1/"
 UNAUDITED_PATHS = ("/v1/schema", "/v1/docs")
 MAX_SUMMARY_FIELDS = 50
 SECURITY_EVENTS = {401: "auth.failed", 403: "permission.denied"}
+# Set on the request by a layer that recorded its own, more precise security event for its refusal
+# (`auth.invalid_api_key`): the generic one above would count the same refusal twice.
+SECURITY_EVENT_RECORDED = "fintech_security_event_recorded"
 
 
 def body_summary(content_type: str, body: bytes) -> dict:
@@ -174,7 +177,7 @@ class ApiCallAuditMiddleware:
                 ),
             )
             security_event = SECURITY_EVENTS.get(status)
-            if security_event:
+            if security_event and not getattr(request, SECURITY_EVENT_RECORDED, False):
                 audit_event_record(
                     event_type=security_event,
                     outcome=AuditEvent.Outcome.DENIED,

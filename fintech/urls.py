@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerOauthRedirectView, SpectacularSwaggerSplitView
 
 from accounts.oauth.urls import well_known_urlpatterns
 from fintech import health, metrics
@@ -13,6 +13,8 @@ api_v1 = [
     path("", include("audit.urls")),
     path("schema", SpectacularAPIView.as_view(), name="schema"),
     path("docs", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="docs"),
+    # Where Swagger UI's "Authorize" popup lands (settings.DOCS_OAUTH_REDIRECT_PATH): Swagger UI's own page.
+    path("docs/oauth2-redirect.html", SpectacularSwaggerOauthRedirectView.as_view(), name="docs-oauth2-redirect"),
 ]
 
 urlpatterns = [

@@ -3,8 +3,12 @@
 Runs after `HasRequiredScopes`, so a valid bearer token with the view's scopes
 is already established. The key must then be present, known, unexpired,
 unrevoked, belong to the token's own client, and hold the view's scopes too.
-Every refusal is one 401 `invalid_api_key` for the caller and an
-`auth.invalid_api_key` audit event with the reason for the operators.
+Every refusal is one 401 `invalid_api_key` for the caller and one
+`auth.invalid_api_key` audit event with the reason for the operators; the
+audit middleware then records no second, generic `auth.failed` for the same
+401 (`SECURITY_EVENT_RECORDED`), so each refusal has exactly one event type.
+A key presented without a valid bearer token never reaches this layer: that
+call is refused by authentication and recorded as `auth.failed`.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from accounts.api_keys.selectors import partner_api_key_check, partner_api_key_l
 from accounts.api_keys.services import OBJECT_TYPE
 from accounts.models import PartnerApiKey
 from accounts.permissions import required_scopes_for
+from audit.middleware import SECURITY_EVENT_RECORDED
 from audit.models import AuditEvent
 from audit.services.events import Actor, audit_event_record
 
@@ -33,6 +38,7 @@ def _refuse(request, *, reason: str, prefix: str = "", **details) -> InvalidApiK
         payload={"reason": reason, "method": request.method, **details},
         request=request,
     )
+    setattr(request._request, SECURITY_EVENT_RECORDED, True)
     if reason == "missing":
         return InvalidApiKey(f"This call needs the {API_KEY_HEADER} header as well as the bearer token.")
     return InvalidApiKey(f"The {API_KEY_HEADER} is not valid for this client and call.")

@@ -56,6 +56,47 @@ def oauth_client_register_mobile(*, name: str, redirect_uris: list[str], actor: 
     return application
 
 
+def oauth_client_ensure_docs(*, client_id: str, redirect_uri: str, actor: Actor) -> Application:
+    """The API docs page's client (Swagger UI "Authorize"): public, authorization code + PKCE, a fixed id.
+
+    The id is fixed because Swagger UI's settings name it before any database
+    exists; a public client has no secret, so a known id gives nothing away.
+    Idempotent: run by `demo_seed` on every `make run`, it adds the redirect
+    of the current issuer (another PORT) to the ones registered, and records
+    only what it changed.
+    """
+    redirect_uri_validate(redirect_uri)
+    with transaction.atomic():
+        application = Application.objects.select_for_update().filter(client_id=client_id).first()
+        if application is None:
+            application = Application.objects.create(
+                client_id=client_id,
+                name="API docs (Swagger UI)",
+                client_type=Application.CLIENT_PUBLIC,
+                authorization_grant_type=Application.GRANT_AUTHORIZATION_CODE,
+                redirect_uris=redirect_uri,
+                algorithm=Application.RS256_ALGORITHM,
+                skip_authorization=False,
+            )
+            OAuthClientPolicy.objects.create(application=application)
+            event, payload = "oauth.client_registered", {"kind": "docs"}
+        elif redirect_uri not in application.redirect_uris.split():
+            application.redirect_uris = " ".join([*application.redirect_uris.split(), redirect_uri])
+            application.save(update_fields=["redirect_uris"])
+            event, payload = "oauth.client_redirect_added", {"kind": "docs", "redirect_uri": redirect_uri}
+        else:
+            return application
+        audit_event_record(
+            event_type=event,
+            outcome=AuditEvent.Outcome.SUCCESS,
+            actor=actor,
+            object_type="oauth.client",
+            object_id=application.client_id,
+            payload=payload,
+        )
+    return application
+
+
 def oauth_client_register_partner(*, name: str, can_introspect: bool, actor: Actor) -> tuple[Application, str]:
     """A confidential client for a partner server (client credentials). The secret is returned once."""
     secret = secrets.token_urlsafe(40)

@@ -14,6 +14,10 @@
 * `vault:detokenize` is issued only on the client credentials grant, and only
   to a client whose policy lists token types it may detokenize (ADR 0012):
   asking for it otherwise is `invalid_scope`, and no other scope changes.
+* `openid` needs a client with a signing algorithm: the ID token is signed
+  with it, so a client registered without one gets `invalid_scope` from the
+  authorize and token endpoints, instead of a 500 while signing after the
+  code was spent.
 * Every access token saved gets its MAC (issue 12, `accounts.oauth.token_macs`),
   whatever the grant, and DOT's own bearer checks (userinfo) refuse a row
   whose MAC does not verify, as the /v1 lookup and introspection do.
@@ -34,7 +38,7 @@ from datetime import UTC, datetime, timedelta
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from oauth2_provider.models import AccessToken, Grant, RefreshToken
+from oauth2_provider.models import AccessToken, Application, Grant, RefreshToken
 from oauth2_provider.oauth2_validators import OAuth2Validator
 
 from accounts.models import OAuthClientPolicy, OAuthSession
@@ -53,6 +57,7 @@ from audit.services.events import Actor, audit_event_record
 from fintech.redis_client import get_redis, redis_key
 
 DETOKENIZE_SCOPE = "vault:detokenize"
+OPENID_SCOPE = "openid"
 USED_CODE_TTL_SECONDS = 600
 GRANT_CONTEXT_TTL_SECONDS = 120
 logger = logging.getLogger(__name__)
@@ -203,9 +208,11 @@ class FintechOAuth2Validator(OAuth2Validator):
         request.fintech_verified_refresh_token_id = token.pk
         return True
 
-    # --- scopes: detokenization only for clients staff allowed it -------------------------
+    # --- scopes: detokenization only for clients staff allowed it, openid only with a key ---------
 
     def validate_scopes(self, client_id, scopes, client, request, *args, **kwargs):
+        if OPENID_SCOPE in scopes and client.algorithm == Application.NO_ALGORITHM:
+            return False  # no key to sign an ID token with: refused here, not failed later
         if DETOKENIZE_SCOPE in scopes:
             if getattr(request, "grant_type", None) != "client_credentials":
                 return False

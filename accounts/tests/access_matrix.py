@@ -258,6 +258,7 @@ PRINCIPAL_ENDPOINTS: list[PrincipalEndpoint] = [
 EXEMPT_ROUTES: dict[str, str] = {
     "v1/schema": "public OpenAPI document",
     "v1/docs": "public API documentation page",
+    "v1/docs/oauth2-redirect.html": "public: hands Swagger UI's sign-in popup to its own static page",
     "v1/partner/whoami": "token + API key; its own matrix is in accounts/tests/test_api_keys.py",
     "v1/vault/detokenize": "client token + API key + client policy; its own matrix is in tokenvault/tests/test_apis.py",
 }

@@ -15,12 +15,14 @@ from fintech.settings.base import (
     FINTECH_PROCESS,
     OAUTH2_PROVIDER,
     OIDC_SIGNING_KEY_PATH,
+    SPECTACULAR_SETTINGS,
     STAFF_GRANT_SIGNING_KEY_PATH,
     STAFF_GRANT_VERIFY_KEY_PATH,
     audit_sealer_databases,
     audit_signing_key_file,
     database_runtime_roles,
     databases_for,
+    swagger_ui_oauth,
 )
 from fintech.settings.env import dev_ed25519_key_pair, dev_rsa_private_key_pem, dev_secret, env, process_holds
 
@@ -59,6 +61,7 @@ if process_holds("oidc_signing_key"):
 OAUTH2_PROVIDER["OIDC_ISS_ENDPOINT"] = (
     OAUTH2_PROVIDER["OIDC_ISS_ENDPOINT"] or f"http://127.0.0.1:{env.int('PORT', default=8000)}"
 )
+SPECTACULAR_SETTINGS = swagger_ui_oauth(SPECTACULAR_SETTINGS, OAUTH2_PROVIDER["OIDC_ISS_ENDPOINT"])  # demo docs client
 # Partner webhook secrets are derived from this key (ledger/outbox/webhooks.py).
 WEBHOOK_SIGNING_KEY = (
     (env.str("WEBHOOK_SIGNING_KEY", default="") or dev_secret("webhook_signing_key"))

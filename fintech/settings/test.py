@@ -14,11 +14,13 @@ from fintech.settings.base import (
     FINTECH_PROCESS,
     OAUTH2_PROVIDER,
     OIDC_SIGNING_KEY_PATH,
+    SPECTACULAR_SETTINGS,
     STATIC_ROOT,
     audit_sealer_databases,
     audit_signing_key_file,
     database_runtime_roles,
     databases_for,
+    swagger_ui_oauth,
 )
 from fintech.settings.env import dev_rsa_private_key_pem, dev_secret, env, process_holds
 
@@ -66,6 +68,11 @@ AUDIT_CHECKPOINT_EXPORT_DIR = env.str("AUDIT_CHECKPOINT_EXPORT_DIR", default="")
 if process_holds("oidc_signing_key"):
     OAUTH2_PROVIDER["OIDC_RSA_PRIVATE_KEY"] = dev_rsa_private_key_pem(Path(OIDC_SIGNING_KEY_PATH))
 OAUTH2_PROVIDER["OIDC_ISS_ENDPOINT"] = OAUTH2_PROVIDER["OIDC_ISS_ENDPOINT"] or "http://testserver"
+# The docs client's redirect must be a loopback URL (accounts.oauth.clients): a live server's issuer when a test
+# starts one (OAUTH_ISSUER_URL), else what `make run` would use; never http://testserver.
+SPECTACULAR_SETTINGS = swagger_ui_oauth(
+    SPECTACULAR_SETTINGS, env.str("OAUTH_ISSUER_URL", default="") or "http://127.0.0.1:8000"
+)
 # Partner webhook secrets are derived from this key (ledger/outbox/webhooks.py).
 WEBHOOK_SIGNING_KEY = (
     (env.str("WEBHOOK_SIGNING_KEY", default="") or dev_secret("webhook_signing_key"))

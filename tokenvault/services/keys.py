@@ -123,6 +123,25 @@ def kek_retire_grace_check(*, provider: KeyProvider, version: int, rewrap_comman
         )
 
 
+def kek_retire_check(*, version: int, provider: KeyProvider | None = None) -> str:
+    """Refuse, with `kek_retire`'s own codes, unless `version` could be retired now; returns the KEK id.
+
+    For `vault_retire_key --dry-run`: the same checks without the table lock
+    or the destruction, so an operator learns what a retirement would answer
+    before asking a second person for the grant. `kek_retire` checks again
+    under its lock: this answer is advice, not a reservation.
+    """
+    provider = provider or vault_key_provider()
+    kek_id, current = provider.current_kek()
+    if version == current:
+        raise KekIsCurrent()
+    kek_retire_grace_check(provider=provider, version=version, rewrap_command="vault_rewrap")
+    in_use = VaultRecord.objects.using(VAULT).filter(kek_id=kek_id, kek_version=version).count()
+    if in_use:
+        raise KekInUse(f"{in_use} records still use version {version}; run vault_rewrap first")
+    return kek_id
+
+
 def kek_retire(*, version: int, actor: Actor, provider: KeyProvider | None = None) -> None:
     """Destroy a KEK version, refusing while any live record is still wrapped under it.
 

@@ -31,6 +31,7 @@ from accounts.mfa.provisioning import otpauth_uri
 from accounts.mfa.services import TOTP_DEVICE_NAME
 from accounts.models import User
 from accounts.oauth.clients import (
+    oauth_client_ensure_docs,
     oauth_client_register_mobile,
     oauth_client_register_partner,
     oauth_client_rotate_secret,
@@ -162,6 +163,8 @@ class Command(BaseCommand):
         self.stdout.write(f"                              redirect_uri={DEMO_REDIRECT_URI}")
         self.stdout.write(f"  partner (confidential)      client_id={clients['partner_client_id']}")
         self.stdout.write("                              client_secret in var/demo-oauth-clients.json")
+        self.stdout.write(f"  API docs (public, PKCE)     client_id={clients['docs_client_id']}")
+        self.stdout.write(f"                              Authorize on {base}/v1/docs")
         self.stdout.write("")
 
     def _demo_clients(self) -> dict[str, str]:
@@ -180,6 +183,13 @@ class Command(BaseCommand):
         elif "partner_client_secret" not in stored:
             # Created from another checkout whose var/ holds the secret: issue a new one.
             stored["partner_client_secret"] = oauth_client_rotate_secret(application=partner, actor=actor)
+        # Swagger UI's "Authorize" on /v1/docs (settings.swagger_ui_oauth): its redirect on this run's issuer.
+        docs = oauth_client_ensure_docs(
+            client_id=settings.DOCS_OAUTH_CLIENT_ID,
+            redirect_uri=settings.SPECTACULAR_SETTINGS["SWAGGER_UI_SETTINGS"]["oauth2RedirectUrl"],
+            actor=actor,
+        )
+        stored["docs_client_id"] = docs.client_id
         stored["mobile_client_id"] = mobile.client_id
         stored["partner_client_id"] = partner.client_id
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -19,11 +19,16 @@ class Command(OperatorCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("client_id", help="OAuth client id of the partner's application")
-        parser.add_argument("--name", required=True, help="what the key is for, e.g. 'payouts server eu-1'")
-        parser.add_argument("--scopes", required=True, help='space-separated, e.g. "accounts:read transfers:write"')
+        parser.add_argument("client_id", help="OAuth client id of the partner's application (required)")
+        parser.add_argument("--name", required=True, help="what the key is for, e.g. 'payouts server eu-1' (required)")
         parser.add_argument(
-            "--expires-days", type=int, default=90, help=f"days until the key expires, 1-{MAX_LIFETIME_DAYS}"
+            "--scopes", required=True, help='space-separated, e.g. "accounts:read transfers:write" (required)'
+        )
+        parser.add_argument(
+            "--expires-days",
+            type=int,
+            default=90,
+            help=f"days until the key expires, 1-{MAX_LIFETIME_DAYS} (default: %(default)s)",
         )
 
     def handle(self, *args, client_id: str, name: str, scopes: str, expires_days: int, **options) -> None:

@@ -22,7 +22,7 @@ class Command(OperatorCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("client_id", help="OAuth client id of the partner's application")
+        parser.add_argument("client_id", help="OAuth client id of the partner's application (required)")
 
     def handle(self, *args, client_id: str, **options) -> None:
         if not Application.objects.filter(client_id=client_id).exists():

@@ -20,7 +20,7 @@ class Command(BaseCommand):
     help = "Invite the first security admin of a fresh installation (only while no active staff member exists)."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("email", help="the first security admin's email address")
+        parser.add_argument("email", help="the first security admin's email address (required)")
 
     def handle(self, *args, **options) -> None:
         try:

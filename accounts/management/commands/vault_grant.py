@@ -34,10 +34,25 @@ class Command(OperatorCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("vault_command", choices=VAULT_GRANT_COMMANDS, help="the command the grant is for")
-        parser.add_argument("--kek-version", type=int, default=None, help="vault_retire_key: the KEK version to retire")
-        parser.add_argument("--reason", default="", help="vault_retire_key: why, for the approver (required)")
-        parser.add_argument("--approval", default=None, help="vault_retire_key: the approved request's id")
+        parser.add_argument(
+            "vault_command", choices=VAULT_GRANT_COMMANDS, help="the command the grant is for (required)"
+        )
+        parser.add_argument(
+            "--kek-version",
+            type=int,
+            default=None,
+            help="vault_retire_key: the KEK version to retire (default: none; required for vault_retire_key)",
+        )
+        parser.add_argument(
+            "--reason",
+            default="",
+            help="vault_retire_key: why, for the approver (default: empty, required for vault_retire_key)",
+        )
+        parser.add_argument(
+            "--approval",
+            default=None,
+            help="vault_retire_key: the approved request's id (default: none: record a new request)",
+        )
 
     def handle(self, *args, vault_command: str, kek_version: int | None, reason: str, approval: str | None, **options):
         version = kek_version

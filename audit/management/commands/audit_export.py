@@ -28,9 +28,15 @@ class Command(OperatorCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--from", dest="date_from", required=True, metavar="YYYY-MM-DD", help="first day")
-        parser.add_argument("--to", dest="date_to", required=True, metavar="YYYY-MM-DD", help="day after the last")
-        parser.add_argument("--output-dir", metavar="DIR", help="default: settings.AUDIT_ARCHIVE_DIR")
+        parser.add_argument(
+            "--from", dest="date_from", required=True, metavar="YYYY-MM-DD", help="first day, UTC (required)"
+        )
+        parser.add_argument(
+            "--to", dest="date_to", required=True, metavar="YYYY-MM-DD", help="the day after the last, UTC (required)"
+        )
+        parser.add_argument(
+            "--output-dir", metavar="DIR", help="where the archive is written (default: settings.AUDIT_ARCHIVE_DIR)"
+        )
 
     def handle(self, *args, date_from: str, date_to: str, output_dir: str | None, **options) -> None:
         day_from, day_to = _day(date_from), _day(date_to)

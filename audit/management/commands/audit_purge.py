@@ -23,12 +23,15 @@ class Command(OperatorCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--dry-run", action="store_true", help="report what would be deleted; delete nothing")
+        parser.add_argument(
+            "--dry-run", action="store_true", help="report what would be deleted; delete nothing (default: %(default)s)"
+        )
         parser.add_argument(
             "--batch-size",
             type=int,
             default=PURGE_BATCH_EVENTS,
-            help=f"events per transaction (1-{MAX_PURGE_BATCH_EVENTS}); a larger checkpoint goes alone",
+            help=f"events per transaction (1-{MAX_PURGE_BATCH_EVENTS}); a larger checkpoint goes alone"
+            " (default: %(default)s)",
         )
 
     def handle(self, *args, dry_run: bool, batch_size: int, **options) -> None:

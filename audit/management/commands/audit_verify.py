@@ -31,9 +31,16 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--archive", type=Path, metavar="FILE", help="verify this archive file offline")
         parser.add_argument(
-            "--no-record", action="store_true", help="do not store the outcome as an AuditVerification row"
+            "--archive",
+            type=Path,
+            metavar="FILE",
+            help="verify this archive file offline (default: none: verify the database's trail)",
+        )
+        parser.add_argument(
+            "--no-record",
+            action="store_true",
+            help="do not store the outcome as an AuditVerification row (default: %(default)s)",
         )
 
     def handle(self, *args, archive: Path | None, no_record: bool, **options) -> None:

@@ -39,14 +39,13 @@ class Command(BaseCommand):
             "--batch-size",
             type=int,
             default=DEFAULT_BATCH_SIZE,
-            help=f"rows read per query, 1-{MAX_BATCH_SIZE}; bounds memory (default: {DEFAULT_BATCH_SIZE})",
+            help=f"rows read per query, 1-{MAX_BATCH_SIZE}; bounds memory (default: %(default)s)",
         )
         parser.add_argument(
             "--max-listed",
             type=int,
             default=DEFAULT_MAX_LISTED,
-            help="list at most this many findings, still counting the rest; 0 lists none "
-            f"(default: {DEFAULT_MAX_LISTED})",
+            help="list at most this many findings, still counting the rest; 0 lists none (default: %(default)s)",
         )
 
     def handle(self, *args, tables: list[str] | None, batch_size: int, max_listed: int, **options) -> None:

@@ -34,8 +34,8 @@ class Command(OperatorCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("account", help="the account's public id")
-        parser.add_argument("amount", help='decimal amount in the account currency, e.g. "100.00"')
+        parser.add_argument("account", help="the account's public id (required)")
+        parser.add_argument("amount", help='decimal amount in the account currency, e.g. "100.00" (required)')
         parser.add_argument("--reason", required=True, help="why the money is paid in (required, audited)")
 
     def handle(self, *args, account: str, amount: str, reason: str, **options) -> None:

@@ -17,9 +17,22 @@ class Command(OperatorCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--batch-size", type=int, default=500, help=f"rows per transaction (1-{MAX_REWRAP_BATCH})")
-        parser.add_argument("--model", default=None, help='only this model, e.g. "accounts.CustomerProfile"')
-        parser.add_argument("--resume-from", type=int, default=None, metavar="PK", help="start after this pk")
+        parser.add_argument(
+            "--batch-size",
+            type=int,
+            default=500,
+            help=f"rows per transaction (1-{MAX_REWRAP_BATCH}) (default: %(default)s)",
+        )
+        parser.add_argument(
+            "--model", default=None, help='only this model, e.g. "accounts.CustomerProfile" (default: every model)'
+        )
+        parser.add_argument(
+            "--resume-from",
+            type=int,
+            default=None,
+            metavar="PK",
+            help="start after this pk (default: from the first row)",
+        )
 
     def handle(self, *args, batch_size: int, model: str | None, resume_from: int | None, **options) -> None:
         targets = models_with_encrypted_fields()

@@ -19,8 +19,16 @@ class Command(OperatorCommand):
     )
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--dry-run", action="store_true", help="list and count, shred nothing")
-        parser.add_argument("--grace-hours", type=int, default=None, help=f"at least {GRACE_HOURS_MIN}")
+        parser.add_argument(
+            "--dry-run", action="store_true", help="list and count, shred nothing (default: %(default)s)"
+        )
+        parser.add_argument(
+            "--grace-hours",
+            type=int,
+            default=None,
+            help=f"hours since a record was last issued before it may be shredded, at least {GRACE_HOURS_MIN}"
+            " (default: settings.VAULT_ORPHAN_GRACE_HOURS)",
+        )
 
     def handle(self, *args, dry_run: bool, grace_hours: int | None, **options) -> None:
         grace_hours = settings.VAULT_ORPHAN_GRACE_HOURS if grace_hours is None else grace_hours

@@ -17,10 +17,21 @@ class Command(StaffGrantCommandMixin, BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
-            "--batch-size", type=int, default=500, help=f"records per transaction (1-{MAX_REWRAP_BATCH})"
+            "--batch-size",
+            type=int,
+            default=500,
+            help=f"records per transaction (1-{MAX_REWRAP_BATCH}) (default: %(default)s)",
         )
-        parser.add_argument("--resume-from", type=int, default=None, metavar="ID", help="start after this record id")
-        parser.add_argument("--max-batches", type=int, default=1_000_000, help="stop after this many batches")
+        parser.add_argument(
+            "--resume-from",
+            type=int,
+            default=None,
+            metavar="ID",
+            help="start after this record id (default: from the first record)",
+        )
+        parser.add_argument(
+            "--max-batches", type=int, default=1_000_000, help="stop after this many batches (default: %(default)s)"
+        )
 
     def handle(self, *args, batch_size: int, resume_from: int | None, max_batches: int, **options) -> None:
         actor = self.staff_grant_use({}).actor
