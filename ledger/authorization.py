@@ -1,4 +1,4 @@
-"""A transfer's authorization MAC: what ties each movement to the application that decided it (issue 12).
+"""Authorization MACs: what ties each movement, hold and review decision to the application (issue 12).
 
 The runtime role may EXECUTE the ledger's functions (ADR 0016), so a stolen
 database login alone could post a deposit, or a customer's money to the
@@ -11,8 +11,15 @@ for every transfer and names the transfer whose MAC does not match. The MAC
 covers the transfer's public id, which is unique, so a MAC copied from a real
 transfer cannot be replayed onto another.
 
-The key is the Django secret (`fintech.macs`, a salt of its own): held by the
-web, worker and ops processes, never by the database.
+Holds carry one too (a hold is a movement decided now and posted later: a
+hold opened with the login alone would otherwise be captured by the payee
+through the API, with a genuine transfer MAC), and so does a review case's
+decision (a case approved by writing its row would release a held movement).
+The application checks both before it posts (`ledger.services.core`), and
+`ledger_verify` checks every row (`ledger/authorization_checks.py`).
+
+The key is the Django secret (`fintech.macs`, a salt per kind of row): held
+by the web, worker and ops processes, never by the database.
 """
 
 from __future__ import annotations
@@ -63,42 +70,65 @@ def authorization_matches(stored: str | None, **movement: Any) -> bool:
     return row_mac_matches(stored, SALT, authorization_values(**movement))
 
 
-# Each transfer as its MAC was computed: the accounts its postings debit and credit, as the verifier sees them.
-_TRANSFERS_SQL = """
-SELECT t.public_id, t.kind, t.currency, t.amount_minor,
-       (SELECT a.public_id FROM ledger_posting p JOIN ledger_ledgeraccount a ON a.id = p.account_id
-         WHERE p.transfer_id = t.id AND p.amount_minor < 0 ORDER BY p.id LIMIT 1),
-       (SELECT a.public_id FROM ledger_posting p JOIN ledger_ledgeraccount a ON a.id = p.account_id
-         WHERE p.transfer_id = t.id AND p.amount_minor > 0 ORDER BY p.id LIMIT 1),
-       t.initiated_by_id, t.client_id, t.reference, t.hold_id, t.reverses_id, t.authorization_mac
-  FROM ledger_transfer t ORDER BY t.id"""
+HOLD_SALT = "ledger.hold.authorization/1"
+CASE_DECISION_SALT = "ledger.review_case.decision/1"
 
 
-def transfers_without_authorization(cursor, *, limit: int) -> list[tuple[str, str]]:
-    """(public id, why) of each transfer whose MAC is missing or is not the application's, up to `limit`.
+def hold_authorization_values(
+    *,
+    public_id: uuid.UUID | str,
+    account: uuid.UUID | str,
+    destination: uuid.UUID | str,
+    currency: str,
+    amount_minor: int,
+    purpose: str,
+    created_by_id: int | None,
+    client_id: str,
+    reference: str,
+    movement_kind: str,
+    transfer_public_id: uuid.UUID | str | None,
+) -> list[Any]:
+    return [
+        str(public_id),
+        str(account),
+        str(destination),
+        currency,
+        int(amount_minor),
+        purpose,
+        created_by_id,
+        client_id or "",
+        reference or "",
+        movement_kind or "",
+        str(transfer_public_id) if transfer_public_id else None,
+    ]
 
-    Streams the transfers in batches: the check is Python's (the database does not hold the key).
-    """
-    found: list[tuple[str, str]] = []
-    cursor.execute(_TRANSFERS_SQL)
-    while len(found) < limit and (rows := cursor.fetchmany(2000)):
-        for (public_id, kind, currency, amount_minor, debit, credit, initiated_by_id, client_id, reference,
-             hold_id, reverses_id, stored) in rows:  # fmt: skip
-            if not stored:
-                found.append((str(public_id), "no authorization MAC: posted without the application"))
-            elif not authorization_matches(
-                stored,
-                public_id=public_id,
-                kind=kind,
-                currency=currency,
-                amount_minor=amount_minor,
-                debit_account=debit,
-                credit_account=credit,
-                initiated_by_id=initiated_by_id,
-                client_id=client_id,
-                reference=reference,
-                hold_id=hold_id,
-                reverses_id=reverses_id,
-            ):
-                found.append((str(public_id), "authorization MAC does not match the movement the application decided"))
-    return found[:limit]
+
+def hold_authorization_mac(**hold: Any) -> str:
+    return row_mac_of(HOLD_SALT, hold_authorization_values(**hold))
+
+
+def hold_authorized(hold, *, account: uuid.UUID | str, destination: uuid.UUID | str) -> bool:
+    """Whether a Hold row carries the application's MAC (its accounts given by public id)."""
+    return row_mac_matches(
+        hold.authorization_mac,
+        HOLD_SALT,
+        hold_authorization_values(
+            public_id=hold.public_id, account=account, destination=destination, currency=hold.currency,
+            amount_minor=hold.amount_minor, purpose=hold.purpose, created_by_id=hold.created_by_id,
+            client_id=hold.client_id, reference=hold.reference, movement_kind=hold.movement_kind,
+            transfer_public_id=hold.transfer_public_id,
+        ),
+    )  # fmt: skip
+
+
+def case_decision_values(case) -> list[Any]:
+    """A decided review case as its officer decided it: status, officer, reason, and what it is about."""
+    return [str(case.public_id), case.kind, case.status, case.decided_by_id, case.decision_reason, case.hold_id]
+
+
+def case_decision_mac(case) -> str:
+    return row_mac_of(CASE_DECISION_SALT, case_decision_values(case))
+
+
+def case_decision_authorized(case) -> bool:
+    return row_mac_matches(case.decision_mac, CASE_DECISION_SALT, case_decision_values(case))

@@ -24,9 +24,10 @@ What is checked:
   a database holding such transfers is re-seeded (pre-release), not migrated.
   Transfers older than the oldest event kept (after `audit_purge`) are not
   checked; that the event itself is genuine is `audit_verify`'s to say;
-* every transfer carries the authorization MAC of the application that decided
-  it (ledger/authorization.py): a movement posted with the database login
-  alone, through the functions the runtime role may call, is named;
+* every transfer and every hold carries the authorization MAC of the
+  application that decided it, and every decided review case the MAC of its
+  decision (ledger/authorization.py): a movement posted, a hold opened or a
+  case decided with the database login alone is named;
 * every decided review case has the audit event of its decision (a case
   approved by writing its row, not by an officer, is named);
 * every spend counter (owner, currency, business day) equals what the
@@ -41,7 +42,11 @@ from dataclasses import dataclass
 
 from django.db import connection, transaction
 
-from ledger.authorization import transfers_without_authorization
+from ledger.authorization_checks import (
+    case_decisions_without_authorization,
+    holds_without_authorization,
+    transfers_without_authorization,
+)
 
 MAX_PROBLEMS_PER_CHECK = 1000
 
@@ -273,16 +278,25 @@ _CHECKS.append(
 )
 
 
+# MACs under the application's key (ledger/authorization.py): checked in Python, row by row.
+_AUTHORIZATION_CHECKS = [
+    ("transfer_not_authorized", "transfer", transfers_without_authorization),
+    ("hold_not_authorized", "hold", holds_without_authorization),
+    ("review_case_decision_not_authorized", "review_case", case_decisions_without_authorization),
+]
+
+
 def _run_checks() -> list[Problem]:
     problems: list[Problem] = []
     with connection.cursor() as cursor:
         for check, object_type, sql in _CHECKS:
             cursor.execute(sql + " LIMIT %s", [MAX_PROBLEMS_PER_CHECK])
             problems.extend(Problem(check, object_type, object_id, detail) for object_id, detail in cursor.fetchall())
-        problems.extend(
-            Problem("transfer_not_authorized", "transfer", object_id, detail)
-            for object_id, detail in transfers_without_authorization(cursor, limit=MAX_PROBLEMS_PER_CHECK)
-        )
+        for check, object_type, finder in _AUTHORIZATION_CHECKS:
+            problems.extend(
+                Problem(check, object_type, object_id, detail)
+                for object_id, detail in finder(cursor, limit=MAX_PROBLEMS_PER_CHECK)
+            )
     return problems
 
 

@@ -1,4 +1,4 @@
-"""Which unapproved access changes have been alerted: one row per audit event, so each is alerted once.
+"""Which access changes have been looked at (and alerted if unapproved): one row per audit event, once each.
 
 Imported by `accounts.models` so Django finds the model.
 """
@@ -10,7 +10,7 @@ from django.db.models.functions import Now
 
 
 class AccessChangeAlert(models.Model):
-    """An `access.changed` audit event (approved = false) for which an alert was raised.
+    """An `access.changed` audit event the alert job has looked at: alerted if no authentic request approved it.
 
     The event id is the primary key: of two workers racing, the second one's
     INSERT waits for the first to commit and then conflicts, so it raises

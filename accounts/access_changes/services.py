@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.db import connection, transaction
 
 from accounts.access_changes.models import AccessChangeAlert
+from accounts.approvals.models import ApprovalRequest
+from accounts.approvals.services import approval_decision_authentic
 from audit.alerts import alert_raise
 from audit.models import AuditEvent
 from audit.services.events import Actor
@@ -31,20 +34,34 @@ def _change_summary(payload: dict[str, Any]) -> str:
     return f"{change} {' '.join(named)}".strip()
 
 
-def access_changes_alert(*, limit: int = MAX_ALERTS_PER_RUN) -> int:
-    """Raise one `access.unapproved_change` alert per unapproved `access.changed` event not alerted yet.
+def _unapproved(event: AuditEvent, approvals: dict[str, ApprovalRequest]) -> bool:
+    """Not approved, or "approved" by a request the four-eyes service did not make and apply (issue 12)."""
+    if not event.payload.get("approved"):
+        return True
+    if event.payload.get("via") == "roles_sync" and not event.payload.get("approval_request"):
+        return False  # role definitions rewritten by the owner after migrate: the trigger checked the login
+    approval = approvals.get(str(event.payload.get("approval_request") or ""))
+    return approval is None or not approval_decision_authentic(approval)
 
-    One transaction: the markers and the alerts (sealed event, outbox email)
-    commit together or not at all, so a failed run alerts nothing and the next
-    run retries. Exactly once under concurrent runs: `INSERT ... ON CONFLICT
-    DO NOTHING RETURNING` on the marker's primary key hands each event to one
-    run only (a racing run waits for the first to commit, then gets nothing
-    back). Candidates are inserted in id order, so two runs never deadlock.
-    Returns how many alerts were raised; a backlog drains over later runs.
+
+def access_changes_alert(*, limit: int = MAX_ALERTS_PER_RUN) -> int:
+    """Raise one `access.unapproved_change` alert per `access.changed` event that no authentic request approved.
+
+    Every event is looked at once: a marker row is written for each (its
+    primary key is the event id), whether it alerts or not. An event marked
+    approved is checked against its request's MACs, which a row written with
+    the database login alone cannot carry. One transaction: the markers and
+    the alerts (sealed event, outbox email) commit together or not at all, so a
+    failed run alerts nothing and the next run retries. Exactly once under
+    concurrent runs: `INSERT ... ON CONFLICT DO NOTHING RETURNING` on the
+    marker's primary key hands each event to one run only (a racing run waits
+    for the first to commit, then gets nothing back). Candidates are inserted
+    in id order, so two runs never deadlock. Returns how many alerts were
+    raised; a backlog drains over later runs.
     """
     with transaction.atomic():
         candidates = list(
-            AuditEvent.objects.filter(event_type=EVENT_TYPE, payload__approved=False)
+            AuditEvent.objects.filter(event_type=EVENT_TYPE)
             .exclude(id__in=AccessChangeAlert.objects.values("event_id"))
             .order_by("id")
             .values_list("id", flat=True)[:limit]
@@ -59,16 +76,34 @@ def access_changes_alert(*, limit: int = MAX_ALERTS_PER_RUN) -> int:
                 [candidates],
             )
             claimed = sorted(row[0] for row in cursor.fetchall())
-        for event in AuditEvent.objects.filter(id__in=claimed).order_by("id"):
+        events = list(AuditEvent.objects.filter(id__in=claimed).order_by("id"))
+        named = {str(e.payload.get("approval_request")) for e in events if e.payload.get("approval_request")}
+        approvals = {str(a.public_id): a for a in ApprovalRequest.objects.filter(public_id__in=_uuids(named))}
+        alerted = 0
+        for event in events:
+            if not _unapproved(event, approvals):
+                continue
+            approved_claim = " (its approval is not authentic)" if event.payload.get("approved") else ""
             alert_raise(
                 kind=ALERT_KIND,
                 summary=(
-                    f"Access of {event.object_type} {event.object_id} changed without an approved request:"
-                    f" {_change_summary(event.payload)} (audit event {event.id})"
+                    f"Access of {event.object_type} {event.object_id} changed without an approved request"
+                    f"{approved_claim}: {_change_summary(event.payload)} (audit event {event.id})"
                 ),
                 object_type=event.object_type,
                 object_id=event.object_id,
                 role=ALERT_ROLE,
                 actor=Actor.system("access_changes_alert"),
             )
-    return len(claimed)
+            alerted += 1
+    return alerted
+
+
+def _uuids(values: set[str]) -> list[uuid.UUID]:
+    parsed = []
+    for value in values:
+        try:
+            parsed.append(uuid.UUID(value))
+        except ValueError:
+            continue  # not a request id at all: the event stays unapproved
+    return parsed

@@ -64,3 +64,9 @@ class ApprovalNothingToChange(DomainError):
 class ApprovalReasonRequired(DomainError):
     code = "approval_reason_required"
     title = "Say why (a reason is required)"
+
+
+class ApprovalNotAuthentic(DomainError):
+    status = 409
+    code = "approval_not_authentic"
+    title = "This request was not made through the platform; it cannot be approved"

@@ -24,6 +24,7 @@ from accounts.approvals.exceptions import (
     ApprovalBySelfRefused,
     ApprovalChangeMismatch,
     ApprovalExpired,
+    ApprovalNotAuthentic,
     ApprovalNotFound,
     ApprovalNotPending,
     ApprovalNotPermitted,
@@ -37,6 +38,7 @@ from accounts.models import User
 from audit.models import AuditEvent
 from audit.services.events import Actor, audit_event_record
 from fintech.free_text import free_text_check
+from fintech.macs import row_mac_matches, row_mac_of
 from fintech.problems import DomainError
 
 SECOND_FACTOR_MAX_AGE = timedelta(minutes=5)
@@ -63,6 +65,43 @@ def change_hash_of(approval: ApprovalRequest) -> str:
         "requested_by": str(approval.requested_by.public_id),
     }
     return state_hash(bound)
+
+
+REQUEST_MAC_SALT = "accounts.approval.request/1"
+DECISION_MAC_SALT = "accounts.approval.decision/1"
+
+
+def _request_values(approval: ApprovalRequest) -> list[Any]:
+    return [
+        str(approval.public_id), approval.kind, approval.target_type, approval.target_id, approval.change_hash,
+        approval.target_state_hash, approval.requested_by_id, approval.subject_id, approval.expires_at.isoformat(),
+    ]  # fmt: skip
+
+
+def _decision_values(approval: ApprovalRequest) -> list[Any]:
+    return [
+        str(approval.public_id), approval.status, approval.decided_by_id, approval.change_hash, approval.request_mac,
+    ]  # fmt: skip
+
+
+def approval_request_sign(approval: ApprovalRequest) -> None:
+    """Set the request's MAC: the request as asked, before anyone approves (checked by the approval)."""
+    approval.request_mac = row_mac_of(REQUEST_MAC_SALT, _request_values(approval))
+
+
+def approval_decision_sign(approval: ApprovalRequest) -> None:
+    """Set the applied decision's MAC (checked by the access-change alert job)."""
+    approval.decision_mac = row_mac_of(DECISION_MAC_SALT, _decision_values(approval))
+
+
+def approval_decision_authentic(approval: ApprovalRequest) -> bool:
+    """Whether an applied request was asked and approved through this service (issue 12): a row inserted or
+    rewritten with the database login alone fails, and with it the access change it claims to approve."""
+    return (
+        approval.status == ApprovalRequest.Status.APPLIED
+        and row_mac_matches(approval.request_mac, REQUEST_MAC_SALT, _request_values(approval))
+        and row_mac_matches(approval.decision_mac, DECISION_MAC_SALT, _decision_values(approval))
+    )
 
 
 def _staff_actor(user: User) -> Actor:
@@ -121,6 +160,7 @@ def approval_request_create(
             expires_at=timezone.now() + timedelta(hours=settings.FOUR_EYES_REQUEST_TTL_HOURS),
         )
         approval.change_hash = change_hash_of(approval)
+        approval_request_sign(approval)
         approval.save()
         audit_event_record(
             event_type="approval.requested",
@@ -199,6 +239,8 @@ def approval_request_approve(
                 raise ApprovalNotPermitted()
             if change_hash != approval.change_hash or change_hash_of(approval) != approval.change_hash:
                 raise ApprovalChangeMismatch()
+            if not row_mac_matches(approval.request_mac, REQUEST_MAC_SALT, _request_values(approval)):
+                raise ApprovalNotAuthentic()
             approval.decided_by, approval.decided_at = approver, timezone.now()
             approval.decision_reason = reason[:REASON_MAX_LENGTH]
             if state_hash(definition.target_state(approval.target_id)) != approval.target_state_hash:
@@ -218,7 +260,8 @@ def approval_request_approve(
 def _apply(approval: ApprovalRequest, approver: User, definition, request) -> DomainError | None:
     """Apply under a savepoint: a domain refusal rolls the change back and voids the request instead."""
     approval.status = ApprovalRequest.Status.APPLIED
-    approval.save(update_fields=["status", "decided_by", "decided_at", "decision_reason"])
+    approval_decision_sign(approval)
+    approval.save(update_fields=["status", "decided_by", "decided_at", "decision_reason", "decision_mac"])
     with connection.cursor() as cursor:
         cursor.execute("SELECT set_config(%s, %s, true)", [APPROVAL_SETTING, str(approval.public_id)])
     try:

@@ -26,7 +26,12 @@ from accounts.access_changes.models import AccessChangeAlert
 from accounts.access_changes.services import access_changes_alert
 from accounts.approvals.kinds_access import staff_access_change_request
 from accounts.approvals.models import ApprovalRequest
-from accounts.approvals.services import APPROVAL_SETTING, approval_request_approve
+from accounts.approvals.services import (
+    APPROVAL_SETTING,
+    approval_decision_sign,
+    approval_request_approve,
+    approval_request_sign,
+)
 from accounts.models import User
 from accounts.roles import ROLE_PERMISSIONS
 from accounts.services import ROLES_SYNC_SETTING, roles_sync, staff_create
@@ -68,7 +73,7 @@ def _applied_request(
 ) -> ApprovalRequest:
     """An approval request about `subject` in the state the four-eyes service leaves it in when applying."""
     requester, approver = _person(is_staff=True), _person(is_staff=True)
-    return ApprovalRequest.objects.create(
+    approval = ApprovalRequest(
         kind=kind,
         summary="test",
         target_type="accounts.user",
@@ -84,6 +89,11 @@ def _applied_request(
         decided_by=approver if status == ApprovalRequest.Status.APPLIED else None,
         decided_at=timezone.now() if status == ApprovalRequest.Status.APPLIED else None,
     )
+    approval_request_sign(approval)
+    if status == ApprovalRequest.Status.APPLIED:
+        approval_decision_sign(approval)
+    approval.save()
+    return approval
 
 
 def _under_approval(value: str):

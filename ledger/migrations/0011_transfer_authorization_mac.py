@@ -1,7 +1,8 @@
-"""Every transfer carries the authorization MAC of the application that decided it (issue 12, ADR 0016).
+"""Transfers, holds and review decisions carry the application's authorization MAC (issue 12, ADR 0016).
 
-The functions refuse a movement without one; `ledger_verify` recomputes it
-(ledger/authorization.py). The customer transfer function gains a parameter,
+The functions refuse a movement or a hold without one; the application checks
+a hold's and its case decision's before money leaves it; `ledger_verify`
+recomputes them all (ledger/authorization.py). The customer transfer function gains a parameter,
 so its old signature is dropped first. The guard trigger on the money tables
 is (re)installed here, after the function it calls, so a new database gets it
 whatever 0010 installed.
@@ -11,8 +12,8 @@ from django.db import migrations, models
 
 from ledger.sql import SqlFile
 
-TRANSFER_CREATE = SqlFile("transfer_create.sql", "db11eeaad4b24acffd5f510fe2283cce1e6f6eb7346ca6fe44a6c6c7ceddb465")
-MOVEMENTS = SqlFile("movements.sql", "39da6ea30a629e8510ce18423a26fcaeb949a706e9e9a7bbef268d95d4eb7403")
+TRANSFER_CREATE = SqlFile("transfer_create.sql", "45552df84f2f75d39d721ff76f9668b18462cf026138afd4733f7cf961ae1ee4")
+MOVEMENTS = SqlFile("movements.sql", "2223b7ee799f01a807a1caed5f4f40b14b55437c48903cac5453abda81b2c38b")
 
 OLD_TRANSFER_CREATE = (
     "DROP FUNCTION IF EXISTS ledger_transfer_create(uuid, uuid, bigint, bigint, text, text, text, timestamptz, text,"
@@ -37,6 +38,16 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="transfer",
             name="authorization_mac",
+            field=models.CharField(blank=True, db_default="", editable=False, max_length=64),
+        ),
+        migrations.AddField(
+            model_name="hold",
+            name="authorization_mac",
+            field=models.CharField(blank=True, db_default="", editable=False, max_length=64),
+        ),
+        migrations.AddField(
+            model_name="reviewcase",
+            name="decision_mac",
             field=models.CharField(blank=True, db_default="", editable=False, max_length=64),
         ),
         migrations.RunSQL(OLD_TRANSFER_CREATE, migrations.RunSQL.noop),

@@ -283,6 +283,9 @@ class Hold(models.Model):
     # Review holds only: what their approval posts, under which public id.
     movement_kind = models.CharField(max_length=16, blank=True)
     transfer_public_id = models.UUIDField(null=True, blank=True, unique=True)
+    # HMAC-SHA256 (hex) by the application that opened the hold (ledger/authorization.py): checked before
+    # any capture, and by `ledger_verify`. Empty only before ledger 0011.
+    authorization_mac = models.CharField(max_length=64, blank=True, db_default="", editable=False)
     created_at = models.DateTimeField(db_default=ClockTimestamp())
 
     class Meta:

@@ -63,6 +63,9 @@ class ReviewCase(models.Model):
     )
     decided_at = models.DateTimeField(null=True, blank=True)
     decision_reason = models.CharField(max_length=DECISION_REASON_MAX_LENGTH, blank=True)
+    # HMAC-SHA256 (hex) of the decision by the application (ledger/authorization.py): a case decided by
+    # writing its row has none, releases nothing, and `ledger_verify` names it.
+    decision_mac = models.CharField(max_length=64, blank=True, db_default="", editable=False)
 
     class Meta:
         permissions = [("decide_reviewcase", "Can approve or reject a review case")]

@@ -23,7 +23,12 @@ from django.db import DatabaseError, connection
 from audit.models import AuditEvent
 from audit.services.events import Actor, audit_event_record, audit_event_row
 from fintech.free_text import free_text_check
-from ledger.authorization import authorization_mac
+from ledger.authorization import (
+    authorization_mac,
+    case_decision_authorized,
+    hold_authorization_mac,
+    hold_authorized,
+)
 from ledger.currencies import MAX_AMOUNT_MINOR, currency_exponent, format_amount
 from ledger.exceptions import (
     AccountNotActive,
@@ -34,7 +39,15 @@ from ledger.exceptions import (
     LedgerInvariantViolation,
     ReasonRequired,
 )
-from ledger.models import CLIENT_ID_MAX_LENGTH, REFERENCE_MAX_LENGTH, Hold, LedgerAccount, Posting, Transfer
+from ledger.models import (
+    CLIENT_ID_MAX_LENGTH,
+    REFERENCE_MAX_LENGTH,
+    Hold,
+    LedgerAccount,
+    Posting,
+    ReviewCase,
+    Transfer,
+)
 from ledger.services.policy import hold_policy_release, limit_time_zone
 
 
@@ -163,6 +176,41 @@ def accounts_refresh(result: dict, *accounts: LedgerAccount) -> None:
             account.version = after["version"]
 
 
+def hold_open(*, account: LedgerAccount, destination: LedgerAccount, hold: dict, event: dict) -> dict:
+    """`ledger_hold_open` for a hold on `account` towards `destination` (both locked), with the hold's public id
+    and the application's authorization MAC over it (ledger/authorization.py)."""
+    public_id = uuid.uuid4()
+    mac = hold_authorization_mac(
+        public_id=public_id,
+        account=account.public_id,
+        destination=destination.public_id,
+        currency=hold["currency"],
+        amount_minor=hold["amount_minor"],
+        purpose=hold["purpose"],
+        created_by_id=hold["created_by_id"],
+        client_id=hold["client_id"],
+        reference=hold["reference"],
+        movement_kind=hold["movement_kind"],
+        transfer_public_id=hold["transfer_public_id"],
+    )
+    document = {**hold, "public_id": public_id, "account_id": account.pk, "destination_id": destination.pk,
+                "authorization_mac": mac}  # fmt: skip
+    return ledger_call("ledger_hold_open", document, event)
+
+
+def hold_authorization_check(hold: Hold, *, debit: LedgerAccount, credit: LedgerAccount) -> None:
+    """Before money leaves a hold: the hold is the application's, and so is the decision on its review case.
+
+    A hold or a case decision written with the database login alone fails
+    here, loudly (an invariant, not a customer error), and nothing moves.
+    """
+    if not hold_authorized(hold, account=debit.public_id, destination=credit.public_id):
+        raise LedgerInvariantViolation(f"hold {hold.public_id} carries no authorization MAC of the application's")
+    case = ReviewCase.objects.filter(hold_id=hold.pk).exclude(status=ReviewCase.Status.OPEN).first()
+    if case is not None and not case_decision_authorized(case):
+        raise LedgerInvariantViolation(f"review case {case.public_id} was decided without the application")
+
+
 def movement_post(
     *,
     kind: str,
@@ -183,6 +231,8 @@ def movement_post(
     if debit.pk == credit.pk:
         raise LedgerInvariantViolation("a movement needs two distinct accounts")
     same_currency_check(currency, debit, credit)
+    if hold is not None:
+        hold_authorization_check(hold, debit=debit, credit=credit)
     held_delta = -amount_minor if hold is not None else 0
     funds_check(debit, posted_delta_minor=-amount_minor, held_delta_minor=held_delta)
     transfer_fields.setdefault("public_id", uuid.uuid4())

@@ -32,7 +32,7 @@ from ledger.services.core import (
     client_id_check,
     currency_check,
     funds_check,
-    ledger_call,
+    hold_open,
     ledger_event,
     movement_post,
     reason_check,
@@ -182,11 +182,10 @@ def held_for_review(
     amount_minor = decision.amount_minor
     funds_check(source, posted_delta_minor=0, held_delta_minor=amount_minor)
     public_id = uuid.uuid4()
-    opened = ledger_call(
-        "ledger_hold_open",
-        {
-            "account_id": source.pk,
-            "destination_id": destination.pk,
+    opened = hold_open(
+        account=source,
+        destination=destination,
+        hold={
             "currency": source.currency,
             "amount_minor": amount_minor,
             "purpose": Hold.Purpose.REVIEW,
@@ -199,7 +198,7 @@ def held_for_review(
             "transfer_public_id": public_id,
             "time_zone": limit_time_zone(),
         },
-        ledger_event(
+        event=ledger_event(
             event_type=f"ledger.{kind}.held_for_review",
             actor=actor,
             payload={"review_reasons": list(decision.reasons)},

@@ -50,8 +50,8 @@ from ledger.services.core import (
     amount_check,
     currency_check,
     funds_check,
+    hold_open,
     hold_release,
-    ledger_call,
     ledger_event,
     movement_post,
     reference_check,
@@ -124,11 +124,10 @@ def hold_create(
             amount_minor=amount_minor,
         )
         funds_check(locked, posted_delta_minor=0, held_delta_minor=amount_minor)
-        opened = ledger_call(
-            "ledger_hold_open",
-            {
-                "account_id": locked.pk,
-                "destination_id": locked_destination.pk,
+        opened = hold_open(
+            account=locked,
+            destination=locked_destination,
+            hold={
                 "currency": currency,
                 "amount_minor": amount_minor,
                 "purpose": Hold.Purpose.AUTHORISATION,
@@ -141,7 +140,7 @@ def hold_create(
                 "transfer_public_id": None,
                 "time_zone": limit_time_zone(),
             },
-            ledger_event(
+            event=ledger_event(
                 event_type="ledger.hold.created",
                 actor=actor,
                 payload={"expires_at": expires_at.isoformat(), "review_reasons": list(decision.reasons)},

@@ -30,6 +30,7 @@ from accounts.models import CustomerProfile, User
 from audit.alerts import alert_raise
 from audit.services.events import Actor
 from ledger import notifications
+from ledger.authorization import case_decision_mac
 from ledger.exceptions import (
     AccountNotActive,
     LedgerInvariantViolation,
@@ -147,8 +148,9 @@ def review_case_decide(
         posted = None
         locked.status = ReviewCase.Status.APPROVED if approve else ReviewCase.Status.REJECTED
         locked.decided_by, locked.decided_at, locked.decision_reason = officer, timezone.now(), reason
+        locked.decision_mac = case_decision_mac(locked)  # what ties the decision to this officer (issue 12)
         # Saved before the held movement posts: ledger_movement_post posts a review hold only once approved.
-        locked.save(update_fields=["status", "decided_by", "decided_at", "decision_reason"])
+        locked.save(update_fields=["status", "decided_by", "decided_at", "decision_reason", "decision_mac"])
         if hold is not None and hold.status == Hold.Status.ACTIVE:
             source, destination = accounts[hold.account_id], accounts[hold.destination_id]
             if not approve:

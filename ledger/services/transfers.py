@@ -26,17 +26,18 @@ from fintech.json_documents import json_column
 from fintech.redaction import scrub_text
 from fintech.request_context import current_request_id
 from ledger import notifications
-from ledger.authorization import authorization_mac
+from ledger.authorization import authorization_mac, hold_authorization_mac
 from ledger.currencies import format_amount
 from ledger.exceptions import AccountNotFound, LedgerInvariantViolation
-from ledger.models import LedgerAccount, Posting, Transfer
+from ledger.models import Hold, LedgerAccount, Posting, Transfer
 from ledger.services.core import amount_check, client_id_check, currency_check, reference_check
 from ledger.services.policy import limit_time_zone, refusal_error
 
 # One statement; every value is a bound parameter.
 _TRANSFER_CREATE_SQL = (
     "SELECT r_refusal, r_refusal_data, r_status, r_transfer_id, r_created_at, r_review_reasons, r_from, r_to,"
-    " r_outbox_ids FROM ledger_transfer_create(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    " r_outbox_ids FROM ledger_transfer_create(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
+    " %s, %s, %s)"
 )
 INVARIANT_SQLSTATE = "LG001"  # raised by the ledger's SQL when a balance is not what its lock predicts
 
@@ -93,7 +94,7 @@ def transfer_create(
     client_id_check(client_id)
     if initiated_by is None or initiated_by.pk is None:
         raise AccountNotFound()
-    public_id = uuid.uuid4()
+    public_id, hold_public_id = uuid.uuid4(), uuid.uuid4()
     with transaction.atomic(savepoint=False):
         with connection.cursor() as cursor:
             try:
@@ -128,6 +129,20 @@ def transfer_create(
                             reference=reference,
                             hold_id=None,
                             reverses_id=None,
+                        ),
+                        hold_public_id,
+                        hold_authorization_mac(  # the review hold it becomes if a rule holds it
+                            public_id=hold_public_id,
+                            account=from_public_id,
+                            destination=to_public_id,
+                            currency=currency,
+                            amount_minor=amount_minor,
+                            purpose=Hold.Purpose.REVIEW,
+                            created_by_id=initiated_by.pk,
+                            client_id=client_id,
+                            reference=reference,
+                            movement_kind=Transfer.Kind.TRANSFER,
+                            transfer_public_id=public_id,
                         ),
                     ],
                 )

@@ -306,8 +306,9 @@ $$;
 
 -- Reserve money: an authorisation (the payer's, for a payee, until it expires) or a review hold (a movement
 -- a rule held: its kind and the transfer id the customer was given). Destination and amount are fixed here.
--- p_hold: {"account_id", "destination_id", "currency", "amount_minor", "purpose", "expires_at", "reference",
--- "created_by_id", "client_id", "limit_day", "movement_kind", "transfer_public_id"}.
+-- p_hold: {"public_id", "account_id", "destination_id", "currency", "amount_minor", "purpose", "expires_at",
+-- "reference", "created_by_id", "client_id", "limit_day", "movement_kind", "transfer_public_id",
+-- "authorization_mac"} (ledger/authorization.py: the application's, checked before any capture).
 CREATE OR REPLACE FUNCTION ledger_hold_open(p_hold jsonb, p_event jsonb) RETURNS jsonb
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
 DECLARE
@@ -322,6 +323,9 @@ DECLARE
     v_policy record;
     v_case_id bigint;
 BEGIN
+    IF coalesce(p_hold->>'authorization_mac', '') !~ '^[0-9a-f]{64}$' OR p_hold->>'public_id' IS NULL THEN
+        PERFORM ledger_refuse('a hold carries its public id and the authorization MAC of the application');
+    END IF;
     FOR v_row IN
         SELECT * FROM ledger_ledgeraccount
          WHERE id IN ((p_hold->>'account_id')::bigint, (p_hold->>'destination_id')::bigint) ORDER BY id FOR UPDATE
@@ -366,11 +370,11 @@ BEGIN
     v_account := ledger_balance_move(v_account, 0, v_amount);
     INSERT INTO ledger_hold (public_id, account_id, destination_id, currency, amount_minor, captured_minor, status,
                              purpose, expires_at, reference, created_by_id, client_id, limit_day, movement_kind,
-                             transfer_public_id)
-    VALUES (gen_random_uuid(), v_account.id, v_destination.id, p_hold->>'currency', v_amount, 0, 'active', v_purpose,
-            (p_hold->>'expires_at')::timestamptz, coalesce(p_hold->>'reference', ''), v_created_by,
+                             transfer_public_id, authorization_mac)
+    VALUES ((p_hold->>'public_id')::uuid, v_account.id, v_destination.id, p_hold->>'currency', v_amount, 0, 'active',
+            v_purpose, (p_hold->>'expires_at')::timestamptz, coalesce(p_hold->>'reference', ''), v_created_by,
             coalesce(p_hold->>'client_id', ''), (p_hold->>'limit_day')::date, coalesce(p_hold->>'movement_kind', ''),
-            (p_hold->>'transfer_public_id')::uuid)
+            (p_hold->>'transfer_public_id')::uuid, p_hold->>'authorization_mac')
     RETURNING * INTO v_hold;
     IF v_policy.r_action IN ('flag', 'hold_for_review') THEN
         -- The case the rule calls for, in the same statement: a capture or a posting waits for its approval.

@@ -12,7 +12,8 @@
 -- Refusals are RETURNED before the first write (r_refusal = the stable code, r_refusal_data = the numbers
 -- its message needs), so the caller's transaction stays usable and the HTTP layer stores the refusal as
 -- the idempotent answer without a savepoint. A broken money invariant RAISEs SQLSTATE LG001; a call without
--- the application's authorization MAC (ledger/authorization.py) is refused with LG002 before anything.
+-- the application's authorization MACs (ledger/authorization.py: the transfer's, and the review hold's it
+-- becomes if a rule holds it) is refused with LG002 before anything.
 
 CREATE OR REPLACE FUNCTION ledger_transfer_create(
     p_from_public_id uuid,
@@ -32,6 +33,8 @@ CREATE OR REPLACE FUNCTION ledger_transfer_create(
     p_request_id text,
     p_audit_reference text,
     p_authorization_mac text,
+    p_hold_public_id uuid,
+    p_hold_authorization_mac text,
     OUT r_refusal text,
     OUT r_refusal_data jsonb,
     OUT r_status text,
@@ -64,7 +67,8 @@ DECLARE
     v_outbox_ids bigint[] := '{}';
     v_initiator text := (SELECT u.public_id::text FROM accounts_user u WHERE u.id = p_initiated_by);
 BEGIN
-    IF coalesce(p_authorization_mac, '') !~ '^[0-9a-f]{64}$' THEN
+    IF coalesce(p_authorization_mac, '') !~ '^[0-9a-f]{64}$' OR p_hold_public_id IS NULL
+       OR coalesce(p_hold_authorization_mac, '') !~ '^[0-9a-f]{64}$' THEN
         PERFORM ledger_refuse('a movement carries the authorization MAC of the application that decided it');
     END IF;
     -- 1. The accounts as named, unlocked: the refusals that need no lock.
@@ -146,9 +150,10 @@ BEGIN
         END IF;
         INSERT INTO ledger_hold (public_id, account_id, destination_id, currency, amount_minor, captured_minor,
                                  status, purpose, expires_at, reference, created_by_id, client_id, limit_day,
-                                 movement_kind, transfer_public_id)
-        VALUES (gen_random_uuid(), v_from.id, v_to.id, p_currency, p_amount_minor, 0, 'active', 'review', NULL,
-                p_reference, p_initiated_by, p_client_id, v_policy.r_limit_day, 'transfer', p_transfer_public_id)
+                                 movement_kind, transfer_public_id, authorization_mac)
+        VALUES (p_hold_public_id, v_from.id, v_to.id, p_currency, p_amount_minor, 0, 'active', 'review', NULL,
+                p_reference, p_initiated_by, p_client_id, v_policy.r_limit_day, 'transfer', p_transfer_public_id,
+                p_hold_authorization_mac)
         RETURNING id, created_at INTO v_hold_id, r_created_at;
         INSERT INTO ledger_reviewcase (public_id, kind, status, transfer_id, hold_id, subject_id, reasons,
                                        amount_minor, currency, decision_reason)

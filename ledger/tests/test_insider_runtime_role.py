@@ -22,21 +22,12 @@ from django.db import connection
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from conftest import database_url
 from ledger.invariants import ledger_verify
 from ledger.models import Hold, LedgerAccount, Posting, Transfer
 from ledger.services import deposit_from_funding, hold_create, platform_account_get_or_create
 from ledger.tests.factories import TEST_ACTOR, account, generous_limits, transfer_written_directly
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def runtime():
-    if settings.DATABASE_RUNTIME_ROLES["default"] == connection.settings_dict["USER"]:
-        pytest.skip("single-role database: no separate runtime role to test")
-    with psycopg.connect(database_url("default")) as login:
-        yield login
 
 
 @pytest.fixture
@@ -245,12 +236,12 @@ def test_a_customer_transfer_needs_the_applications_mac_too(runtime, victim_and_
     victim, insider, _ = victim_and_insider
     call = (
         "SELECT r_refusal, r_status FROM ledger_transfer_create(%s, %s, %s, 5000, 'EUR', 'rent', '', now(),"
-        " 'UTC', gen_random_uuid(), '50.00', '', '', '', '', 'rent', %s)"
+        " 'UTC', gen_random_uuid(), '50.00', '', '', '', '', 'rent', %s, gen_random_uuid(), %s)"
     )
     params = [victim.public_id, insider.public_id, victim.owner_id]
-    _refused(runtime, call, [*params, None], sqlstate="LG002")
+    _refused(runtime, call, [*params, None, None], sqlstate="LG002")
     with runtime.cursor() as cursor:
-        cursor.execute(call, [*params, FORGED_MAC])
+        cursor.execute(call, [*params, FORGED_MAC, FORGED_MAC])
         assert cursor.fetchone() == (None, "posted")
     runtime.commit()
 
@@ -364,7 +355,8 @@ def test_a_review_case_decided_by_writing_its_row_is_named_by_ledger_verify(runt
     runtime.commit()
 
     assert [(p.check, p.object_id) for p in ledger_verify()] == [
-        ("review_case_decided_without_event", str(case.public_id))
+        ("review_case_decided_without_event", str(case.public_id)),
+        ("review_case_decision_not_authorized", str(case.public_id)),
     ]
 
 

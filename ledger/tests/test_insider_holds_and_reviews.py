@@ -1,0 +1,143 @@
+"""An insider with the runtime login turns a reservation into theft, or a review into a release (issue 12 review).
+
+The attacks the review found: a hold opened on a victim's account with the
+login alone (the function cannot tell who asked), then captured through the
+API by its payee, the insider's own customer; and a review case "approved" by
+writing its row and a matching event. Now a hold and a case decision carry the
+application's MAC: the capture is refused before money moves, and
+`ledger_verify` names the hold and the case.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import timedelta
+
+import psycopg
+import pytest
+from django.utils import timezone
+
+from accounts.tests.access_matrix import issue_token
+from accounts.tests.oauth_helpers import mobile_client
+from ledger.exceptions import LedgerInvariantViolation
+from ledger.invariants import ledger_verify
+from ledger.models import Hold, ReviewCase
+from ledger.services import hold_create
+from ledger.tests.factories import TEST_ACTOR, account, customer, generous_limits, review_threshold
+
+pytestmark = pytest.mark.django_db(transaction=True)
+SCOPES = "accounts:read accounts:write transfers:read transfers:write"
+
+
+def _hold_opened_with_the_login(runtime, victim, insider_account, amount_minor: int, *, mac: str) -> dict:
+    """What the review did: the policy step's day and counter kept right, the hold opened in the victim's name."""
+    with runtime.cursor() as cursor:
+        cursor.execute(
+            "SELECT r_refusal, r_limit_day FROM ledger_policy_check('hold', %s, %s, 'EUR', %s, clock_timestamp(),"
+            " 'UTC')",
+            [victim.owner_id, insider_account.owner_id, amount_minor],
+        )
+        refusal, limit_day = cursor.fetchone()
+        assert refusal is None
+        hold = {
+            "public_id": str(uuid.uuid4()), "account_id": victim.pk, "destination_id": insider_account.pk,
+            "currency": "EUR", "amount_minor": amount_minor, "purpose": "authorisation",
+            "created_by_id": victim.owner_id, "expires_at": (timezone.now() + timedelta(days=2)).isoformat(),
+            "movement_kind": "", "reference": "hotel booking", "client_id": "", "limit_day": str(limit_day),
+            "time_zone": "UTC", "authorization_mac": mac,
+        }  # fmt: skip
+        event = {"event_type": "ledger.hold.created", "actor_user": str(victim.owner.public_id),
+                 "payload": {"expires_at": hold["expires_at"], "review_reasons": []}}  # fmt: skip
+        cursor.execute("SELECT ledger_hold_open(%s::jsonb, %s::jsonb)", [json.dumps(hold), json.dumps(event)])
+        opened = cursor.fetchone()[0]
+        cursor.execute(
+            "SELECT ledger_policy_count(%s, 'EUR', %s, %s::date, now())", [victim.owner_id, amount_minor, limit_day]
+        )
+    runtime.commit()
+    return opened
+
+
+def _capture_as_payee(client, hold: Hold, payee) -> int:
+    token = issue_token(application=mobile_client(), user=payee, scope=SCOPES)
+    response = client.post(
+        f"/v1/holds/{hold.public_id}/capture", data={}, content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {token}", HTTP_IDEMPOTENCY_KEY=uuid.uuid4().hex,
+    )  # fmt: skip
+    return response.status_code
+
+
+def test_a_hold_opened_with_the_login_alone_is_refused_at_capture_and_named_by_ledger_verify(runtime, client):
+    generous_limits()
+    victim, insider = account(balance_minor=1_000_00), customer()
+    insider_account = account(owner=insider)
+    with pytest.raises(psycopg.Error) as missing:
+        _hold_opened_with_the_login(runtime, victim, insider_account, 400_00, mac="")
+    assert missing.value.sqlstate == "LG002"
+    runtime.rollback()
+
+    opened = _hold_opened_with_the_login(runtime, victim, insider_account, 400_00, mac="0" * 64)
+    hold = Hold.objects.get(pk=opened["id"])
+
+    with pytest.raises(LedgerInvariantViolation, match="carries no authorization MAC"):  # loudly; nothing moved
+        _capture_as_payee(client, hold, insider)
+    victim.refresh_from_db()
+    insider_account.refresh_from_db()
+    assert (victim.posted_minor, insider_account.posted_minor) == (1_000_00, 0)
+    assert [(p.check, p.object_id) for p in ledger_verify()] == [("hold_not_authorized", str(hold.public_id))]
+
+
+def test_a_review_case_approved_by_writing_its_row_releases_nothing_and_is_named(runtime, client):
+    generous_limits()
+    review_threshold("EUR", 100_00, action="hold_for_review")
+    payer, payee = customer(), customer()
+    payer_account, payee_account = account(owner=payer, balance_minor=1_000_00), account(owner=payee)
+    hold = hold_create(
+        account=payer_account, destination=payee_account, amount_minor=300_00, currency="EUR", reference="hotel",
+        expires_at=timezone.now() + timedelta(days=1), created_by=payer, actor=TEST_ACTOR,
+    )  # fmt: skip
+    case = ReviewCase.objects.get(hold=hold)
+    officer = customer()
+    with runtime.cursor() as cursor:  # the decision and its event, both written with the login
+        cursor.execute(
+            "UPDATE ledger_reviewcase SET status = 'approved', decided_at = now(), decided_by_id = %s,"
+            " decision_reason = 'ok' WHERE id = %s",
+            [officer.pk, case.pk],
+        )
+        cursor.execute(
+            "INSERT INTO audit_auditevent (event_type, outcome, actor_user, actor_client, actor_staff, object_type,"
+            " object_id, purpose, request_id, user_agent, payload) VALUES ('ledger.review_case.approved', 'success',"
+            " '', '', %s, 'ledger.review_case', %s, '', '', '', '{\"reason\": \"ok\"}')",
+            [str(officer.public_id), str(case.public_id)],
+        )
+    runtime.commit()
+
+    with pytest.raises(LedgerInvariantViolation, match="decided without the application"):
+        _capture_as_payee(client, hold, payee)
+    payer_account.refresh_from_db()
+    assert payer_account.posted_minor == 1_000_00
+    assert [(p.check, p.object_id) for p in ledger_verify()] == [
+        ("review_case_decision_not_authorized", str(case.public_id))
+    ]
+
+
+def test_holds_and_decisions_made_by_the_application_verify(client):
+    """The other side: a hold opened, reviewed and approved through the services passes every check."""
+    from accounts.services import staff_create
+    from ledger.services import review_case_decide
+
+    generous_limits()
+    review_threshold("EUR", 100_00, action="hold_for_review")
+    payer, payee = customer(), customer()
+    payer_account, payee_account = account(owner=payer, balance_minor=1_000_00), account(owner=payee)
+    hold = hold_create(
+        account=payer_account, destination=payee_account, amount_minor=50_00 + 100_00, currency="EUR",
+        reference="hotel", expires_at=timezone.now() + timedelta(days=1), created_by=payer, actor=TEST_ACTOR,
+    )  # fmt: skip
+    review_case_decide(
+        case_public_id=ReviewCase.objects.get(hold=hold).public_id, approve=True, reason="known guest",
+        officer=staff_create(email="officer@example.com", password=None, roles=["compliance_officer"]),
+    )  # fmt: skip
+
+    assert _capture_as_payee(client, hold, payee) == 201
+    assert ledger_verify() == []
