@@ -21,6 +21,7 @@ bench: bootstrap
 	$(PY) benchmarks/ledger_http.py
 	$(PY) benchmarks/audit_cost.py
 	$(PY) benchmarks/vault_ops.py
+	$(PY) benchmarks/rate_limiter.py
 
 bootstrap: venv services
 

@@ -78,6 +78,38 @@ class RedisServer:
             self.process = None
 
 
+@pytest.fixture(autouse=True)
+def rate_limit_buckets_fresh():
+    """Each test starts with full buckets (real limits, real Redis): one test's requests are not the next's.
+
+    Only this run's keys (REDIS_KEY_PREFIX carries TEST_DATABASE_SUFFIX), only the limiter's."""
+    from django.conf import settings
+
+    try:
+        client = redis_lib.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=0.5)
+        for pattern in (f"{settings.REDIS_KEY_PREFIX}:rl:*", f"{settings.REDIS_KEY_PREFIX}:rl-audit:*"):
+            keys = list(client.scan_iter(match=pattern, count=1000))
+            if keys:
+                client.delete(*keys)
+    except redis_lib.RedisError:
+        pass  # a test that needs Redis says so itself
+    yield
+
+
+@pytest.fixture
+def runtime():
+    """A psycopg connection as the runtime role (the login a leaked DATABASE_URL gives), in a transaction:
+    the insider of issue 12 (ADR 0016). Skips on a single-role database."""
+    import psycopg
+    from django.conf import settings
+    from django.db import connection
+
+    if settings.DATABASE_RUNTIME_ROLES["default"] == connection.settings_dict["USER"]:
+        pytest.skip("single-role database: no separate runtime role to test")
+    with psycopg.connect(database_url("default")) as login:
+        yield login
+
+
 @pytest.fixture
 def redis_server():
     if not shutil.which("redis-server"):

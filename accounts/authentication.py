@@ -152,14 +152,38 @@ def bearer_token_find(raw: str, request=None) -> AccessToken | None:
     return token
 
 
+_NOT_LOOKED_UP = object()
+
+
+def bearer_lookup(request) -> AccessToken | None:
+    """The token of the request's `Authorization: Bearer` header, found once per request (a Django request).
+
+    The rate limiter (fintech/middleware/rate_limit.py) needs the principal
+    before the view, DRF's authentication in it: one lookup serves both.
+    None: no bearer header, or a token that is unknown, has a bad MAC, is expired
+    or belongs to an inactive user.
+    """
+    cached = getattr(request, "_bearer_token", _NOT_LOOKED_UP)
+    if cached is not _NOT_LOOKED_UP:
+        return cached
+    scheme, _, raw = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+    token = None
+    if scheme.lower() == "bearer":
+        token = bearer_token_find(raw.strip(), request)
+        if token is not None and (token.is_expired() or (token.user is not None and not token.user.is_active)):
+            token = None
+    request._bearer_token = token
+    return token
+
+
 class BearerTokenAuthentication(BaseAuthentication):
     def authenticate(self, request):
         header = request.META.get("HTTP_AUTHORIZATION", "")
-        scheme, _, raw = header.partition(" ")
+        scheme, _, _raw = header.partition(" ")
         if scheme.lower() != "bearer":
             return None  # no bearer credential: anonymous, answered 401 without an error code
-        token = bearer_token_find(raw.strip(), request._request)
-        if token is None or token.is_expired() or (token.user is not None and not token.user.is_active):
+        token = bearer_lookup(request._request)
+        if token is None:
             request._request.bearer_error = "invalid_token"
             raise exceptions.AuthenticationFailed("The access token is invalid, expired or revoked.")
         return token.user, token

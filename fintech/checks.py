@@ -71,3 +71,18 @@ def process_keys_check(app_configs, **kwargs):
 
 
 DUMMY_ENGINE = "django.db.backends.dummy"
+
+
+@register()
+def rate_limit_policies_check(app_configs, **kwargs):
+    """The rate-limit table parses (ADR 0017): a typo in RATE_LIMIT_POLICIES_JSON stops the process at start,
+    not at its first request."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    from fintech.api_limits import policies_table
+
+    try:
+        policies_table()
+    except ImproperlyConfigured as error:
+        return [Error(str(error), id="fintech.E006")]
+    return []

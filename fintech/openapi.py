@@ -42,4 +42,54 @@ def problems(**by_status: str) -> dict[int, OpenApiResponse]:
     return {int(key.lstrip("s")): problem(text) for key, text in by_status.items()}
 
 
-__all__ = ["ProblemSerializer", "inline_serializer", "problem", "problems"]
+_RATE_LIMIT_HEADERS = {
+    "RateLimit-Policy": {
+        "description": "The rate-limit policies this request counted against (draft-ietf-httpapi-ratelimit-headers-10):"
+        ' `"<policy>";q=<requests>;w=<seconds>`, the closest to empty first (ADR 0017).',
+        "schema": {"type": "string"},
+    },
+    "RateLimit": {
+        "description": 'What is left of each: `"<policy>";r=<requests left now>;t=<seconds until full again>`.',
+        "schema": {"type": "string"},
+    },
+}
+
+
+def rate_limit_responses(result, generator, request, public):
+    """drf-spectacular postprocessing hook: every operation documents the limiter's answers (issue 13).
+
+    The RateLimit fields on every response, and the 429 `rate_limited` (with
+    Retry-After) and 503 `rate_limit_unavailable` problems, which any
+    operation can answer before its view runs.
+    """
+    problem_ref = {"$ref": "#/components/schemas/Problem"}
+    if "Problem" not in result.get("components", {}).get("schemas", {}):
+        return result
+    retry_after = {"description": "Seconds until a request can pass.", "schema": {"type": "integer"}}
+    for path_item in result.get("paths", {}).values():
+        for operation in path_item.values():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            for response in operation["responses"].values():
+                response.setdefault("headers", {}).update(_RATE_LIMIT_HEADERS)
+            operation["responses"].setdefault(
+                "429",
+                {
+                    "description": f"{PROBLEM_CONTENT_TYPE}: rate_limited (the problem names the spent `policy`)",
+                    "headers": {"Retry-After": retry_after, **_RATE_LIMIT_HEADERS},
+                    "content": {PROBLEM_CONTENT_TYPE: {"schema": problem_ref}},
+                },
+            )
+            operation["responses"].setdefault(
+                "503",
+                {
+                    "description": f"{PROBLEM_CONTENT_TYPE}: rate_limit_unavailable (limits could not be counted;"
+                    " money-moving and authentication calls fail closed), or the operation's own",
+                    "headers": {"Retry-After": retry_after},
+                    "content": {PROBLEM_CONTENT_TYPE: {"schema": problem_ref}},
+                },
+            )
+    return result
+
+
+__all__ = ["ProblemSerializer", "inline_serializer", "problem", "problems", "rate_limit_responses"]

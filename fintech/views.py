@@ -15,20 +15,21 @@ _ERRORS = {
 }
 
 
-def _is_api(request) -> bool:
+def is_api_request(request) -> bool:
     return request.path.startswith("/v1/") or request.path.startswith("/o/")
+
+
+def error_answer(request, *, status: int, code: str, title: str, detail: str = "", **extra):
+    """A problem document for API callers, a page people can read for everyone else (the login forms)."""
+    if is_api_request(request):
+        return problem_response(request, status=status, code=code, title=title, detail=detail or None, **extra)
+    context = {"status": status, "title": title, "detail": detail, "request_id": getattr(request, "request_id", "")}
+    return render(request, "error.html", context, status=status)
 
 
 def _handle(request, status: int):
     code, title = _ERRORS[status]
-    if _is_api(request):
-        return problem_response(request, status=status, code=code, title=title)
-    return render(
-        request,
-        "error.html",
-        {"status": status, "title": title, "request_id": getattr(request, "request_id", "")},
-        status=status,
-    )
+    return error_answer(request, status=status, code=code, title=title)
 
 
 @requires_csrf_token

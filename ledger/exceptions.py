@@ -220,3 +220,9 @@ class LedgerInvariantViolation(RuntimeError):
 
 class LockOutsideTransaction(RuntimeError):
     """A row lock taken outside a transaction is released at once and protects nothing."""
+
+
+class AccountLimitReached(DomainError):
+    status = 422
+    code = "account_limit_reached"
+    title = "No more accounts can be opened"

@@ -21,7 +21,6 @@ from ledger.currencies import format_amount
 from ledger.exceptions import AccountNotFound, HoldNotFound, TransferNotFound
 from ledger.models import CUSTOMER_REFUNDABLE_KINDS, Hold, LedgerAccount, Posting, Transfer
 
-MAX_ACCOUNTS_LISTED = 100
 DEFAULT_STATEMENT_MAX_ROWS = 10_000
 STATEMENT_MAX_DAYS = 366
 STATEMENT_COLUMNS = (
@@ -73,12 +72,8 @@ def transfer_destination_get(*, public_id: Any) -> LedgerAccount:
 
 
 def accounts_list(*, owner: User) -> QuerySet[LedgerAccount]:
-    """The owner's accounts, oldest first, at most MAX_ACCOUNTS_LISTED."""
-    return (
-        LedgerAccount.objects.filter(owner=owner)
-        .exclude(kind=LedgerAccount.Kind.PLATFORM)
-        .order_by("id")[:MAX_ACCOUNTS_LISTED]
-    )
+    """The owner's accounts, oldest first; the API paginates (cursor on id), so none is ever cut off."""
+    return LedgerAccount.objects.filter(owner=owner).exclude(kind=LedgerAccount.Kind.PLATFORM).order_by("id")
 
 
 def hold_get_as_payee(*, owner: User, public_id: Any) -> Hold:

@@ -37,6 +37,7 @@ THROWAWAY_VALUES = {
     "DJANGO_ALLOWED_HOSTS": "api.fintech.example",
     "DATABASE_URL": "postgres://fintech_app@db.invalid:5432/fintech",
     "REDIS_URL": "redis://redis.invalid:6379/0",
+    "VAULT_REDIS_URL": "redis://fintech_vault:x@redis.invalid:6379/0",
     "OAUTH_ISSUER_URL": "https://api.fintech.example",
     "VAULT_URL": "https://vault.internal.example",
     "VAULT_DATABASE_URL": "postgres://fintech_vault_app@vault-db.invalid:5432/fintech_vault",

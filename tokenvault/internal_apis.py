@@ -60,6 +60,7 @@ class VaultInternalApi(APIView):
     authentication_classes = [ServiceTokenAuthentication]
     permission_classes = [IsVaultCaller]
     throttle_classes: list = []
+    rate_limit_group = "vault_internal"  # per calling address, in the vault's own Redis namespace (ADR 0017)
     InputSerializer: type[serializers.Serializer]
 
     def validated_input(self) -> dict:

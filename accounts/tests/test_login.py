@@ -326,8 +326,15 @@ def test_no_burst_of_twice_the_limit_gets_through_at_a_window_edge(client, clock
 
 
 @pytest.mark.django_db
-def test_at_most_five_passwords_are_checked_in_any_fifteen_minutes(client, clock):
-    """Guess every 20 seconds for 2 hours; count the checks in every sliding 15-minute span."""
+def test_at_most_five_passwords_are_checked_in_any_fifteen_minutes(client, clock, settings):
+    """Guess every 20 seconds for 2 hours; count the checks in every sliding 15-minute span.
+
+    The two hours pass on the test clock, which the request limiter (Redis's clock) does not see: its
+    per-address request bucket is widened here so this test measures the failure counter alone."""
+    settings.RATE_LIMIT_POLICIES = {
+        **settings.RATE_LIMIT_POLICIES,
+        "login_form.address": {**settings.RATE_LIMIT_POLICIES["login_form.address"], "burst": 1000},
+    }
     customer_create(email="alice@example.com", password=PASSWORD)
     checked_at_ms: list[int] = []
     for _ in range(360):

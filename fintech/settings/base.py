@@ -20,6 +20,8 @@ from fintech.settings.env import (
     process_holds,
     retired_variable_refuse,
 )
+from fintech.settings.rate_limits import DEFAULT_GROUPS as DEFAULT_RATE_LIMIT_GROUPS
+from fintech.settings.rate_limits import DEFAULT_POLICIES as DEFAULT_RATE_LIMIT_POLICIES
 
 DEBUG = False
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
@@ -65,6 +67,8 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: its process_view runs once the route, the session user and CSRF are settled (ADR 0017).
+    "fintech.middleware.rate_limit.RateLimitMiddleware",
 ]
 
 ROOT_URLCONF = "fintech.urls"
@@ -351,7 +355,35 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": r"/v1",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "fintech.openapi.rate_limit_responses",  # the limiter's 429/503 and RateLimit fields (ADR 0017)
+    ],
 }
+# Swagger UI's "Authorize" button (issue 15): in dev, `demo_seed` registers this public PKCE client for the
+# docs page's redirect; `swagger_ui_oauth(issuer)` points Swagger UI at it. Production registers no docs client.
+DOCS_OAUTH_CLIENT_ID = "fintech-api-docs"
+DOCS_OAUTH_REDIRECT_PATH = "/v1/docs/oauth2-redirect.html"
+
+
+def swagger_ui_oauth(spectacular: dict, issuer: str) -> dict:
+    """SPECTACULAR_SETTINGS with Swagger UI using the docs client: authorization code with PKCE, no secret.
+
+    The redirect URL is absolute and on the issuer's origin, exactly what the
+    client is registered with (redirect URIs match exactly): open the docs at
+    that origin, or the popup cannot hand the code back to the page.
+    """
+    return {
+        **spectacular,
+        "SWAGGER_UI_SETTINGS": {"deepLinking": True, "oauth2RedirectUrl": f"{issuer}{DOCS_OAUTH_REDIRECT_PATH}"},
+        "SWAGGER_UI_OAUTH2_CONFIG": {
+            "clientId": DOCS_OAUTH_CLIENT_ID,
+            "usePkceWithAuthorizationCodeGrant": True,
+            "scopes": "openid profile:read",
+        },
+    }
+
+
 PROBLEM_TYPE_BASE_URL = env.str("PROBLEM_TYPE_BASE_URL", default="https://errors.fintech.example/")
 
 # --- Observability ----------------------------------------------------------------
@@ -394,6 +426,8 @@ DEMO_DATA_ALLOWED = env.bool("DEMO_DATA_ALLOWED", default=True)
 
 # --- Ledger: money controls (ADR 0014) --------------------------------------------------
 # Daily limits count per business day in this IANA time zone (a DST day is 23 or 25 hours long).
+# Accounts a customer may hold that are not closed (issue 13): what one principal can accumulate is bounded.
+LEDGER_MAX_ACCOUNTS_PER_CUSTOMER = env.int("LEDGER_MAX_ACCOUNTS_PER_CUSTOMER", default=20)
 LEDGER_LIMIT_TIME_ZONE = env.str("LEDGER_LIMIT_TIME_ZONE", default="UTC")
 try:
     ZoneInfo(LEDGER_LIMIT_TIME_ZONE)
@@ -557,8 +591,21 @@ PASSWORD_RESET_TIMEOUT = 60 * 60
 # Reset requests, counted whether or not the email belongs to anyone (the limit must not tell).
 PASSWORD_RESET_REQUESTS_PER_EMAIL = env.str("PASSWORD_RESET_REQUESTS_PER_EMAIL", default="3/1h")
 PASSWORD_RESET_REQUESTS_PER_ADDRESS = env.str("PASSWORD_RESET_REQUESTS_PER_ADDRESS", default="20/1h")
-RATELIMIT_USE_CACHE = "default"
-RATELIMIT_FAIL_OPEN = False
+# --- API rate limits (issue 13, ADR 0017; fintech/api_limits.py) ---------------------------
+# The policy table is data (fintech/settings/rate_limits.py); RATE_LIMIT_POLICIES_JSON overrides fields
+# of named policies, e.g. {"money_write.user": {"rate": "50/1m", "burst": 10}}.
+_RATE_LIMIT_OVERRIDES = env.json("RATE_LIMIT_POLICIES_JSON", default={})
+_RATE_LIMIT_UNKNOWN = sorted(set(_RATE_LIMIT_OVERRIDES) - set(DEFAULT_RATE_LIMIT_POLICIES))
+if _RATE_LIMIT_UNKNOWN:
+    raise ImproperlyConfigured(f"RATE_LIMIT_POLICIES_JSON names unknown policies: {_RATE_LIMIT_UNKNOWN}")
+RATE_LIMIT_POLICIES = {
+    name: {**spec, **_RATE_LIMIT_OVERRIDES.get(name, {})} for name, spec in DEFAULT_RATE_LIMIT_POLICIES.items()
+}
+RATE_LIMIT_GROUPS = DEFAULT_RATE_LIMIT_GROUPS
+# Partner tiers: {"<client id>": "premium"}; a client not listed is on each policy's default numbers.
+RATE_LIMIT_CLIENT_TIERS = env.json("RATE_LIMIT_CLIENT_TIERS_JSON", default={})
+# rate_limit.exceeded audit events per policy per minute; beyond it principals are counted, not recorded.
+RATE_LIMIT_AUDIT_EVENTS_PER_MINUTE = env.int("RATE_LIMIT_AUDIT_EVENTS_PER_MINUTE", default=20)
 # Idempotency-Key records live at least this long (seed 004: 24 hours).
 IDEMPOTENCY_KEY_TTL_SECONDS = env.int("IDEMPOTENCY_KEY_TTL_SECONDS", default=24 * 3600)
 

@@ -73,7 +73,14 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",  # inert for the API views; kept so nothing slips past it
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Per calling address, fail closed; its buckets live under the vault's own key prefix (ADR 0017).
+    "fintech.middleware.rate_limit.RateLimitMiddleware",
 ]
+# The vault's Redis namespace and login: VAULT_REDIS_URL (its own ACL user, allowed only keys under
+# its prefix) when set; otherwise the shared REDIS_URL, still under a prefix of its own.
+REDIS_URL = env.str("VAULT_REDIS_URL", default="") or REDIS_URL  # production: required, below
+REDIS_KEY_PREFIX = f"{REDIS_KEY_PREFIX}-vault"
+CACHES = {"default": {**CACHES["default"], "LOCATION": REDIS_URL, "KEY_PREFIX": REDIS_KEY_PREFIX}}
 # The internal views name their own authentication (tokenvault/internal_apis.py); the defaults
 # authenticate nobody and admit nobody, so a view that forgets is closed.
 REST_FRAMEWORK = {
@@ -112,6 +119,9 @@ if FINTECH_ENV == "production":
     OAUTH2_PROVIDER = {**OAUTH2_PROVIDER, "ALLOWED_REDIRECT_URI_SCHEMES": ["https"]}
     if VAULT_SERVICE_TOKEN_PREVIOUS:
         VAULT_SERVICE_TOKEN_PREVIOUS = required_secret("VAULT_SERVICE_TOKEN_PREVIOUS")
+    # Its own Redis login for its request limiter (ADR 0017): never a fallback to a shared default.
+    REDIS_URL = env.str("VAULT_REDIS_URL")
+    CACHES = {"default": {**CACHES["default"], "LOCATION": REDIS_URL}}
 else:
     # Dev/test: the environment module already holds both databases and generates keys;
     # an explicit directory (the test vault process gets one per session) wins.

@@ -22,18 +22,33 @@ from ledger.currencies import format_amount
 # --- accounts -------------------------------------------------------------------------------
 
 
+class AccountsPagination(CursorPagination):
+    page_size = 50
+    max_page_size = 200
+    page_size_query_param = "page_size"
+    ordering = ("id",)
+
+
 class AccountListCreateApi(CustomerApi):
     required_scopes = {"GET": ["accounts:read"], "POST": ["accounts:write"]}
 
     class AccountOpenInput(serializers.Serializer):
         currency = serializers.CharField(min_length=3, max_length=3)
 
-    @extend_schema(operation_id="accounts_list", summary="The caller's accounts", responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(
+        operation_id="accounts_list",
+        summary="The caller's accounts, oldest first, a page at a time (`next`, `previous`: cursor links)",
+        parameters=[OpenApiParameter("page_size", int, description="1 to 200, default 50")],
+        responses={200: OpenApiTypes.OBJECT},
+    )
     def get(self, request):
-        return Response({"results": [account_out(a) for a in selectors.accounts_list(owner=request.user)]})
+        paginator = AccountsPagination()
+        page = paginator.paginate_queryset(selectors.accounts_list(owner=request.user), request, view=self)
+        return paginator.get_paginated_response([account_out(a) for a in page])
 
     @extend_schema(
-        summary="Open a deposit account in a currency",
+        summary="Open a deposit account in a currency (at most LEDGER_MAX_ACCOUNTS_PER_CUSTOMER not closed: 422"
+        " `account_limit_reached` beyond)",
         request=AccountOpenInput,
         parameters=[IDEMPOTENCY_PARAMETER],
         responses={201: OpenApiTypes.OBJECT},

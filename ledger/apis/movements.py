@@ -51,6 +51,7 @@ MOVEMENT_PROBLEMS = problems(
 
 class TransferCreateApi(CustomerApi):
     required_scopes = ["transfers:write"]
+    rate_limit_group = "money_write"  # ADR 0017
 
     class TransferInput(MoneyInput):
         from_account = serializers.UUIDField()
@@ -106,6 +107,7 @@ class TransferReverseApi(CustomerObjectApi):
     """A refund: the payee sends back all or part of a transfer it received."""
 
     required_scopes = ["transfers:write"]
+    rate_limit_group = "money_write"  # ADR 0017
 
     class RefundInput(serializers.Serializer):
         amount = MoneyField(required=False)
@@ -148,6 +150,7 @@ class TransferReverseApi(CustomerObjectApi):
 
 class HoldCreateApi(CustomerApi):
     required_scopes = ["transfers:write"]
+    rate_limit_group = "money_write"  # ADR 0017
 
     class HoldInput(MoneyInput):
         account = serializers.UUIDField()
@@ -182,6 +185,7 @@ class HoldCreateApi(CustomerApi):
 
 class HoldCaptureApi(CustomerObjectApi):
     required_scopes = ["transfers:write"]
+    rate_limit_group = "money_write"  # ADR 0017
 
     class CaptureInput(serializers.Serializer):
         amount = MoneyField(required=False)
@@ -218,6 +222,7 @@ class HoldCaptureApi(CustomerObjectApi):
 
 class HoldVoidApi(CustomerObjectApi):
     required_scopes = ["transfers:write"]
+    rate_limit_group = "money_write"  # ADR 0017
 
     @extend_schema(
         request=None,
@@ -248,6 +253,7 @@ class HoldVoidApi(CustomerObjectApi):
 
 class CreditChargeApi(CustomerApi):
     required_scopes = ["transfers:write"]
+    rate_limit_group = "money_write"  # ADR 0017
 
     class CreditChargeInput(MoneyInput):
         account = serializers.UUIDField()

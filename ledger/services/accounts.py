@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from accounts.models import User
 from audit.services.events import Actor
 from ledger.currencies import MAX_AMOUNT_MINOR
-from ledger.exceptions import AccountNotActive, AccountNotEmpty, InvalidAmount
+from ledger.exceptions import AccountLimitReached, AccountNotActive, AccountNotEmpty, InvalidAmount
 from ledger.lock_objects import accounts_lock
 from ledger.models import LedgerAccount
 from ledger.services.core import currency_check, ledger_call, ledger_event, reason_check
@@ -21,7 +22,11 @@ def account_open(
     credit_limit_minor: int = 0,
     actor: Actor,
 ) -> LedgerAccount:
-    """Open a customer account (deposit or credit line) with a zero balance."""
+    """Open a customer account (deposit or credit line) with a zero balance.
+
+    Errors: account_limit_reached (LEDGER_MAX_ACCOUNTS_PER_CUSTOMER accounts not closed), invalid_amount,
+    unknown_currency.
+    """
     currency_check(currency)
     if kind not in (LedgerAccount.Kind.DEPOSIT, LedgerAccount.Kind.CREDIT_LINE):
         raise ValueError(f"customers hold deposit or credit_line accounts, not {kind!r}")
@@ -30,6 +35,13 @@ def account_open(
     if not 0 <= credit_limit_minor <= MAX_AMOUNT_MINOR or (credit_limit_minor and kind != "credit_line"):
         raise InvalidAmount("Only credit lines have a credit limit, and it must be within bounds.")
     with transaction.atomic():
+        # One opening per customer at a time (their user row locked), so racing opens never pass the cap.
+        User.objects.select_for_update().filter(pk=owner.pk).first()
+        open_accounts = LedgerAccount.objects.filter(owner=owner).exclude(status=LedgerAccount.Status.CLOSED).count()
+        if open_accounts >= settings.LEDGER_MAX_ACCOUNTS_PER_CUSTOMER:
+            raise AccountLimitReached(
+                f"A customer holds at most {settings.LEDGER_MAX_ACCOUNTS_PER_CUSTOMER} accounts that are not closed."
+            )
         account_id = ledger_call(
             "ledger_account_open",
             {"owner_id": owner.pk, "kind": kind, "purpose": "", "currency": currency,

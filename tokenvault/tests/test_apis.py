@@ -242,7 +242,8 @@ def test_redis_down_fails_closed_with_503(settings, redis_server, vault_down):
     with pytest.raises(DetokenizeLimitUnavailable):
         detokenize_quota_take(client_id=partner.client_id, values=1)
 
-    assert (response.status_code, response.json()["code"]) == (503, "vault_detokenize_limit_unavailable")
+    # The request limiter is the first lock that needs Redis: it refuses (fail closed) before the quota is asked.
+    assert (response.status_code, response.json()["code"]) == (503, "rate_limit_unavailable")
 
 
 # --- issuing the scope ---------------------------------------------------------------------

@@ -52,6 +52,7 @@ def _vault_role(**overrides: str) -> dict[str, str]:
         "DJANGO_ALLOWED_HOSTS": "vault.internal.example",
         "VAULT_DATABASE_URL": VAULT_DATABASE_SENTINEL,
         "VAULT_AUDIT_DATABASE_URL": "postgres://fintech_vault_audit@main-db.invalid:5432/fintech",
+        "VAULT_REDIS_URL": "redis://fintech_vault:x@redis.invalid:6379/0",
         "VAULT_KEK_DIR": "/run/secrets/vault-kek",
         "VAULT_SERVICE_TOKEN": secrets.token_urlsafe(48),
         "STAFF_GRANT_VERIFY_KEY_PATH": "/run/secrets/staff-grant-ed25519.pub.pem",
