@@ -55,6 +55,15 @@ _RATE_LIMIT_HEADERS = {
 }
 
 
+def _merge(responses: dict, status: str, description: str, headers: dict, problem_ref: dict) -> None:
+    """Add the limiter's answer to a status, keeping what the operation already documents for it."""
+    response = responses.setdefault(
+        status, {"description": "", "content": {PROBLEM_CONTENT_TYPE: {"schema": problem_ref}}}
+    )
+    response["description"] = "; ".join(part for part in (response.get("description"), description) if part)
+    response.setdefault("headers", {}).update(headers)
+
+
 def rate_limit_responses(result, generator, request, public):
     """drf-spectacular postprocessing hook: every operation documents the limiter's answers (issue 13).
 
@@ -72,23 +81,17 @@ def rate_limit_responses(result, generator, request, public):
                 continue
             for response in operation["responses"].values():
                 response.setdefault("headers", {}).update(_RATE_LIMIT_HEADERS)
-            operation["responses"].setdefault(
-                "429",
-                {
-                    "description": f"{PROBLEM_CONTENT_TYPE}: rate_limited (the problem names the spent `policy`)",
-                    "headers": {"Retry-After": retry_after, **_RATE_LIMIT_HEADERS},
-                    "content": {PROBLEM_CONTENT_TYPE: {"schema": problem_ref}},
-                },
-            )
-            operation["responses"].setdefault(
-                "503",
-                {
-                    "description": f"{PROBLEM_CONTENT_TYPE}: rate_limit_unavailable (limits could not be counted;"
-                    " money-moving and authentication calls fail closed), or the operation's own",
-                    "headers": {"Retry-After": retry_after},
-                    "content": {PROBLEM_CONTENT_TYPE: {"schema": problem_ref}},
-                },
-            )
+            _merge(
+                operation["responses"], "429",
+                f"{PROBLEM_CONTENT_TYPE}: rate_limited (the problem names the spent `policy`)",
+                {"Retry-After": retry_after, **_RATE_LIMIT_HEADERS}, problem_ref,
+            )  # fmt: skip
+            _merge(
+                operation["responses"], "503",
+                f"{PROBLEM_CONTENT_TYPE}: rate_limit_unavailable (limits could not be counted; money-moving and"
+                " authentication calls fail closed)",
+                {"Retry-After": retry_after}, problem_ref,
+            )  # fmt: skip
     return result
 
 

@@ -311,12 +311,50 @@ def ensure_redis() -> dict[str, str]:
     return {"REDIS_URL": start_local_redis()}
 
 
+VAULT_REDIS_USER = "fintech_vault"
+VAULT_REDIS_PASSWORD_FILE = VAR / "keys" / "vault_redis_password"
+
+
+def ensure_vault_redis_user(redis_url: str) -> dict[str, str]:
+    """The vault role's own Redis login (ADR 0017): an ACL user that may touch only keys under a `-vault:` prefix.
+
+    Dev and test only: the password is generated once into var/keys (0600). When the Redis we were given
+    will not create users (no ACL, or a login without the right), the vault keeps using REDIS_URL under its
+    own prefix, and this says so.
+    """
+    import secrets
+
+    import redis
+
+    if dotenv_value("VAULT_REDIS_URL"):
+        say("Redis: the vault uses VAULT_REDIS_URL from the environment")
+        return {}
+    VAULT_REDIS_PASSWORD_FILE.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not VAULT_REDIS_PASSWORD_FILE.exists():
+        VAULT_REDIS_PASSWORD_FILE.touch(mode=0o600)
+        VAULT_REDIS_PASSWORD_FILE.write_text(secrets.token_urlsafe(32))
+    password = VAULT_REDIS_PASSWORD_FILE.read_text().strip()
+    try:
+        redis.Redis.from_url(redis_url, socket_connect_timeout=2).execute_command(
+            "ACL", "SETUSER", VAULT_REDIS_USER, "reset", "on", f">{password}", "~*-vault:*", "resetchannels",
+            "+@all", "-@admin", "-@dangerous",
+        )  # fmt: skip
+    except redis.RedisError as error:
+        say(f"Redis: no vault ACL user ({error}); the vault uses REDIS_URL under its own key prefix")
+        return {}
+    parts = urlsplit(redis_url)
+    host = parts.hostname or "127.0.0.1"
+    netloc = f"{VAULT_REDIS_USER}:{password}@{host}" + (f":{parts.port}" if parts.port else "")
+    return {"VAULT_REDIS_URL": urlunsplit((parts.scheme, netloc, parts.path, "", ""))}
+
+
 # --- Commands -------------------------------------------------------------------
 
 
 def up() -> None:
     VAR.mkdir(parents=True, exist_ok=True)
     chosen = {**ensure_postgres(), **ensure_redis()}
+    chosen.update(ensure_vault_redis_user(chosen.get("REDIS_URL") or dotenv_value("REDIS_URL")))
     lines = ["# Written by scripts/services.py; environment variables and .env take precedence."]
     lines += [f"{key}={value}" for key, value in sorted(chosen.items())]
     SERVICES_ENV.write_text("\n".join(lines) + "\n")

@@ -223,3 +223,17 @@ def test_the_vault_roles_internal_views_are_limited_per_address():
 
     groups = {request_group(_Request(), p.callback) for p in urlpatterns if "internal/" in str(p.pattern)}
     assert groups == {"vault_internal"}
+
+
+def test_the_schema_documents_the_429_the_503_and_the_fields_on_every_operation():
+    from drf_spectacular.generators import SchemaGenerator
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    operations = [op for item in schema["paths"].values() for op in item.values() if isinstance(op, dict)]
+    assert len(operations) > 10
+    for operation in operations:
+        responses = operation["responses"]
+        assert {"429", "503"} <= set(responses), operation["operationId"]
+        assert "Retry-After" in responses["429"]["headers"]
+        # Every answer but the limiter's own 503 (Redis down: nothing was counted, so nothing to report).
+        assert all({"RateLimit-Policy", "RateLimit"} <= set(r["headers"]) for s, r in responses.items() if s != "503")
