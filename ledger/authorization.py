@@ -87,8 +87,10 @@ def hold_authorization_values(
     reference: str,
     movement_kind: str,
     transfer_public_id: uuid.UUID | str | None,
+    review_required: bool,
 ) -> list[Any]:
     return [
+        bool(review_required),
         str(public_id),
         str(account),
         str(destination),
@@ -116,14 +118,18 @@ def hold_authorized(hold, *, account: uuid.UUID | str, destination: uuid.UUID | 
             public_id=hold.public_id, account=account, destination=destination, currency=hold.currency,
             amount_minor=hold.amount_minor, purpose=hold.purpose, created_by_id=hold.created_by_id,
             client_id=hold.client_id, reference=hold.reference, movement_kind=hold.movement_kind,
-            transfer_public_id=hold.transfer_public_id,
+            transfer_public_id=hold.transfer_public_id, review_required=hold.review_required,
         ),
     )  # fmt: skip
 
 
 def case_decision_values(case) -> list[Any]:
-    """A decided review case as its officer decided it: status, officer, reason, and what it is about."""
-    return [str(case.public_id), case.kind, case.status, case.decided_by_id, case.decision_reason, case.hold_id]
+    """A decided review case as its officer decided it: status, officer, reason, and what it is about (the hold,
+    whose customer, how much): a case re-pointed at another hold, or re-sized, no longer matches."""
+    return [
+        str(case.public_id), case.kind, case.status, case.decided_by_id, case.decision_reason, case.hold_id,
+        case.subject_id, int(case.amount_minor), case.currency,
+    ]  # fmt: skip
 
 
 def case_decision_mac(case) -> str:

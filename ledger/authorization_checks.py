@@ -55,7 +55,7 @@ def transfers_without_authorization(cursor, *, limit: int) -> list[tuple[str, st
 
 _HOLDS_SQL = """
 SELECT h.public_id, a.public_id, d.public_id, h.currency, h.amount_minor, h.purpose, h.created_by_id, h.client_id,
-       h.reference, h.movement_kind, h.transfer_public_id, h.authorization_mac
+       h.reference, h.movement_kind, h.transfer_public_id, h.authorization_mac, h.review_required
   FROM ledger_hold h
   JOIN ledger_ledgeraccount a ON a.id = h.account_id
   JOIN ledger_ledgeraccount d ON d.id = h.destination_id
@@ -68,11 +68,11 @@ def holds_without_authorization(cursor, *, limit: int) -> list[tuple[str, str]]:
     cursor.execute(_HOLDS_SQL)
     while len(found) < limit and (rows := cursor.fetchmany(BATCH)):
         for (public_id, account, destination, currency, amount_minor, purpose, created_by_id, client_id, reference,
-             movement_kind, transfer_public_id, stored) in rows:  # fmt: skip
+             movement_kind, transfer_public_id, stored, review_required) in rows:  # fmt: skip
             hold = SimpleNamespace(
                 public_id=public_id, currency=currency, amount_minor=amount_minor, purpose=purpose,
                 created_by_id=created_by_id, client_id=client_id, reference=reference, movement_kind=movement_kind,
-                transfer_public_id=transfer_public_id, authorization_mac=stored,
+                transfer_public_id=transfer_public_id, authorization_mac=stored, review_required=review_required,
             )  # fmt: skip
             if not stored:
                 found.append((str(public_id), "no authorization MAC: opened without the application"))
@@ -82,7 +82,8 @@ def holds_without_authorization(cursor, *, limit: int) -> list[tuple[str, str]]:
 
 
 _CASES_SQL = """
-SELECT public_id, kind, status, decided_by_id, decision_reason, hold_id, decision_mac FROM ledger_reviewcase
+SELECT public_id, kind, status, decided_by_id, decision_reason, hold_id, subject_id, amount_minor, currency,
+       decision_mac FROM ledger_reviewcase
  WHERE status IN ('approved', 'rejected') ORDER BY id"""
 
 
@@ -91,11 +92,35 @@ def case_decisions_without_authorization(cursor, *, limit: int) -> list[tuple[st
     found: list[tuple[str, str]] = []
     cursor.execute(_CASES_SQL)
     while len(found) < limit and (rows := cursor.fetchmany(BATCH)):
-        for public_id, kind, status, decided_by_id, decision_reason, hold_id, stored in rows:
+        for (public_id, kind, status, decided_by_id, decision_reason, hold_id, subject_id, amount_minor, currency,
+             stored) in rows:  # fmt: skip
             case = SimpleNamespace(
                 public_id=public_id, kind=kind, status=status, decided_by_id=decided_by_id,
-                decision_reason=decision_reason, hold_id=hold_id, decision_mac=stored,
+                decision_reason=decision_reason, hold_id=hold_id, subject_id=subject_id, amount_minor=amount_minor,
+                currency=currency, decision_mac=stored,
             )  # fmt: skip
             if not case_decision_authorized(case):
                 found.append((str(public_id), f"{status} with no decision MAC of the application's"))
     return found[:limit]
+
+
+# Money that left a hold whose review it needed: the approved case of this very hold, for its amount and payer.
+_RELEASED_WITHOUT_REVIEW_SQL = """
+SELECT h.public_id::text,
+       CASE WHEN c.id IS NULL THEN 'money left it with no review case'
+            WHEN c.status <> 'approved' THEN 'money left it while its case is ' || c.status
+            ELSE 'its case is about ' || c.amount_minor || ' ' || c.currency || ', the hold ' || h.amount_minor END
+  FROM ledger_hold h
+  JOIN ledger_ledgeraccount a ON a.id = h.account_id
+  LEFT JOIN ledger_reviewcase c ON c.hold_id = h.id
+ WHERE h.review_required AND h.captured_minor > 0
+   AND (c.id IS NULL OR c.status <> 'approved' OR c.amount_minor <> h.amount_minor OR c.currency <> h.currency
+        OR c.subject_id IS DISTINCT FROM a.owner_id)
+ ORDER BY h.id LIMIT %s"""
+
+
+def holds_released_without_review(cursor, *, limit: int) -> list[tuple[str, str]]:
+    """Holds that needed an approved review and paid out without one (a case deleted, re-kinded or re-pointed).
+    That an approved case's decision is the officer's is `case_decisions_without_authorization`'s to say."""
+    cursor.execute(_RELEASED_WITHOUT_REVIEW_SQL, [limit])
+    return [(public_id, detail) for public_id, detail in cursor.fetchall()]

@@ -44,6 +44,7 @@ from django.db import connection, transaction
 
 from ledger.authorization_checks import (
     case_decisions_without_authorization,
+    holds_released_without_review,
     holds_without_authorization,
     transfers_without_authorization,
 )
@@ -283,6 +284,7 @@ _AUTHORIZATION_CHECKS = [
     ("transfer_not_authorized", "transfer", transfers_without_authorization),
     ("hold_not_authorized", "hold", holds_without_authorization),
     ("review_case_decision_not_authorized", "review_case", case_decisions_without_authorization),
+    ("hold_released_without_review", "hold", holds_released_without_review),
 ]
 
 

@@ -24,3 +24,24 @@ class AccessChangeAlert(models.Model):
 
     def __str__(self) -> str:
         return f"alert for audit event {self.event_id}"
+
+
+class AccessChangeAuthorization(models.Model):
+    """The application's word that this transaction applies this approved request to this person (issue 12).
+
+    Written by `accounts.access_changes.authorization.approved_access_begin`
+    together with the setting the access triggers read, and MACed under a key
+    the database does not hold over (transaction id, request, subject). The
+    alert job accepts an access change recorded as approved only with such a
+    row of the same transaction, request and person: a setting set and a
+    request row re-pointed with the database login alone prove nothing.
+    """
+
+    xact_id = models.BigIntegerField(db_index=True)
+    approval_public_id = models.UUIDField()
+    subject_id = models.BigIntegerField(null=True)
+    mac = models.CharField(max_length=64)
+    created_at = models.DateTimeField(db_default=Now())
+
+    def __str__(self) -> str:
+        return f"authorization of request {self.approval_public_id} in transaction {self.xact_id}"

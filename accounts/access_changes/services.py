@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from django.db import connection, transaction
 
+from accounts.access_changes.authorization import approved_in_transaction
 from accounts.access_changes.models import AccessChangeAlert
-from accounts.approvals.models import ApprovalRequest
-from accounts.approvals.services import approval_decision_authentic
 from audit.alerts import alert_raise
 from audit.models import AuditEvent
 from audit.services.events import Actor
@@ -34,14 +32,18 @@ def _change_summary(payload: dict[str, Any]) -> str:
     return f"{change} {' '.join(named)}".strip()
 
 
-def _unapproved(event: AuditEvent, approvals: dict[str, ApprovalRequest]) -> bool:
-    """Not approved, or "approved" by a request the four-eyes service did not make and apply (issue 12)."""
+def _unapproved(event: AuditEvent) -> bool:
+    """Not approved, or "approved" in a transaction where the application did not apply that request to that
+    person (issue 12): a setting set and a request row re-pointed with the database login alone prove nothing."""
     if not event.payload.get("approved"):
         return True
     if event.payload.get("via") == "roles_sync" and not event.payload.get("approval_request"):
         return False  # role definitions rewritten by the owner after migrate: the trigger checked the login
-    approval = approvals.get(str(event.payload.get("approval_request") or ""))
-    return approval is None or not approval_decision_authentic(approval)
+    return not approved_in_transaction(
+        xact_id=event.xact_id,
+        approval_public_id=str(event.payload.get("approval_request") or ""),
+        subject_public_id=event.object_id if event.object_type == "accounts.user" else None,
+    )
 
 
 def access_changes_alert(*, limit: int = MAX_ALERTS_PER_RUN) -> int:
@@ -49,8 +51,8 @@ def access_changes_alert(*, limit: int = MAX_ALERTS_PER_RUN) -> int:
 
     Every event is looked at once: a marker row is written for each (its
     primary key is the event id), whether it alerts or not. An event marked
-    approved is checked against its request's MACs, which a row written with
-    the database login alone cannot carry. One transaction: the markers and
+    approved needs the application's signed authorization of that request for
+    that person in that very transaction (`AccessChangeAuthorization`). One transaction: the markers and
     the alerts (sealed event, outbox email) commit together or not at all, so a
     failed run alerts nothing and the next run retries. Exactly once under
     concurrent runs: `INSERT ... ON CONFLICT DO NOTHING RETURNING` on the
@@ -76,12 +78,9 @@ def access_changes_alert(*, limit: int = MAX_ALERTS_PER_RUN) -> int:
                 [candidates],
             )
             claimed = sorted(row[0] for row in cursor.fetchall())
-        events = list(AuditEvent.objects.filter(id__in=claimed).order_by("id"))
-        named = {str(e.payload.get("approval_request")) for e in events if e.payload.get("approval_request")}
-        approvals = {str(a.public_id): a for a in ApprovalRequest.objects.filter(public_id__in=_uuids(named))}
         alerted = 0
-        for event in events:
-            if not _unapproved(event, approvals):
+        for event in AuditEvent.objects.filter(id__in=claimed).order_by("id"):
+            if not _unapproved(event):
                 continue
             approved_claim = " (its approval is not authentic)" if event.payload.get("approved") else ""
             alert_raise(
@@ -97,13 +96,3 @@ def access_changes_alert(*, limit: int = MAX_ALERTS_PER_RUN) -> int:
             )
             alerted += 1
     return alerted
-
-
-def _uuids(values: set[str]) -> list[uuid.UUID]:
-    parsed = []
-    for value in values:
-        try:
-            parsed.append(uuid.UUID(value))
-        except ValueError:
-            continue  # not a request id at all: the event stays unapproved
-    return parsed

@@ -67,11 +67,9 @@ class ApprovalRequest(models.Model):
     decided_at = models.DateTimeField(null=True, blank=True)
     decision_reason = models.CharField(max_length=REASON_MAX_LENGTH, blank=True)
     result = models.JSONField(default=dict, blank=True)
-    # HMAC-SHA256 (hex) under a key the database does not hold (accounts/approvals/services.py, issue 12):
-    # of the request as asked (checked before anyone approves it), and of the decision once applied
-    # (checked by the access-change alert). A row written with the database login alone has neither.
+    # HMAC-SHA256 (hex) of the request as asked, under a key the database does not hold (issue 12): checked
+    # before anyone approves it. That it was applied is `AccessChangeAuthorization`'s to prove.
     request_mac = models.CharField(max_length=64, blank=True, db_default="", editable=False)
-    decision_mac = models.CharField(max_length=64, blank=True, db_default="", editable=False)
 
     class Meta:
         # Who may approve which kind (accounts/roles.py gives them to roles); asking needs the domain's own permission.
@@ -147,6 +145,10 @@ class StaffInvitation(models.Model):
         related_name="staff_invitations",
         help_text="reenrol: the staff member; join: set when accepted",
     )
+    # HMAC-SHA256 (hex) of the invitation as issued, under a key the database does not hold (issue 12): a link
+    # written with the database login alone (a join riding any approval, a re-enrolment taking over a staff
+    # account) is refused at acceptance.
+    mac = models.CharField(max_length=64, blank=True, db_default="", editable=False)
 
     class Meta:
         constraints = [

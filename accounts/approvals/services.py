@@ -16,10 +16,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
+from accounts.access_changes.authorization import approved_access_begin, approved_access_end
 from accounts.approvals.exceptions import (
     ApprovalBySelfRefused,
     ApprovalChangeMismatch,
@@ -42,7 +43,6 @@ from fintech.macs import row_mac_matches, row_mac_of
 from fintech.problems import DomainError
 
 SECOND_FACTOR_MAX_AGE = timedelta(minutes=5)
-APPROVAL_SETTING = "fintech.approval_request"
 
 
 def canonical_json(value: Any) -> str:
@@ -68,7 +68,6 @@ def change_hash_of(approval: ApprovalRequest) -> str:
 
 
 REQUEST_MAC_SALT = "accounts.approval.request/1"
-DECISION_MAC_SALT = "accounts.approval.decision/1"
 
 
 def _request_values(approval: ApprovalRequest) -> list[Any]:
@@ -78,30 +77,15 @@ def _request_values(approval: ApprovalRequest) -> list[Any]:
     ]  # fmt: skip
 
 
-def _decision_values(approval: ApprovalRequest) -> list[Any]:
-    return [
-        str(approval.public_id), approval.status, approval.decided_by_id, approval.change_hash, approval.request_mac,
-    ]  # fmt: skip
-
-
 def approval_request_sign(approval: ApprovalRequest) -> None:
-    """Set the request's MAC: the request as asked, before anyone approves (checked by the approval)."""
+    """Set the request's MAC (issue 12): the request as asked, under a key the database does not hold."""
     approval.request_mac = row_mac_of(REQUEST_MAC_SALT, _request_values(approval))
 
 
-def approval_decision_sign(approval: ApprovalRequest) -> None:
-    """Set the applied decision's MAC (checked by the access-change alert job)."""
-    approval.decision_mac = row_mac_of(DECISION_MAC_SALT, _decision_values(approval))
-
-
-def approval_decision_authentic(approval: ApprovalRequest) -> bool:
-    """Whether an applied request was asked and approved through this service (issue 12): a row inserted or
-    rewritten with the database login alone fails, and with it the access change it claims to approve."""
-    return (
-        approval.status == ApprovalRequest.Status.APPLIED
-        and row_mac_matches(approval.request_mac, REQUEST_MAC_SALT, _request_values(approval))
-        and row_mac_matches(approval.decision_mac, DECISION_MAC_SALT, _decision_values(approval))
-    )
+def approval_request_authentic(approval: ApprovalRequest) -> bool:
+    """Whether the request was asked through this service, as it stands (who asked, what, about whom, until
+    when): a row inserted or rewritten with the database login alone is not."""
+    return row_mac_matches(approval.request_mac, REQUEST_MAC_SALT, _request_values(approval))
 
 
 def _staff_actor(user: User) -> Actor:
@@ -239,7 +223,7 @@ def approval_request_approve(
                 raise ApprovalNotPermitted()
             if change_hash != approval.change_hash or change_hash_of(approval) != approval.change_hash:
                 raise ApprovalChangeMismatch()
-            if not row_mac_matches(approval.request_mac, REQUEST_MAC_SALT, _request_values(approval)):
+            if not approval_request_authentic(approval):
                 raise ApprovalNotAuthentic()
             approval.decided_by, approval.decided_at = approver, timezone.now()
             approval.decision_reason = reason[:REASON_MAX_LENGTH]
@@ -260,10 +244,8 @@ def approval_request_approve(
 def _apply(approval: ApprovalRequest, approver: User, definition, request) -> DomainError | None:
     """Apply under a savepoint: a domain refusal rolls the change back and voids the request instead."""
     approval.status = ApprovalRequest.Status.APPLIED
-    approval_decision_sign(approval)
-    approval.save(update_fields=["status", "decided_by", "decided_at", "decision_reason", "decision_mac"])
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT set_config(%s, %s, true)", [APPROVAL_SETTING, str(approval.public_id)])
+    approval.save(update_fields=["status", "decided_by", "decided_at", "decision_reason"])
+    approved_access_begin(approval.public_id, approval.subject_id)
     try:
         with transaction.atomic():
             result = definition.apply(approval, approver) or {}
@@ -271,8 +253,7 @@ def _apply(approval: ApprovalRequest, approver: User, definition, request) -> Do
         _void(approval, approver, {"reason": "refused", "code": refused.code}, request)
         return ApprovalVoid(f"The change was refused when applied: {refused.code}")
     finally:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT set_config(%s, '', true)", [APPROVAL_SETTING])
+        approved_access_end()
     approval.result = json.loads(canonical_json(result))
     approval.save(update_fields=["result"])
     audit_event_record(

@@ -16,8 +16,10 @@ from django.core.validators import EmailValidator
 from django.utils import timezone
 
 from accounts.approvals.models import ApprovalRequest, StaffInvitation
+from accounts.approvals.services import approval_request_authentic
 from accounts.invitations.exceptions import InvitationInvalidInput
 from accounts.models import User
+from fintech.macs import row_mac_matches, row_mac_of
 
 # secrets.token_urlsafe(32) gives 43 characters; a little slack, never an unbounded string to hash.
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{32,64}$")
@@ -62,14 +64,40 @@ def active_staff_exists() -> bool:
     return User.objects.filter(is_staff=True, is_active=True).exists()
 
 
+INVITATION_MAC_SALT = "accounts.staff_invitation/1"
+
+
+def _invitation_values(invitation: StaffInvitation) -> list:
+    reenrol = invitation.purpose == StaffInvitation.Purpose.REENROL
+    return [
+        str(invitation.public_id), invitation.purpose, invitation.email, sorted(invitation.roles),
+        invitation.token_hash, invitation.approval_id, invitation.user_id if reenrol else None,
+        invitation.expires_at.isoformat(),
+    ]  # fmt: skip
+
+
+def invitation_mac(invitation: StaffInvitation) -> str:
+    return row_mac_of(INVITATION_MAC_SALT, _invitation_values(invitation))
+
+
+def invitation_authentic(invitation: StaffInvitation) -> bool:
+    """Whether the invitation is the one this application issued (issue 12): not one written with the login."""
+    return row_mac_matches(invitation.mac, INVITATION_MAC_SALT, _invitation_values(invitation))
+
+
 def _join_refusal(invitation: StaffInvitation) -> str | None:
     if email_has_user(invitation.email):
         return "email_in_use"
     if invitation.approval_id is None:
         # Bootstrap (`staff_bootstrap`): only while nobody is staff yet; after that, joining takes four eyes.
         return "staff_exists" if active_staff_exists() else None
-    if invitation.approval.status != ApprovalRequest.Status.APPLIED:
+    from accounts.approvals.kinds_staff import KIND_INVITE  # the kinds import the invitation services
+
+    approval = invitation.approval
+    if approval.status != ApprovalRequest.Status.APPLIED:
         return "approval_not_applied"
+    if approval.kind != KIND_INVITE or not approval_request_authentic(approval):
+        return "not_authentic"
     return None
 
 
@@ -81,6 +109,8 @@ def invitation_refusal_reason(invitation: StaffInvitation | None, *, now: dateti
         return "used"
     if invitation.expires_at <= (now or timezone.now()):
         return "expired"
+    if not invitation_authentic(invitation):  # written, or its expiry stretched, with the database login alone
+        return "not_authentic"
     if invitation.purpose == StaffInvitation.Purpose.JOIN:
         return _join_refusal(invitation)
     user = invitation.user

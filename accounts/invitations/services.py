@@ -49,8 +49,8 @@ from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_otp.util import random_hex
 
+from accounts.access_changes.authorization import approved_access_begin, approved_access_end
 from accounts.approvals.models import ApprovalRequest, StaffInvitation
-from accounts.approvals.services import APPROVAL_SETTING
 from accounts.invitations.exceptions import (
     InvitationAlreadyPending,
     InvitationCodeMismatch,
@@ -63,6 +63,7 @@ from accounts.invitations.selectors import (
     email_has_user,
     invitation_account,
     invitation_by_token_hash,
+    invitation_mac,
     invitation_refusal_reason,
     invitation_token_hash,
     pending_invitations,
@@ -108,11 +109,6 @@ def _email_lock(email: str) -> None:
     """Serialise everything that issues or accepts an invitation for one address (transaction-scoped)."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"accounts.staff_invitation:{email}"])
-
-
-def _approval_setting(value: str) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT set_config(%s, %s, true)", [APPROVAL_SETTING, value])
 
 
 # --- issuing -----------------------------------------------------------------------------------------
@@ -183,7 +179,7 @@ def staff_invitation_issue(
             _email_lock(email)
             pending_invitations(email=email, now=now).filter(purpose=purpose, user=user).update(expires_at=now)
         token = secrets.token_urlsafe(32)
-        invitation = StaffInvitation.objects.create(
+        invitation = StaffInvitation(
             purpose=purpose,
             email=email,
             roles=wanted_roles,
@@ -192,6 +188,8 @@ def staff_invitation_issue(
             expires_at=now + INVITATION_TTL,
             user=user,
         )
+        invitation.mac = invitation_mac(invitation)
+        invitation.save()
         path = invitation_link_path(token)
         audit_event_record(
             event_type="staff.invitation_issued",
@@ -294,7 +292,7 @@ def _staff_join(invitation: StaffInvitation, password_hash: str) -> User:
     if approval is not None:
         # The subject first: the access triggers accept the staff flag and roles only for the approval's subject.
         ApprovalRequest.objects.filter(pk=approval.pk).update(subject=user)
-        _approval_setting(str(approval.public_id))
+        approved_access_begin(approval.public_id, user.pk)
     try:
         user.password = password_hash
         user.is_staff = True
@@ -302,7 +300,7 @@ def _staff_join(invitation: StaffInvitation, password_hash: str) -> User:
         user.groups.set(Group.objects.filter(name__in=invitation.roles))
     finally:
         if approval is not None:
-            _approval_setting("")
+            approved_access_end()
     return user
 
 

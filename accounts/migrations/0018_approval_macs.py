@@ -24,11 +24,6 @@ class Migration(migrations.Migration):
         migrations.RunSQL(LEGACY_APPROVED_LOOKED_AT, migrations.RunSQL.noop),
         migrations.AddField(
             model_name="approvalrequest",
-            name="decision_mac",
-            field=models.CharField(blank=True, db_default="", editable=False, max_length=64),
-        ),
-        migrations.AddField(
-            model_name="approvalrequest",
             name="request_mac",
             field=models.CharField(blank=True, db_default="", editable=False, max_length=64),
         ),

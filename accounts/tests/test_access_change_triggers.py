@@ -22,16 +22,12 @@ from django.contrib.auth.models import Group, Permission
 from django.db import connection, transaction
 from django.utils import timezone
 
+from accounts.access_changes.authorization import APPROVAL_SETTING, approved_access_begin
 from accounts.access_changes.models import AccessChangeAlert
 from accounts.access_changes.services import access_changes_alert
 from accounts.approvals.kinds_access import staff_access_change_request
 from accounts.approvals.models import ApprovalRequest
-from accounts.approvals.services import (
-    APPROVAL_SETTING,
-    approval_decision_sign,
-    approval_request_approve,
-    approval_request_sign,
-)
+from accounts.approvals.services import approval_request_approve, approval_request_sign
 from accounts.models import User
 from accounts.roles import ROLE_PERMISSIONS
 from accounts.services import ROLES_SYNC_SETTING, roles_sync, staff_create
@@ -90,13 +86,15 @@ def _applied_request(
         decided_at=timezone.now() if status == ApprovalRequest.Status.APPLIED else None,
     )
     approval_request_sign(approval)
-    if status == ApprovalRequest.Status.APPLIED:
-        approval_decision_sign(approval)
     approval.save()
     return approval
 
 
-def _under_approval(value: str):
+def _under_approval(value: str, *, applied_to: User | None = None):
+    """The setting the triggers read; with `applied_to`, as the application sets it (with its signed row)."""
+    if applied_to is not None:
+        approved_access_begin(value, applied_to.pk)
+        return
     with connection.cursor() as cursor:
         cursor.execute("SELECT set_config(%s, %s, true)", [APPROVAL_SETTING, value])
 
@@ -303,7 +301,7 @@ def test_a_change_under_an_applied_request_about_that_user_is_approved_and_not_a
     approval = _applied_request(user)
 
     with transaction.atomic():
-        _under_approval(str(approval.public_id))
+        _under_approval(str(approval.public_id), applied_to=user)
         user.groups.add(Group.objects.get(name="operations"))
         User.objects.filter(pk=user.pk).update(is_superuser=True)
         _under_approval("")

@@ -1,4 +1,5 @@
-"""Four-eyes requests the database login forges are refused or alerted (issue 12, the insider review's finding 3).
+"""Four-eyes requests and staff invitations the database login forges are refused or alerted (issue 12, the
+insider reviews' findings).
 
 The runtime role can write `accounts_approvalrequest` rows and set the
 transaction setting the access-change triggers read, so a forged "applied"
@@ -15,10 +16,11 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from accounts.access_changes.authorization import APPROVAL_SETTING
 from accounts.access_changes.services import access_changes_alert
 from accounts.approvals.exceptions import ApprovalNotAuthentic
 from accounts.approvals.models import ApprovalRequest
-from accounts.approvals.services import APPROVAL_SETTING, approval_request_approve, change_hash_of
+from accounts.approvals.services import approval_request_approve, change_hash_of
 from accounts.models import User
 from accounts.services import staff_create
 from audit.models import AuditEvent
@@ -92,3 +94,74 @@ def test_a_forged_pending_request_cannot_be_approved_by_a_real_second_person(run
     assert AuditEvent.objects.filter(
         event_type="approval.refused", object_id=request_id, payload__code="approval_not_authentic"
     ).exists()
+
+
+def _genuine_applied_access_grant() -> tuple[ApprovalRequest, User]:
+    """Bob really gets `operations` through four eyes."""
+    from accounts.approvals.kinds_access import staff_access_change_request
+
+    maker, checker, bob = _staff("security_admin"), _staff("security_admin"), _staff()
+    approval = staff_access_change_request(
+        user=bob, roles=["operations"], permissions=[], is_active=True, is_staff=True, is_superuser=False,
+        requested_by=maker, reason="new desk",
+    )  # fmt: skip
+    approval_request_approve(
+        approval_id=approval.public_id, approver=checker, change_hash=approval.change_hash,
+        mfa_verified_at=timezone.now() - timedelta(seconds=5), reason="ok",
+    )  # fmt: skip
+    return ApprovalRequest.objects.get(pk=approval.pk), bob
+
+
+def test_a_genuine_approval_re_pointed_at_the_insider_for_one_transaction_is_alerted(runtime):
+    """The re-review's finding 1: the request is real and restored afterwards; the change is still not its."""
+    approval, bob = _genuine_applied_access_grant()
+    insider = User.objects.create_user(email="insider2@fintech.example", password=None)
+    with runtime.cursor() as cursor:
+        cursor.execute("UPDATE accounts_approvalrequest SET subject_id = %s WHERE id = %s", [insider.pk, approval.pk])
+        cursor.execute("SELECT set_config(%s, %s, true)", [APPROVAL_SETTING, str(approval.public_id)])
+        cursor.execute("UPDATE accounts_user SET is_staff = true, is_superuser = true WHERE id = %s", [insider.pk])
+        cursor.execute("UPDATE accounts_approvalrequest SET subject_id = %s WHERE id = %s", [bob.pk, approval.pk])
+    runtime.commit()
+    [event] = AuditEvent.objects.filter(event_type="access.changed", object_id=str(insider.public_id))
+    assert event.payload["approved"] is True  # the trigger saw the request about this user, in this transaction
+
+    access_changes_alert()
+    [alert] = _alerts_about(insider)
+    assert "flags_changed" in alert.payload["summary"]
+    # The real grant, applied by the service, stays quiet (bob's creation without a request is alerted, as ever).
+    assert not [a for a in _alerts_about(bob) if "not authentic" in a.payload["summary"]]
+
+
+def _forged_invitation(runtime, *, purpose: str, approval_id, user_id=None) -> str:
+    import hashlib
+    import secrets
+
+    token = secrets.token_urlsafe(32)
+    with runtime.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO accounts_staffinvitation (public_id, purpose, email, roles, token_hash, approval_id,"
+            " created_at, expires_at, accepted_at, user_id) VALUES (gen_random_uuid(), %s, %s, %s, %s, %s, now(),"
+            " now() + interval '1 day', NULL, %s)",
+            [purpose, f"evil.{secrets.token_hex(3)}@fintech.example", ["security_admin"],
+             hashlib.sha256(token.encode()).hexdigest(), approval_id, user_id],
+        )  # fmt: skip
+    runtime.commit()
+    return token
+
+
+def test_a_staff_invitation_written_with_the_login_is_refused_whatever_it_rides_on(runtime):
+    """The re-review's finding 2 (a join riding any applied request) and its twin (a re-enrolment link for a real
+    staff member: their password and second factor chosen by the insider)."""
+    from accounts.invitations.selectors import (
+        invitation_by_token_hash,
+        invitation_refusal_reason,
+        invitation_token_hash,
+    )
+
+    approval, bob = _genuine_applied_access_grant()
+    join = _forged_invitation(runtime, purpose="join", approval_id=approval.pk)
+    takeover = _forged_invitation(runtime, purpose="reenrol", approval_id=None, user_id=bob.pk)
+    for token in (join, takeover):
+        invitation = invitation_by_token_hash(invitation_token_hash(token))
+        assert invitation is not None
+        assert invitation_refusal_reason(invitation) == "not_authentic"

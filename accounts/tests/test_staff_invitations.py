@@ -23,6 +23,7 @@ from django_otp.oath import TOTP
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from accounts.access_changes.services import access_changes_alert
 from accounts.approvals.exceptions import ApprovalBySelfRefused, ApprovalVoid
 from accounts.approvals.kinds_staff import staff_invite_request, staff_mfa_reset_request
 from accounts.approvals.models import ApprovalRequest, StaffInvitation
@@ -186,6 +187,11 @@ def test_a_four_eyes_invitation_is_emailed_and_the_new_staff_member_sets_passwor
     assert {(e.payload["approved"], e.payload["approval_request"]) for e in changes} == {
         (True, str(approval.public_id))
     }
+    # Applied in the acceptance's own transaction, with the application's signed word for it: no alert.
+    access_changes_alert()
+    assert not AuditEvent.objects.filter(
+        event_type="alert.raised", payload__kind="access.unapproved_change", object_id=str(user.public_id)
+    ).exists()
     (issued,) = _events("staff.invitation_issued")
     assert issued.actor_staff == str(checker.public_id)
     assert issued.payload["approval"] == str(approval.public_id) and issued.payload["roles"] == ["compliance_officer"]

@@ -12,8 +12,8 @@ from django.db import migrations, models
 
 from ledger.sql import SqlFile
 
-TRANSFER_CREATE = SqlFile("transfer_create.sql", "45552df84f2f75d39d721ff76f9668b18462cf026138afd4733f7cf961ae1ee4")
-MOVEMENTS = SqlFile("movements.sql", "2223b7ee799f01a807a1caed5f4f40b14b55437c48903cac5453abda81b2c38b")
+TRANSFER_CREATE = SqlFile("transfer_create.sql", "c83227203f8c3988f1b21f38371bf21121c45cb55eca0e57d9cb8a447c860a72")
+MOVEMENTS = SqlFile("movements.sql", "000ddf7df98549ca5db13983f231a07566932f9c98f710704485223f08178895")
 
 OLD_TRANSFER_CREATE = (
     "DROP FUNCTION IF EXISTS ledger_transfer_create(uuid, uuid, bigint, bigint, text, text, text, timestamptz, text,"
@@ -44,6 +44,11 @@ class Migration(migrations.Migration):
             model_name="hold",
             name="authorization_mac",
             field=models.CharField(blank=True, db_default="", editable=False, max_length=64),
+        ),
+        migrations.AddField(
+            model_name="hold",
+            name="review_required",
+            field=models.BooleanField(db_default=False, editable=False),
         ),
         migrations.AddField(
             model_name="reviewcase",

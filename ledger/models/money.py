@@ -286,6 +286,9 @@ class Hold(models.Model):
     # HMAC-SHA256 (hex) by the application that opened the hold (ledger/authorization.py): checked before
     # any capture, and by `ledger_verify`. Empty only before ledger 0011.
     authorization_mac = models.CharField(max_length=64, blank=True, db_default="", editable=False)
+    # Money leaves it only with its review case approved (a review hold, or a `hold_for_review` rule's hit):
+    # set by the database's function, covered by the MAC, so deleting or re-kinding the case releases nothing.
+    review_required = models.BooleanField(db_default=False, editable=False)
     created_at = models.DateTimeField(db_default=ClockTimestamp())
 
     class Meta:

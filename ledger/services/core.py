@@ -176,9 +176,13 @@ def accounts_refresh(result: dict, *accounts: LedgerAccount) -> None:
             account.version = after["version"]
 
 
-def hold_open(*, account: LedgerAccount, destination: LedgerAccount, hold: dict, event: dict) -> dict:
+def hold_open(
+    *, account: LedgerAccount, destination: LedgerAccount, hold: dict, review_required: bool, event: dict
+) -> dict:
     """`ledger_hold_open` for a hold on `account` towards `destination` (both locked), with the hold's public id
-    and the application's authorization MAC over it (ledger/authorization.py)."""
+    and the application's authorization MAC over it (ledger/authorization.py). `review_required`: what the
+    policy step decided (a review hold, or a `hold_for_review` hit); the function sets it from its own step,
+    and a disagreement fails the MAC at capture."""
     public_id = uuid.uuid4()
     mac = hold_authorization_mac(
         public_id=public_id,
@@ -192,6 +196,7 @@ def hold_open(*, account: LedgerAccount, destination: LedgerAccount, hold: dict,
         reference=hold["reference"],
         movement_kind=hold["movement_kind"],
         transfer_public_id=hold["transfer_public_id"],
+        review_required=review_required,
     )
     document = {**hold, "public_id": public_id, "account_id": account.pk, "destination_id": destination.pk,
                 "authorization_mac": mac}  # fmt: skip
@@ -199,16 +204,22 @@ def hold_open(*, account: LedgerAccount, destination: LedgerAccount, hold: dict,
 
 
 def hold_authorization_check(hold: Hold, *, debit: LedgerAccount, credit: LedgerAccount) -> None:
-    """Before money leaves a hold: the hold is the application's, and so is the decision on its review case.
+    """Before money leaves a hold: the hold is the application's, and, when it needs a review, so is the approval
+    of its own case, for this amount and this payer.
 
-    A hold or a case decision written with the database login alone fails
-    here, loudly (an invariant, not a customer error), and nothing moves.
+    A hold or a case decision written with the database login alone, a case
+    deleted, re-kinded or re-pointed at another hold fails here, loudly (an
+    invariant, not a customer error), and nothing moves.
     """
     if not hold_authorized(hold, account=debit.public_id, destination=credit.public_id):
         raise LedgerInvariantViolation(f"hold {hold.public_id} carries no authorization MAC of the application's")
-    case = ReviewCase.objects.filter(hold_id=hold.pk).exclude(status=ReviewCase.Status.OPEN).first()
-    if case is not None and not case_decision_authorized(case):
-        raise LedgerInvariantViolation(f"review case {case.public_id} was decided without the application")
+    if not hold.review_required:
+        return
+    case = ReviewCase.objects.filter(hold_id=hold.pk).first()
+    if case is None or case.status != ReviewCase.Status.APPROVED or not case_decision_authorized(case):
+        raise LedgerInvariantViolation(f"hold {hold.public_id} needs its review case approved by an officer")
+    if (case.amount_minor, case.currency, case.subject_id) != (hold.amount_minor, hold.currency, debit.owner_id):
+        raise LedgerInvariantViolation(f"review case {case.public_id} was decided about another movement")
 
 
 def movement_post(

@@ -198,6 +198,7 @@ def held_for_review(
             "transfer_public_id": public_id,
             "time_zone": limit_time_zone(),
         },
+        review_required=True,
         event=ledger_event(
             event_type=f"ledger.{kind}.held_for_review",
             actor=actor,

@@ -140,6 +140,7 @@ def hold_create(
                 "transfer_public_id": None,
                 "time_zone": limit_time_zone(),
             },
+            review_required=decision.action == "hold_for_review",
             event=ledger_event(
                 event_type="ledger.hold.created",
                 actor=actor,

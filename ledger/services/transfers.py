@@ -143,6 +143,7 @@ def transfer_create(
                             reference=reference,
                             movement_kind=Transfer.Kind.TRANSFER,
                             transfer_public_id=public_id,
+                            review_required=True,
                         ),
                     ],
                 )

@@ -370,11 +370,12 @@ BEGIN
     v_account := ledger_balance_move(v_account, 0, v_amount);
     INSERT INTO ledger_hold (public_id, account_id, destination_id, currency, amount_minor, captured_minor, status,
                              purpose, expires_at, reference, created_by_id, client_id, limit_day, movement_kind,
-                             transfer_public_id, authorization_mac)
+                             transfer_public_id, authorization_mac, review_required)
     VALUES ((p_hold->>'public_id')::uuid, v_account.id, v_destination.id, p_hold->>'currency', v_amount, 0, 'active',
             v_purpose, (p_hold->>'expires_at')::timestamptz, coalesce(p_hold->>'reference', ''), v_created_by,
             coalesce(p_hold->>'client_id', ''), (p_hold->>'limit_day')::date, coalesce(p_hold->>'movement_kind', ''),
-            (p_hold->>'transfer_public_id')::uuid, p_hold->>'authorization_mac')
+            (p_hold->>'transfer_public_id')::uuid, p_hold->>'authorization_mac',
+            v_purpose = 'review' OR v_policy.r_action = 'hold_for_review')
     RETURNING * INTO v_hold;
     IF v_policy.r_action IN ('flag', 'hold_for_review') THEN
         -- The case the rule calls for, in the same statement: a capture or a posting waits for its approval.

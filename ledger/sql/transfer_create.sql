@@ -150,10 +150,10 @@ BEGIN
         END IF;
         INSERT INTO ledger_hold (public_id, account_id, destination_id, currency, amount_minor, captured_minor,
                                  status, purpose, expires_at, reference, created_by_id, client_id, limit_day,
-                                 movement_kind, transfer_public_id, authorization_mac)
+                                 movement_kind, transfer_public_id, authorization_mac, review_required)
         VALUES (p_hold_public_id, v_from.id, v_to.id, p_currency, p_amount_minor, 0, 'active', 'review', NULL,
                 p_reference, p_initiated_by, p_client_id, v_policy.r_limit_day, 'transfer', p_transfer_public_id,
-                p_hold_authorization_mac)
+                p_hold_authorization_mac, true)
         RETURNING id, created_at INTO v_hold_id, r_created_at;
         INSERT INTO ledger_reviewcase (public_id, kind, status, transfer_id, hold_id, subject_id, reasons,
                                        amount_minor, currency, decision_reason)

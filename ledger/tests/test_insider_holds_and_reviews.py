@@ -112,7 +112,7 @@ def test_a_review_case_approved_by_writing_its_row_releases_nothing_and_is_named
         )
     runtime.commit()
 
-    with pytest.raises(LedgerInvariantViolation, match="decided without the application"):
+    with pytest.raises(LedgerInvariantViolation, match="needs its review case approved by an officer"):
         _capture_as_payee(client, hold, payee)
     payer_account.refresh_from_db()
     assert payer_account.posted_minor == 1_000_00
@@ -141,3 +141,66 @@ def test_holds_and_decisions_made_by_the_application_verify(client):
 
     assert _capture_as_payee(client, hold, payee) == 201
     assert ledger_verify() == []
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        "UPDATE ledger_reviewcase SET kind = 'flagged_movement' WHERE id = %s",  # no longer a blocking kind
+        "DELETE FROM ledger_reviewcase WHERE id = %s",  # no case at all
+    ],
+)
+def test_a_hold_that_needs_review_releases_nothing_once_its_case_is_rekinded_or_deleted(runtime, client, tamper):
+    """The re-review's finding 3: the capture used to see no blocking case and paid out."""
+    generous_limits()
+    review_threshold("EUR", 100_00, action="hold_for_review")
+    payer, payee = customer(), customer()
+    payer_account, payee_account = account(owner=payer, balance_minor=1_000_00), account(owner=payee)
+    hold = hold_create(
+        account=payer_account, destination=payee_account, amount_minor=300_00, currency="EUR", reference="hotel",
+        expires_at=timezone.now() + timedelta(days=1), created_by=payer, actor=TEST_ACTOR,
+    )  # fmt: skip
+    assert hold.review_required
+    with runtime.cursor() as cursor:
+        cursor.execute(tamper, [ReviewCase.objects.get(hold=hold).pk])
+    runtime.commit()
+
+    with pytest.raises(LedgerInvariantViolation, match="needs its review case approved"):
+        _capture_as_payee(client, hold, payee)
+    payee_account.refresh_from_db()
+    assert payee_account.posted_minor == 0
+
+
+def test_approving_a_small_case_re_pointed_at_a_large_held_transfer_posts_nothing(runtime):
+    """The re-review's finding 4: one officer approving a 200.00 case posted a 50,000.00 held transfer."""
+    from accounts.services import staff_create
+    from ledger.services import review_case_decide, transfer_create
+
+    generous_limits()
+    review_threshold("EUR", 100_00, action="hold_for_review")
+    big_payer, small_payer, big_payee, small_payee = customer(), customer(), customer(), customer()
+    accounts_ = {
+        "big_from": account(owner=big_payer, balance_minor=60_000_00), "small_from": account(owner=small_payer,
+        balance_minor=1_000_00), "big_to": account(owner=big_payee), "small_to": account(owner=small_payee),
+    }  # fmt: skip
+
+    def held(source, destination, amount):
+        transfer_create(
+            from_public_id=source.public_id, to_public_id=destination.public_id, amount_minor=amount,
+            currency="EUR", reference="rent", initiated_by=source.owner, actor=TEST_ACTOR,
+        )  # fmt: skip
+        return ReviewCase.objects.get(hold__account=source)
+
+    big = held(accounts_["big_from"], accounts_["big_to"], 50_000_00)
+    small = held(accounts_["small_from"], accounts_["small_to"], 200_00)
+    with runtime.cursor() as cursor:
+        cursor.execute("DELETE FROM ledger_reviewcase WHERE id = %s", [big.pk])
+        cursor.execute("UPDATE ledger_reviewcase SET hold_id = %s WHERE id = %s", [big.hold_id, small.pk])
+    runtime.commit()
+
+    officer = staff_create(email="officer@example.com", password=None, roles=["compliance_officer"])
+    with pytest.raises(LedgerInvariantViolation, match="decided about another movement"):
+        review_case_decide(case_public_id=small.public_id, approve=True, reason="small rent", officer=officer)
+    accounts_["big_to"].refresh_from_db()
+    assert accounts_["big_to"].posted_minor == 0
+    assert ReviewCase.objects.get(pk=small.pk).status == "open"  # the decision rolled back with the posting
