@@ -72,6 +72,21 @@ def _parse_time(value: str | None) -> datetime | None:
 
 
 class FintechOAuth2Validator(OAuth2Validator):
+    def _load_application(self, client_id, request):
+        """No lookup for an id that cannot be one: NUL bytes (PostgreSQL refuses them: a 500) or over the column's
+        100 characters. Such a client is unknown, the same `invalid_client` as any other."""
+        if not isinstance(client_id, str) or "\x00" in client_id or len(client_id) > 100:
+            return None
+        return super()._load_application(client_id, request)
+
+    def _authenticate_basic_auth(self, request):
+        """DOT catches bad base64 but not a header that is not ASCII at all (a ValueError: a 500): both are a
+        client that failed to authenticate."""
+        try:
+            return super()._authenticate_basic_auth(request)
+        except ValueError:
+            return False
+
     # --- authorization code: carry the login context, refuse and punish replays ---------
 
     def _create_authorization_code(self, request, code, expires=None):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 
 from django.conf import settings
 from django.contrib.auth.hashers import check_password
@@ -84,7 +83,9 @@ def _authenticated_client(request) -> Application | None:
         return None
     try:
         client_id, _, secret = base64.b64decode(header[6:]).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # not base64, not ASCII, not UTF-8
+        return None
+    if "\x00" in client_id or len(client_id) > 100:  # no such client; PostgreSQL would refuse the NUL (a 500)
         return None
     application = Application.objects.filter(client_id=client_id).first()
     if application is None or application.client_type != Application.CLIENT_CONFIDENTIAL:

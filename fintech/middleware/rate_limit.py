@@ -19,7 +19,6 @@ line and `rate_limit_unavailable_total` say so.
 from __future__ import annotations
 
 import base64
-import binascii
 import logging
 from urllib.parse import unquote
 
@@ -27,7 +26,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from prometheus_client import Counter
 
-from fintech.api_limits import Applied, Principals, applied_policies, headers_for
+from fintech.api_limits import Applied, Principals, address_key, applied_policies, headers_for
 from fintech.client_address import client_ip
 from fintech.rate_limits import RateLimitUnavailable
 from fintech.token_buckets import buckets_take
@@ -57,11 +56,22 @@ ROUTE_GROUPS = {
     "staff-invitation": "login_form",
     "staff-invitation-open": "login_form",
     "admin:login": "login_form",
+    # Public documents: the schema (built per request), the docs page, keys and discovery metadata.
+    "schema": "public_docs",
+    "docs": "public_docs",
+    "docs-oauth2-redirect": "public_docs",
+    "oauth2_provider:jwks-info": "public_docs",
+    "oauth2_provider:oidc-connect-discovery-info": "public_docs",
+    "oauth2_provider_metadata:oauth-server-metadata": "public_docs",
+    "oauth2_provider_metadata:oauth-server-metadata-issuer": "public_docs",
+    "oauth2_provider_metadata:oidc-connect-discovery-info-root": "public_docs",
 }
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Groups keyed by address alone: forms before anyone has logged in, and the vault role's callers (the
 # API role's hosts; their service credential is checked by the view).
-ADDRESS_ONLY_GROUPS = frozenset({"login_form", "vault_internal"})
+ADDRESS_ONLY_GROUPS = frozenset({"login_form", "vault_internal", "public_docs"})
+# Groups whose callers must show a bearer token: without a valid one, the call counts as `unauthenticated`.
+CREDENTIAL_GROUPS = frozenset({"api_read", "api_write", "money_write", "oauth_userinfo"})
 
 
 def request_group(request: HttpRequest, view_func) -> str | None:
@@ -78,31 +88,45 @@ def request_group(request: HttpRequest, view_func) -> str | None:
     return None
 
 
+def _basic_credentials(request: HttpRequest) -> tuple[str, str] | None:
+    """(client id, secret) of an HTTP Basic header, decoded as leniently as the OAuth library decodes it."""
+    scheme, _, credentials = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(credentials.strip()).decode("utf-8")
+    except ValueError:  # not base64, not ASCII, not UTF-8 (binascii.Error and UnicodeDecodeError are ValueErrors)
+        return None
+    client_id, _, secret = decoded.partition(":")
+    return unquote(client_id), unquote(secret)
+
+
 def _secret_bearing_client_id(request: HttpRequest) -> str:
-    """The client id of a token-endpoint request that sends a client secret (HTTP Basic, else the form).
+    """The client id of a token-endpoint request that sends a client secret anywhere the server would read one.
 
     A bucket key, not a proof. Only requests with a secret count per client:
     each costs an argon2 check, and guessing is what the bucket bounds. Public
     clients (the mobile app, PKCE) send none; keying them by client id would
-    put every customer of the app in one bucket.
+    put every customer of the app in one bucket. Whatever the shape (an HTTP
+    Basic header, lenient base64, a broken header with the secret in the body,
+    a urlencoded or multipart body), the id the server will check is found.
     """
-    scheme, _, credentials = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
-    if scheme.lower() == "basic":
-        try:
-            decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
-            return ""
-        client_id, _, secret = decoded.partition(":")
-        return unquote(client_id)[:200] if secret else ""
-    if request.method == "POST" and request.content_type == "application/x-www-form-urlencoded":
-        return request.POST.get("client_id", "")[:200] if request.POST.get("client_secret") else ""
+    basic = _basic_credentials(request)
+    if basic is not None and basic[1]:
+        return basic[0][:100]
+    body = request.POST if request.method == "POST" else {}
+    if body.get("client_secret"):
+        return str(body.get("client_id") or (basic[0] if basic else ""))[:100]
     return ""
 
 
 def request_principals(request: HttpRequest, group: str) -> Principals:
     address = client_ip(request)
     if group == "oauth_token":
-        return Principals(address=address, client=_secret_bearing_client_id(request))
+        claimed = _secret_bearing_client_id(request)
+        # Keyed by client AND address: guesses from one place are bounded, and nobody who merely knows a
+        # partner's client id can spend the partner's own allowance from elsewhere (ADR 0017).
+        return Principals(address=address, client=f"{claimed} from {address_key(address)}" if claimed else "")
     if group in ADDRESS_ONLY_GROUPS:
         return Principals(address=address)
     from accounts.authentication import bearer_lookup  # identity is the accounts app's (not in the vault role)
@@ -111,14 +135,17 @@ def request_principals(request: HttpRequest, group: str) -> Principals:
     if token is not None:
         user, application = token.user, token.application
         profile = getattr(user, "customer_profile", None) if user is not None else None
-        client = getattr(application, "client_id", "") or ""
+        # Per-client buckets are for confidential clients (partner servers): a public client's customers
+        # (the mobile app) are counted each on their own, never together in one bucket anyone can drain.
+        confidential = getattr(application, "client_type", "") == "confidential"
+        client = (getattr(application, "client_id", "") or "") if confidential else ""
         return Principals(
             address=address,
             user=str(user.public_id) if user is not None else "",
             user_tier=getattr(profile, "tier", "") or "",
             client=client,
             client_tier=settings.RATE_LIMIT_CLIENT_TIERS.get(client, ""),
-            client_verified=True,
+            client_verified=bool(client),
         )
     session_user = getattr(request, "user", None)
     if session_user is not None and session_user.is_authenticated:
@@ -141,7 +168,7 @@ class RateLimitMiddleware:
         if group is None:
             return None
         principals = request_principals(request, group)
-        if group.startswith("api_") and not principals.user and not principals.client:
+        if group in CREDENTIAL_GROUPS and not principals.user and not principals.client:
             group = "unauthenticated"  # no verified credential: only the address counts
         applied = applied_policies(group, principals)
         try:

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 DEFAULT_POLICIES: dict[str, dict] = {
     # --- authentication: money and identities are one guess away -----------------------------
-    # Token, introspection and revocation requests per address, and per client id that sends a
-    # secret (each an argon2 check): a partner needs a few tokens an hour; a carrier NAT many devices.
+    # Token, introspection and revocation requests per address, and per (client id, address) for requests
+    # that send a secret (each an argon2 check): a partner needs a few tokens an hour; a carrier NAT many
+    # devices. Not per client id alone: whoever knows a partner's id could spend its allowance.
     "oauth_token.address": {"key": "address", "rate": "300/1m", "burst": 60, "fail": "closed"},
-    "oauth_token.client": {"key": "client", "rate": "120/1m", "burst": 30, "fail": "closed"},
+    "oauth_token.client": {"key": "client", "rate": "60/1m", "burst": 20, "fail": "closed"},
     "oauth_authorize.address": {"key": "address", "rate": "120/1m", "burst": 30, "fail": "closed"},
     "oauth_authorize.user": {"key": "user", "rate": "30/1m", "burst": 10, "fail": "closed"},
     "oauth_userinfo.user": {"key": "user", "rate": "120/1m", "burst": 30, "fail": "open"},
@@ -27,6 +28,8 @@ DEFAULT_POLICIES: dict[str, dict] = {
     # sixty arriving at nine, each mistyping once, is about 240 requests. Fails open: those forms check
     # nothing without Redis anyway (their own counters fail closed, with a page people can read).
     "login_form.address": {"key": "address", "rate": "600/1m", "burst": 300, "fail": "open"},
+    # Per-client policies below apply to confidential clients (partner servers) only: the mobile app's
+    # customers are each counted by their own user buckets, never together.
     # --- money-moving writes (transfers, reversals, holds, captures, voids, credit charges) ------
     "money_write.user": {
         "key": "user", "rate": "100/1m", "burst": 20, "fail": "closed",
@@ -53,6 +56,9 @@ DEFAULT_POLICIES: dict[str, dict] = {
     "api.address": {"key": "address", "rate": "6000/1m", "burst": 1000, "fail": "open"},
     # /v1 calls without a verified credential: they can only be refused, so they get little.
     "unauthenticated.address": {"key": "address", "rate": "60/1m", "burst": 30, "fail": "open"},
+    # The schema, the docs page, the signing keys and discovery metadata, per address: public, but the schema
+    # is built on every request.
+    "public_docs.address": {"key": "address", "rate": "120/1m", "burst": 30, "fail": "open"},
     # The vault role's internal API, per calling address (the API role's hosts).
     "vault_internal.address": {"key": "address", "rate": "30000/1m", "burst": 3000, "fail": "closed"},
 }  # fmt: skip
@@ -61,6 +67,7 @@ DEFAULT_GROUPS: dict[str, tuple[str, ...]] = {
     "oauth_token": ("oauth_token.address", "oauth_token.client"),
     "oauth_authorize": ("oauth_authorize.address", "oauth_authorize.user"),
     "oauth_userinfo": ("oauth_userinfo.user", "api.address"),
+    "public_docs": ("public_docs.address",),
     "login_form": ("login_form.address",),
     "money_write": ("money_write.user", "money_write.client", "api.address"),
     "api_write": ("api_write.user", "api_write.client", "api.address"),

@@ -97,6 +97,10 @@ def _basic(client_id: str, secret: str) -> dict:
         ("get", "/accounts/password/reset/", "login_form.address"),
         ("get", "/admin/login/", "login_form.address"),
         ("get", "/v1/me", "unauthenticated.address"),
+        ("get", "/o/userinfo/", "unauthenticated.address"),
+        ("get", "/v1/schema", "public_docs.address"),
+        ("get", "/.well-known/oauth-authorization-server", "public_docs.address"),
+        ("get", "/o/.well-known/jwks.json", "public_docs.address"),
     ],
 )
 def test_each_anonymous_door_answers_429_once_its_policy_is_spent(client, settings, method, path, policy):
@@ -106,21 +110,67 @@ def test_each_anonymous_door_answers_429_once_its_policy_is_spent(client, settin
     _assert_limited(getattr(client, method)(path), policy)
 
 
-def test_secret_guesses_are_counted_per_client_across_addresses_and_public_clients_are_not(client, settings):
-    _tiny(settings, burst=2)
+def _token_policies(settings, *, client_burst: int, address_burst: int) -> None:
+    _tiny(settings, burst=address_burst)
+    settings.RATE_LIMIT_POLICIES = {
+        **settings.RATE_LIMIT_POLICIES,
+        "oauth_token.client": {**settings.RATE_LIMIT_POLICIES["oauth_token.client"], "burst": client_burst},
+    }
+
+
+def _guess(client, body=None, *, address="198.51.100.7", **headers):
+    return client.post("/o/token/", body or {"grant_type": "client_credentials"}, REMOTE_ADDR=address, **headers)
+
+
+def test_secret_guesses_are_bounded_per_client_and_address_and_cannot_lock_the_partner_out(client, settings):
+    _token_policies(settings, client_burst=2, address_burst=10)
+    partner, secret = partner_client()
+    guesses = [_guess(client, **_basic(partner.client_id, "wrong")).status_code for _ in range(3)]
+    assert guesses == [401, 401, 429]
+    _assert_limited(_guess(client, **_basic(partner.client_id, "wrong")), "oauth_token.client")
+    # The partner, from its own address, is not locked out by someone who only knows its client id.
+    assert _guess(client, address="203.0.113.50", **_basic(partner.client_id, secret)).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "shape",
+    ["junk_basic_and_body", "lenient_base64", "multipart"],
+)
+def test_every_shape_of_a_secret_is_counted_for_its_client(client, settings, shape):
+    """The review's bypasses: each shape the OAuth library accepts is keyed by the client it names."""
+    _token_policies(settings, client_burst=1, address_burst=10)
     partner, _secret = partner_client()
-    guesses = [
-        client.post("/o/token/", {"grant_type": "client_credentials"}, REMOTE_ADDR=f"198.51.100.{n}",
-                    **_basic(partner.client_id, "wrong")).status_code
-        for n in range(3)
-    ]  # fmt: skip
-    assert guesses[:2] == [401, 401]
-    assert guesses[2] == 429  # the third address, but the same client: its bucket is spent
-    # A public client sends no secret: keyed by address only, so many customers of the app do not share one bucket.
+    body = {"grant_type": "client_credentials", "client_id": partner.client_id, "client_secret": "wrong"}
+    encoded = base64.b64encode(f"{partner.client_id}:wrong".encode()).decode()
+    send = {
+        "junk_basic_and_body": lambda: _guess(client, body, HTTP_AUTHORIZATION="Basic !"),
+        "lenient_base64": lambda: _guess(client, HTTP_AUTHORIZATION=f"Basic {encoded}!"),
+        "multipart": lambda: client.post("/o/token/", body, REMOTE_ADDR="198.51.100.7"),  # the test client's default
+    }[shape]
+    assert send().status_code == 401
+    _assert_limited(send(), "oauth_token.client")
+
+
+def test_broken_credentials_at_the_token_doors_are_401_never_500(client):
+    for path in ("/o/token/", "/o/introspect/", "/o/revoke_token/"):
+        nul = base64.b64encode(b"\x00:x").decode()
+        for header in ("Basic \xff\xfe", f"Basic {nul}", "Basic \xe9"):
+            assert client.post(path, {"token": "x"}, HTTP_AUTHORIZATION=header).status_code in (400, 401, 403)
+        answer = client.post(path, {"client_id": "a\x00b", "client_secret": "x", "token": "x"})
+        assert answer.status_code in (400, 401, 403), answer.content
+
+
+def test_the_mobile_apps_customers_never_share_a_bucket(client, settings):
+    """The review's finding 1: per-client buckets of a public client would let a few customers lock out all."""
+    _tiny(settings, burst=3)
     app = mobile_client()
-    answers = [client.post("/o/token/", {"grant_type": "authorization_code", "client_id": app.client_id},
-                           REMOTE_ADDR=f"203.0.113.{n}").status_code for n in range(3)]  # fmt: skip
-    assert 429 not in answers
+    first, second = customer(), customer()
+    first_auth = {"HTTP_AUTHORIZATION": f"Bearer {issue_token(application=app, user=first, scope=SCOPES)}"}
+    second_auth = {"HTTP_AUTHORIZATION": f"Bearer {issue_token(application=app, user=second, scope=SCOPES)}"}
+    _, refused = _until_refused(lambda: client.get("/v1/accounts", REMOTE_ADDR="192.0.2.1", **first_auth), at_most=10)
+    _assert_limited(refused, "api_read.user")
+    assert "api_read.client" not in refused["RateLimit-Policy"]
+    assert client.get("/v1/accounts", REMOTE_ADDR="192.0.2.2", **second_auth).status_code == 200
 
 
 def test_userinfo_is_limited_per_user(client, settings):
