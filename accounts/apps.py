@@ -13,6 +13,8 @@ def _sync_roles(sender, using="default", **kwargs) -> None:
 
 class AccountsConfig(AppConfig):
     name = "accounts"
+    # A request decided once stays decided: its decision row cannot be deleted by the runtime role (issue 12).
+    write_once_models = ("ApprovalDecision",)
     # Fields holding token vault tokens: the orphan reaper (tokenvault/services/reaper.py) never
     # shreds a token one of them holds. A new field that stores a vault token must be listed here.
     vault_token_fields = (("PaymentCard", "token"), ("CustomerProfile", "national_id_token"))

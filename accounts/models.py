@@ -346,8 +346,8 @@ class PaymentCard(models.Model):
 
 
 # --- Four eyes and staff invitations (issue 11): models live with their package --------------
-from accounts.access_changes.models import AccessChangeAlert  # noqa: E402
-from accounts.approvals.models import ApprovalRequest, StaffInvitation  # noqa: E402
+from accounts.access_changes.models import AccessChangeAlert, AccessChangeAuthorization  # noqa: E402
+from accounts.approvals.models import ApprovalDecision, ApprovalRequest, StaffInvitation  # noqa: E402
 from accounts.oauth.models import (  # noqa: E402 - issue 12: OAuth rows carry a MAC
     AccessTokenMac,
     GrantMac,
@@ -357,7 +357,9 @@ from accounts.oauth.models import (  # noqa: E402 - issue 12: OAuth rows carry a
 
 __all__ = [
     "AccessChangeAlert",
+    "AccessChangeAuthorization",
     "AccessTokenMac",
+    "ApprovalDecision",
     "ApprovalRequest",
     "CustomerProfile",
     "GrantMac",

@@ -10,6 +10,10 @@ class PlatformConfig(AppConfig):
     # Stored answers: SELECT and INSERT only for the runtime role; expired ones are purged by the owner's
     # function (migrations/0004). A deleted record would let a retry move money twice (issue 12).
     write_once_models = ("IdempotencyRecord",)
+    # Written only by migrate (as the owner): what a permission or a role IS. The runtime role reads them; a
+    # swapped codename or content type would hand one role's power to another without any access change
+    # on record (issue 12, insider review). "app_label.Model": Django's own apps, listed here.
+    runtime_read_only_models = ("auth.Permission", "auth.Group", "contenttypes.ContentType")
 
     def ready(self) -> None:
         from fintech import checks  # noqa: F401 - registers system checks

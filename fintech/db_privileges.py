@@ -24,6 +24,10 @@ the definer role (settings.LEDGER_DEFINER_ROLE, NOLOGIN), which alone holds
 their DML (issue 12, ADR 0016). Every other function of the app's stays
 unreachable for the runtime role (EXECUTE revoked from PUBLIC).
 
+Tables only migrate writes (an app's `runtime_read_only_models`, "app_label.Model": Django's permissions,
+roles and content types) are SELECT only for the runtime role: a permission's codename or a role's name
+is what grants power, and changing it would grant power without an access change on record (issue 12).
+
 Tables whose content is written once but whose state moves on (an app's
 `state_only_models`: {model: state fields}) give the runtime role INSERT,
 SELECT and UPDATE of the state columns only: an outbox message's recipient
@@ -56,6 +60,17 @@ def _declared_tables(using: str, attribute: str) -> list[str]:
 
 def write_once_tables(using: str) -> list[str]:
     return _declared_tables(using, "write_once_models")
+
+
+def runtime_read_only_tables(using: str) -> list[str]:
+    """Tables of the "app_label.Model" names apps list as `runtime_read_only_models`: SELECT only at runtime."""
+    tables = []
+    for app_config in apps.get_app_configs():
+        for label in getattr(app_config, "runtime_read_only_models", ()):
+            model = apps.get_model(label)
+            if router.allow_migrate_model(using, model):
+                tables.append(model._meta.db_table)
+    return sorted(tables)
 
 
 def grant_runtime_privileges(sender=None, using: str = "default", **kwargs) -> None:
@@ -93,6 +108,10 @@ def _grant_runtime_role(connection, cursor, using: str) -> None:
         if not _table_exists(cursor, table):
             continue  # its app was not migrated in this run (e.g. `migrate audit`)
         cursor.execute(f"REVOKE UPDATE, DELETE, TRUNCATE ON TABLE {connection.ops.quote_name(table)} FROM {role}")
+    for table in runtime_read_only_tables(using):
+        if _table_exists(cursor, table):
+            quoted = connection.ops.quote_name(table)
+            cursor.execute(f"REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON TABLE {quoted} FROM {role}")
     for table in definer_only_tables(using):
         if _table_exists(cursor, table):
             quoted = connection.ops.quote_name(table)

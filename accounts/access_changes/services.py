@@ -11,6 +11,7 @@ from accounts.access_changes.models import AccessChangeAlert
 from audit.alerts import alert_raise
 from audit.models import AuditEvent
 from audit.services.events import Actor
+from fintech.macs import row_mac_matches, row_mac_of
 
 EVENT_TYPE = "access.changed"
 ALERT_KIND = "access.unapproved_change"
@@ -46,36 +47,56 @@ def _unapproved(event: AuditEvent) -> bool:
     )
 
 
+MARKER_SALT = "accounts.access_change.marker/1"
+
+
+def _marker_mac(event_id: int) -> str:
+    return row_mac_of(MARKER_SALT, [int(event_id)])
+
+
+def _candidates(limit: int) -> list[int]:
+    """Events without a genuine marker, oldest first. A marker the runtime login inserted to silence an event
+    has no valid MAC, so it hides nothing (issue 12). Access changes are few: all are looked at each run."""
+    rows = AuditEvent.objects.filter(event_type=EVENT_TYPE).order_by("id").values_list("id", flat=True)
+    markers = dict(AccessChangeAlert.objects.values_list("event_id", "mac"))
+    candidates = []
+    for event_id in rows.iterator(chunk_size=2000):
+        if not row_mac_matches(markers.get(event_id), MARKER_SALT, [event_id]):
+            candidates.append(event_id)
+            if len(candidates) >= limit:
+                break
+    return candidates
+
+
 def access_changes_alert(*, limit: int = MAX_ALERTS_PER_RUN) -> int:
     """Raise one `access.unapproved_change` alert per `access.changed` event that no authentic request approved.
 
     Every event is looked at once: a marker row is written for each (its
-    primary key is the event id), whether it alerts or not. An event marked
-    approved needs the application's signed authorization of that request for
-    that person in that very transaction (`AccessChangeAuthorization`). One transaction: the markers and
+    primary key is the event id, with a MAC under the application's key),
+    whether it alerts or not. An event marked approved needs the application's
+    signed authorization of that request for that person in that very
+    transaction (`AccessChangeAuthorization`). One transaction: the markers and
     the alerts (sealed event, outbox email) commit together or not at all, so a
     failed run alerts nothing and the next run retries. Exactly once under
-    concurrent runs: `INSERT ... ON CONFLICT DO NOTHING RETURNING` on the
-    marker's primary key hands each event to one run only (a racing run waits
-    for the first to commit, then gets nothing back). Candidates are inserted
-    in id order, so two runs never deadlock. Returns how many alerts were
-    raised; a backlog drains over later runs.
+    concurrent runs: `INSERT ... ON CONFLICT` on the marker's primary key hands
+    each event to one run only (a racing run waits for the first to commit,
+    then finds the genuine marker and gets nothing back); a forged marker is
+    overwritten and its event looked at. Candidates are inserted in id order,
+    so two runs never deadlock. Returns how many alerts were raised; a
+    backlog drains over later runs.
     """
     with transaction.atomic():
-        candidates = list(
-            AuditEvent.objects.filter(event_type=EVENT_TYPE)
-            .exclude(id__in=AccessChangeAlert.objects.values("event_id"))
-            .order_by("id")
-            .values_list("id", flat=True)[:limit]
-        )
+        candidates = _candidates(limit)
         if not candidates:
             return 0
         table = connection.ops.quote_name(AccessChangeAlert._meta.db_table)
         with connection.cursor() as cursor:
             cursor.execute(
-                f"INSERT INTO {table} (event_id, alerted_at) SELECT id, now() FROM unnest(%s::bigint[]) AS id"  # noqa: S608  # nosec B608 - the model's own table name
-                " ORDER BY id ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
-                [candidates],
+                f"INSERT INTO {table} AS m (event_id, alerted_at, mac)"  # noqa: S608  # nosec B608 - the model's own table
+                " SELECT id, now(), mac FROM unnest(%s::bigint[], %s::text[]) AS c(id, mac) ORDER BY id"
+                " ON CONFLICT (event_id) DO UPDATE SET mac = EXCLUDED.mac, alerted_at = EXCLUDED.alerted_at"
+                " WHERE m.mac IS DISTINCT FROM EXCLUDED.mac RETURNING event_id",
+                [candidates, [_marker_mac(event_id) for event_id in candidates]],
             )
             claimed = sorted(row[0] for row in cursor.fetchall())
         alerted = 0

@@ -12,7 +12,7 @@ import uuid
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
-from django.db.models.functions import Lower
+from django.db.models.functions import Lower, Now
 
 SUMMARY_MAX_LENGTH = 300
 REASON_MAX_LENGTH = 500
@@ -111,6 +111,22 @@ class ApprovalRequest(models.Model):
 
     def __str__(self) -> str:
         return f"request {self.public_id} ({self.kind})"
+
+
+class ApprovalDecision(models.Model):
+    """That a request was decided: one row per request, ever (issue 12, insider review).
+
+    Write-once for the runtime role (INSERT and SELECT only, `AccountsConfig.write_once_models`) and unique per
+    request, so a request set back to `pending` with the database login cannot be approved a second time:
+    an applied deposit cannot be replayed into a second deposit.
+    """
+
+    approval_public_id = models.UUIDField(unique=True)
+    status = models.CharField(max_length=16)
+    decided_at = models.DateTimeField(db_default=Now())
+
+    def __str__(self) -> str:
+        return f"request {self.approval_public_id} {self.status}"
 
 
 class StaffInvitation(models.Model):

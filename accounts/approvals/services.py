@@ -33,7 +33,7 @@ from accounts.approvals.exceptions import (
     ApprovalSecondFactorStale,
     ApprovalVoid,
 )
-from accounts.approvals.models import REASON_MAX_LENGTH, SUMMARY_MAX_LENGTH, ApprovalRequest
+from accounts.approvals.models import REASON_MAX_LENGTH, SUMMARY_MAX_LENGTH, ApprovalDecision, ApprovalRequest
 from accounts.approvals.registry import change_kind_get
 from accounts.models import User
 from audit.models import AuditEvent
@@ -182,6 +182,14 @@ def _refusal_record(approval_id, approver: User, error: DomainError, request: Ht
     )
 
 
+def _decided_once(approval: ApprovalRequest, status: str) -> None:
+    """Record that the request is decided; a request decided before (then set back to pending with the database
+    login) is refused as not pending. The row is write-once for the runtime role and unique per request."""
+    if ApprovalDecision.objects.filter(approval_public_id=approval.public_id).exists():
+        raise ApprovalNotPending()
+    ApprovalDecision.objects.create(approval_public_id=approval.public_id, status=status)
+
+
 def _decider_check(approval: ApprovalRequest, approver: User, mfa_verified_at: datetime | None) -> None:
     if approval.status != ApprovalRequest.Status.PENDING:
         raise ApprovalNotPending()
@@ -225,6 +233,7 @@ def approval_request_approve(
                 raise ApprovalChangeMismatch()
             if not approval_request_authentic(approval):
                 raise ApprovalNotAuthentic()
+            _decided_once(approval, "approved")
             approval.decided_by, approval.decided_at = approver, timezone.now()
             approval.decision_reason = reason[:REASON_MAX_LENGTH]
             if state_hash(definition.target_state(approval.target_id)) != approval.target_state_hash:
@@ -304,6 +313,7 @@ def approval_request_reject(
                 ):
                     raise ApprovalNotPermitted()
                 approval.decided_by = decider
+            _decided_once(approval, "withdrawn" if withdrawing else "rejected")
             approval.status = ApprovalRequest.Status.REJECTED
             approval.decided_at = timezone.now()
             approval.decision_reason = reason
@@ -335,6 +345,9 @@ def approval_requests_expire(*, now: datetime | None = None) -> int:
             .filter(status=ApprovalRequest.Status.PENDING, expires_at__lte=now)
             .order_by("expires_at")[:500]
         ):
+            if ApprovalDecision.objects.filter(approval_public_id=approval.public_id).exists():
+                continue  # decided before, set back to pending since: it stays as it was decided
+            ApprovalDecision.objects.create(approval_public_id=approval.public_id, status="expired")
             approval.status = ApprovalRequest.Status.EXPIRED
             approval.save(update_fields=["status"])
             audit_event_record(

@@ -11,6 +11,9 @@
 --                                    INSERT of a staff or superuser row
 --   auth_group_permissions           what a role may do          payload: change permission_added|permission_removed,
 --                                                                          group, permission
+--   accounts_user                    email (UPDATE): where         payload: change email_changed (never the address:
+--                                    password resets are sent      no app path changes it, so any change alerts;
+--                                                                  issue 12, insider review)
 -- Every payload also has approved (boolean), approval_request (uuid or null), via (roles_sync or null) and db_role
 -- (the database login that made the change). Never an email: the user is object_id (public_id).
 --
@@ -182,6 +185,15 @@ BEGIN
 END
 $$;
 
+-- A changed email redirects the customer's password reset: an account taken over with the database login.
+CREATE OR REPLACE FUNCTION accounts_user_email_audit() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
+BEGIN
+    PERFORM accounts_access_change_record(NEW.id, jsonb_build_object('change', 'email_changed'));
+    RETURN NULL;
+END
+$$;
+
 CREATE OR REPLACE FUNCTION accounts_role_change_record(
     p_group_id integer, p_permission_id integer, p_change text
 ) RETURNS void
@@ -248,6 +260,10 @@ CREATE OR REPLACE TRIGGER accounts_user_flags_access_changed
     WHEN (OLD.is_staff IS DISTINCT FROM NEW.is_staff OR OLD.is_superuser IS DISTINCT FROM NEW.is_superuser
           OR OLD.is_active IS DISTINCT FROM NEW.is_active)
     EXECUTE FUNCTION accounts_user_flags_audit();
+CREATE OR REPLACE TRIGGER accounts_user_email_access_changed
+    AFTER UPDATE OF email ON public.accounts_user
+    FOR EACH ROW WHEN (OLD.email IS DISTINCT FROM NEW.email)
+    EXECUTE FUNCTION accounts_user_email_audit();
 CREATE OR REPLACE TRIGGER accounts_user_staff_created_access_changed
     AFTER INSERT ON public.accounts_user
     FOR EACH ROW WHEN (NEW.is_staff OR NEW.is_superuser)
@@ -260,4 +276,5 @@ ALTER TABLE public.accounts_user_groups ENABLE ALWAYS TRIGGER accounts_user_grou
 ALTER TABLE public.accounts_user_user_permissions ENABLE ALWAYS TRIGGER accounts_user_user_permissions_access_changed;
 ALTER TABLE public.accounts_user ENABLE ALWAYS TRIGGER accounts_user_flags_access_changed;
 ALTER TABLE public.accounts_user ENABLE ALWAYS TRIGGER accounts_user_staff_created_access_changed;
+ALTER TABLE public.accounts_user ENABLE ALWAYS TRIGGER accounts_user_email_access_changed;
 ALTER TABLE public.auth_group_permissions ENABLE ALWAYS TRIGGER auth_group_permissions_access_changed;

@@ -13,12 +13,13 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
+import psycopg
 import pytest
 from django.utils import timezone
 
 from accounts.access_changes.authorization import APPROVAL_SETTING
 from accounts.access_changes.services import access_changes_alert
-from accounts.approvals.exceptions import ApprovalNotAuthentic
+from accounts.approvals.exceptions import ApprovalNotAuthentic, ApprovalNotPending
 from accounts.approvals.models import ApprovalRequest
 from accounts.approvals.services import approval_request_approve, change_hash_of
 from accounts.models import User
@@ -165,3 +166,74 @@ def test_a_staff_invitation_written_with_the_login_is_refused_whatever_it_rides_
         invitation = invitation_by_token_hash(invitation_token_hash(token))
         assert invitation is not None
         assert invitation_refusal_reason(invitation) == "not_authentic"
+
+
+def _refused_as_runtime(runtime, statement: str, params=()) -> str:
+    with pytest.raises(psycopg.Error) as error, runtime.cursor() as cursor:
+        cursor.execute(statement, params)
+    runtime.rollback()
+    return error.value.sqlstate
+
+
+def test_what_a_permission_or_a_role_is_cannot_be_rewritten_with_the_login(runtime):
+    """The third review's finding 2: swapping codenames handed one role's power to another, with no event."""
+    for statement in (
+        "UPDATE auth_permission SET codename = 'tmp_swap' WHERE codename = 'decide_reviewcase'",
+        "UPDATE auth_group SET name = 'operations2' WHERE name = 'operations'",
+        "UPDATE django_content_type SET model = 'x' WHERE app_label = 'ledger' AND model = 'reviewcase'",
+        "INSERT INTO auth_permission (name, content_type_id, codename) SELECT 'x', id, 'x' FROM django_content_type"
+        " LIMIT 1",
+    ):
+        assert _refused_as_runtime(runtime, statement) == "42501", statement
+
+
+def test_a_marker_inserted_to_silence_an_unapproved_grant_silences_nothing(runtime):
+    """The third review's finding 3: the job used to skip any event that had a marker row."""
+    insider = User.objects.create_user(email="insider3@fintech.example", password=None)
+    with runtime.cursor() as cursor:
+        cursor.execute("UPDATE accounts_user SET is_staff = true, is_superuser = true WHERE id = %s", [insider.pk])
+        cursor.execute(
+            "INSERT INTO accounts_accesschangealert (event_id, alerted_at) SELECT id, now() FROM audit_auditevent"
+            " WHERE event_type = 'access.changed' AND object_id = %s",
+            [str(insider.public_id)],
+        )
+    runtime.commit()
+
+    access_changes_alert()
+    assert len(_alerts_about(insider)) == 1
+    access_changes_alert()
+    assert len(_alerts_about(insider)) == 1  # once: the job's own marker is genuine
+
+
+def test_a_decided_request_set_back_to_pending_cannot_be_approved_again(runtime):
+    """The third review's finding 4: an applied deposit request reset to pending posted a second deposit."""
+    approval, _bob = _genuine_applied_access_grant()
+    with runtime.cursor() as cursor:
+        cursor.execute(
+            "UPDATE accounts_approvalrequest SET status = 'pending', decided_by_id = NULL, decided_at = NULL,"
+            " result = '{}' WHERE id = %s",
+            [approval.pk],
+        )
+    runtime.commit()
+    assert _refused_as_runtime(runtime, "DELETE FROM accounts_approvaldecision") == "42501"
+
+    again = ApprovalRequest.objects.get(pk=approval.pk)
+    with pytest.raises(ApprovalNotPending):
+        approval_request_approve(
+            approval_id=again.public_id, approver=_staff("security_admin"), change_hash=again.change_hash,
+            mfa_verified_at=timezone.now() - timedelta(seconds=5), reason="again",
+        )  # fmt: skip
+
+
+def test_an_email_changed_with_the_login_is_on_record_and_alerted(runtime):
+    """The third review's finding 1: a changed email redirects the password reset (an account taken over)."""
+    victim = User.objects.create_user(email="victim@fintech.example", password=None)
+    with runtime.cursor() as cursor:
+        cursor.execute("UPDATE accounts_user SET email = 'mallory@evil.example' WHERE id = %s", [victim.pk])
+    runtime.commit()
+    [event] = AuditEvent.objects.filter(event_type="access.changed", object_id=str(victim.public_id))
+    assert event.payload["change"] == "email_changed" and "evil" not in str(event.payload)
+
+    access_changes_alert()
+    [alert] = _alerts_about(victim)
+    assert "email_changed" in alert.payload["summary"]
