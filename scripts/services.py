@@ -357,6 +357,9 @@ def up() -> None:
     chosen.update(ensure_vault_redis_user(chosen.get("REDIS_URL") or dotenv_value("REDIS_URL")))
     lines = ["# Written by scripts/services.py; environment variables and .env take precedence."]
     lines += [f"{key}={value}" for key, value in sorted(chosen.items())]
+    # 0600: it may hold the vault's Redis password (a dev secret, but a secret).
+    SERVICES_ENV.touch(mode=0o600)
+    SERVICES_ENV.chmod(0o600)
     SERVICES_ENV.write_text("\n".join(lines) + "\n")
     say(f"wrote {SERVICES_ENV.relative_to(ROOT) if SERVICES_ENV.is_relative_to(ROOT) else SERVICES_ENV}")
 

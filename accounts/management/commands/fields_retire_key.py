@@ -1,7 +1,7 @@
 """`fields_retire_key VERSION --reason "..."`: ask for a field-encryption KEK version nothing uses to be destroyed.
 
 Four eyes (ADR 0015): the command checks the version could be retired now,
-then only records the request; a second key manager approves it in the admin,
+then only records the request; a second security admin (manage_encryption_keys) approves it in the admin,
 which destroys the version. It lives with the approvals (accounts), above the
 tokenvault app whose key ring it retires. `--dry-run` runs the same check and
 says what would be asked, without credentials and without recording anything,
@@ -24,7 +24,7 @@ class Command(OperatorCommand):
     operator_permission = PERMISSION
     help = (
         "Ask for an old field KEK version to be destroyed (refused while any stored value still uses it: run"
-        " fields_rewrap). Only records a request: a second key manager approves it in the admin."
+        " fields_rewrap). Only records a request: a second security admin approves it in the admin."
         + OPERATOR_CREDENTIALS_HELP
     )
 
@@ -50,14 +50,15 @@ class Command(OperatorCommand):
             if dry_run:
                 self.stdout.write(
                     f"dry run: field KEK {kek_id} version {version} can be retired now; without --dry-run this"
-                    " records a request for a second key manager to approve. Nothing was changed."
+                    " records a request for a second security admin to approve. Nothing was changed."
                 )
                 return
             operator = self.operator_authenticate()
             approval = field_key_retire_request(version=version, requested_by=operator.user, reason=reason)
         except DomainError as error:
-            raise CommandError(f"{error.code}: {error.detail}") from None
+            suffix = " (dry run: nothing was changed)" if dry_run else ""
+            raise CommandError(f"{error.code}: {error.detail}{suffix}") from None
         self.stdout.write(
-            f"not retired yet: request {approval.public_id} awaits a second key manager's approval at"
+            f"not retired yet: request {approval.public_id} awaits a second security admin's approval at"
             f" {reverse('admin:accounts_approvalrequest_change', args=[approval.pk])}"
         )

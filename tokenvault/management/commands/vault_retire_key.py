@@ -20,7 +20,8 @@ from tokenvault.services.keys import kek_retire_check
 class Command(StaffGrantCommandMixin, BaseCommand):
     help = (
         "Destroy a KEK version for good. Refused for the current version and while records still use it. Four"
-        " eyes: the grant comes from `vault_grant vault_retire_key --kek-version N` once a second person approved."
+        " eyes: `vault_grant vault_retire_key --kek-version N` records the request; once a second person approved,"
+        " `vault_grant vault_retire_key --kek-version N --approval ID` prints the grant."
         + GRANT_HELP
     )
 
