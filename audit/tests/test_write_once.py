@@ -14,7 +14,13 @@ from audit.services.events import Actor, audit_event_record, pii_read_record
 from audit.services.sealing import audit_events_seal
 from audit.tests.factories import record_event
 from conftest import database_url
-from fintech.db_privileges import audit_sealer_grants, definer_only_tables, state_only_tables, write_once_tables
+from fintech.db_privileges import (
+    audit_sealer_grants,
+    definer_only_tables,
+    runtime_read_only_tables,
+    state_only_tables,
+    write_once_tables,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -55,8 +61,10 @@ def test_the_runtime_role_may_insert_and_read_but_never_change(runtime_connectio
 
 def test_the_runtime_role_has_ordinary_rights_on_every_other_table(runtime_connection):
     """Except write-once tables (INSERT only), money tables (the ledger's functions only), state-only
-    tables (UPDATE of their state columns only) and the sealer's tables (SELECT only): fintech/db_privileges.py."""
+    tables (UPDATE of their state columns only), the sealer's tables and what only migrate writes (permissions,
+    roles, content types) (SELECT only): fintech/db_privileges.py."""
     write_once = set(write_once_tables("default"))
+    read_only = set(runtime_read_only_tables("default"))
     definer_only = set(definer_only_tables("default"))
     sealer_only = set(audit_sealer_grants()[0])
     state_only = {table for table, _ in state_only_tables("default")}
@@ -70,8 +78,8 @@ def test_the_runtime_role_has_ordinary_rights_on_every_other_table(runtime_conne
                 [table, table],
             )
             can_insert, can_update = cursor.fetchone()
-            assert can_insert == (table not in definer_only | sealer_only), table
-            assert can_update == (table not in write_once | definer_only | state_only), table
+            assert can_insert == (table not in definer_only | sealer_only | read_only), table
+            assert can_update == (table not in write_once | definer_only | state_only | read_only), table
 
 
 @pytest.mark.parametrize(

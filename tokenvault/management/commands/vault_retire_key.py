@@ -21,8 +21,7 @@ class Command(StaffGrantCommandMixin, BaseCommand):
     help = (
         "Destroy a KEK version for good. Refused for the current version and while records still use it. Four"
         " eyes: `vault_grant vault_retire_key --kek-version N` records the request; once a second person approved,"
-        " `vault_grant vault_retire_key --kek-version N --approval ID` prints the grant."
-        + GRANT_HELP
+        " `vault_grant vault_retire_key --kek-version N --approval ID` prints the grant." + GRANT_HELP
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
