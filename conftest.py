@@ -185,7 +185,7 @@ def audit_sealer_database_url() -> str:
 
 @pytest.fixture
 def celery_worker_process(settings, django_db_setup):
-    """A real `celery worker` process consuming the test queue from the real broker.
+    """A real `celery worker` process consuming the test queues (default and `cert`) from the real broker.
 
     It is the audit sealer, as the Procfile's worker is: it seals through the sealer's own login.
     """
@@ -204,7 +204,7 @@ def celery_worker_process(settings, django_db_setup):
             "fintech",
             "worker",
             "--queues",
-            settings.CELERY_TASK_DEFAULT_QUEUE,
+            f"{settings.CELERY_TASK_DEFAULT_QUEUE},{settings.PKI_CERT_QUEUE}",  # the worker signs too (ADR 0018)
             "--concurrency",
             "1",
             "--pool",

@@ -69,6 +69,9 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "accounts.view_oauthclientpolicy",
             "accounts.change_oauthclientpolicy",
             "accounts.manage_encryption_keys",
+            # The platform CA (issue 14, ADR 0018): the certificates page, and cert_issue/renew/revoke.
+            "pki.view_certificate",
+            "pki.manage_certificates",
         }
     ),
 }

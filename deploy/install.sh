@@ -23,6 +23,7 @@ CREDENTIALS="
 oidc-signing-key.pem            oidc_signing_key
 audit-signing-key.pem           audit_signing_key
 staff-grant-signing-key.pem     staff_grant_signing_key
+pki-issuing-key.pem             pki_issuing_key
 "
 
 # Key rings a process writes (rotation), in its own state directory: owned by its user, 0700, files 0600.

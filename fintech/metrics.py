@@ -48,6 +48,19 @@ class DependencyHealthCollector:
         yield gauge
 
 
+_scrape_collectors: list = []
+
+
+def scrape_collector_register(collector) -> None:
+    """Add a collector computed at each scrape (an app's, from its AppConfig.ready); twice is a no-op.
+
+    Such collectors read the database rather than process memory, so they are
+    right under gunicorn's multiprocess mode too (e.g. pki's seconds to expiry).
+    """
+    if all(type(existing) is not type(collector) for existing in _scrape_collectors):
+        _scrape_collectors.append(collector)
+
+
 def _registries():
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         aggregated = CollectorRegistry()
@@ -57,6 +70,8 @@ def _registries():
         yield REGISTRY
     health = CollectorRegistry()
     health.register(DependencyHealthCollector())
+    for collector in _scrape_collectors:
+        health.register(collector)
     yield health
 
 

@@ -119,6 +119,12 @@ KEYS: dict[str, Key] = {
         ("STAFF_GRANT_VERIFY_KEY_PATH",),
         "public",
     ),
+    "pki_issuing_key": Key(
+        "ECDSA key of the platform's issuing intermediate CA: signs service certificates and the CRL (ADR 0018)",
+        ("PKI_ISSUING_KEY_PATH",),
+        ("PKI_ISSUING_KEY_PATH", "PKI_KEY_GENERATE"),
+        "file",
+    ),
     "metrics_token": Key(
         "Bearer token the Prometheus scraper sends to /metrics",
         ("METRICS_TOKEN",),
@@ -129,7 +135,8 @@ KEYS: dict[str, Key] = {
 }
 
 # The rule. web: gunicorn serving /v1, OAuth and the admin. worker: Celery (the audit sealer, outbox
-# emails and webhooks, expiry and reaper tasks). beat: Celery beat, which only puts scheduled task
+# emails and webhooks, expiry and reaper tasks, and the `cert` queue: the only process that signs certificates,
+# ADR 0018). beat: Celery beat, which only puts scheduled task
 # names on the broker. vault: the token vault role (fintech.settings.vault). ops: operator commands
 # that need none of the service keys (vault_grant, audit_verify, ledger_deposit, ...) and migrations;
 # commands needing a service's key run as that service (deploy/README.md, "Operator commands").
@@ -151,6 +158,7 @@ PROCESS_KEYS: dict[str, frozenset[str]] = {
             "vault_service_token",
             "audit_signing_key",
             "audit_verify_keys",
+            "pki_issuing_key",
         }
     ),
     "beat": frozenset(),

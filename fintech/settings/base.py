@@ -6,6 +6,7 @@ only what differs. Values come from `fintech.settings.env` alone.
 
 from __future__ import annotations
 
+import ssl
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -47,6 +48,7 @@ INSTALLED_APPS = [
     "ledger",
     "tokenvault",
     "audit",
+    "pki",
     "fintech.apps.PlatformConfig",  # last: its post_migrate runs after every other app's
 ]
 
@@ -217,7 +219,13 @@ CACHES = {
 }
 
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or REDIS_URL
-CELERY_RESULT_BACKEND = None
+# A result store for the few tasks a command waits for (the `cert` queue, ADR 0018); every other task keeps
+# storing nothing (CELERY_TASK_IGNORE_RESULT), and results expire after five minutes.
+CELERY_RESULT_BACKEND = CELERY_BROKER_URL
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_EXPIRES = 300
+if CELERY_RESULT_BACKEND.startswith("rediss://"):  # Celery's result store insists on being told to verify TLS
+    CELERY_REDIS_BACKEND_USE_SSL = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -231,6 +239,12 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_IMPORTS = ("fintech.tasks",)
+# The platform CA (issue 14, ADR 0018): tasks that sign go to a queue of their own, consumed by the one process
+# holding the issuing key (the worker: fintech/process_keys.py). Test settings give the queue a per-run name.
+PKI_CERT_QUEUE = "cert"
+PKI_CERT_TASKS = ("pki.certificate_issue", "pki.certificate_renew", "pki.certificate_revoke", "pki.crl_publish",
+                  "pki.certificates_renew_due")  # fmt: skip
+CELERY_TASK_ROUTES = {name: {"queue": PKI_CERT_QUEUE} for name in PKI_CERT_TASKS}
 CELERY_BEAT_SCHEDULE: dict = {
     "heartbeat": {"task": "fintech.heartbeat", "schedule": 30.0, "options": {"expires": 25}},
     "audit-seal": {"task": "audit.seal_pending_events", "schedule": 10.0, "options": {"expires": 9}},
@@ -259,6 +273,10 @@ CELERY_BEAT_SCHEDULE: dict = {
         "options": {"expires": 290},
     },
     # Issue 11 item 4: an access change the database recorded without an approved request becomes an alert.
+    # Issue 14: renew what the platform issued and is due, publish the CRL, alert on what it cannot renew.
+    "pki-renew-due": {"task": "pki.certificates_renew_due", "schedule": 86400.0, "options": {"expires": 3600}},
+    "pki-publish-crl": {"task": "pki.crl_publish", "schedule": 86400.0, "options": {"expires": 3600}},
+    "pki-watch-expiry": {"task": "pki.certificates_watch_expiry", "schedule": 3600.0, "options": {"expires": 3000}},
     "accounts-alert-unapproved-access-changes": {
         "task": "accounts.alert_unapproved_access_changes",
         "schedule": 60.0,
@@ -475,6 +493,29 @@ STAFF_GRANT_VERIFY_KEY_PATH = (
     else ""
 )
 STAFF_GRANT_KEY_GENERATE = process_holds("staff_grant_signing_key")  # dev/test only; production sets False
+# The platform CA (issue 14, ADR 0018). The root's key is never on a host in production: only its certificate.
+# The issuing intermediate's key is held by the worker alone (fintech/process_keys.py), which consumes the
+# `cert` queue; every other process has "" here and pki.ca refuses to load a key. Dev/test: the root and the
+# intermediate are generated on first use into var/keys/pki/ (0600 keys), by the worker.
+PKI_DIR = VAR_DIR / "keys" / "pki"
+PKI_ROOT_CERT_PATH = env.str("PKI_ROOT_CERT_PATH", default="") or str(PKI_DIR / "root-ca.pem")
+PKI_ISSUING_CERT_PATH = env.str("PKI_ISSUING_CERT_PATH", default="") or str(PKI_DIR / "issuing-ca.pem")
+PKI_ISSUING_KEY_PATH = (
+    (env.str("PKI_ISSUING_KEY_PATH", default="") or str(PKI_DIR / "issuing-ca.key.pem"))
+    if process_holds("pki_issuing_key")
+    else ""
+)
+PKI_KEY_GENERATE = process_holds("pki_issuing_key")  # dev/test only; production sets False
+# The DNS subtrees the intermediate may certify (its NameConstraints); read when the intermediate is generated.
+PKI_PERMITTED_DNS_DOMAINS = env.list("PKI_PERMITTED_DNS_DOMAINS", default=["internal.example", "localhost"])
+# Where the worker publishes the CRL (PEM), regenerated daily with a 7-day nextUpdate.
+PKI_CRL_PATH = env.str("PKI_CRL_PATH", default="") or str(VAR_DIR / "pki" / "crl.pem")
+# Certificates the platform issued are renewed this many days before they expire.
+PKI_RENEW_WITHIN_DAYS = env.int("PKI_RENEW_WITHIN_DAYS", default=30)
+# The longest validity cert_issue grants (the CA/Browser Forum's 397 days, a sane ceiling for internal ones too).
+PKI_MAX_DAYS = env.int("PKI_MAX_DAYS", default=397)
+# How long a command waits for the `cert` worker before giving up.
+PKI_TASK_TIMEOUT_SECONDS = env.int("PKI_TASK_TIMEOUT_SECONDS", default=60)
 AUDIT_SEAL_BATCH_SIZE = env.int("AUDIT_SEAL_BATCH_SIZE", default=1000)
 AUDIT_SEAL_MAX_BATCHES_PER_RUN = env.int("AUDIT_SEAL_MAX_BATCHES_PER_RUN", default=50)
 AUDIT_ARCHIVE_DIR = env.str("AUDIT_ARCHIVE_DIR", default="") or str(VAR_DIR / "audit-archives")

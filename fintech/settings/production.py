@@ -51,6 +51,10 @@ if process_holds("audit_verify_keys"):
 # provisioned outside the repo.
 if process_holds("staff_grant_signing_key"):
     STAFF_GRANT_SIGNING_KEY_PATH = env.str("STAFF_GRANT_SIGNING_KEY_PATH")
+# The platform CA's issuing key (ADR 0018): the worker alone, a credential; nothing is generated in production.
+if process_holds("pki_issuing_key"):
+    PKI_ISSUING_KEY_PATH = env.str("PKI_ISSUING_KEY_PATH")
+PKI_KEY_GENERATE = False
 # ID tokens are signed (by the web process) with a key the operator provides; nothing is generated here.
 if process_holds("oidc_signing_key"):
     OAUTH2_PROVIDER["OIDC_RSA_PRIVATE_KEY"] = Path(env.str("OIDC_SIGNING_KEY_PATH")).read_text()

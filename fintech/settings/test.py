@@ -14,6 +14,7 @@ from fintech.settings.base import (
     FINTECH_PROCESS,
     OAUTH2_PROVIDER,
     OIDC_SIGNING_KEY_PATH,
+    PKI_CERT_TASKS,
     SPECTACULAR_SETTINGS,
     STATIC_ROOT,
     audit_sealer_databases,
@@ -22,7 +23,7 @@ from fintech.settings.base import (
     databases_for,
     swagger_ui_oauth,
 )
-from fintech.settings.env import dev_rsa_private_key_pem, dev_secret, env, process_holds
+from fintech.settings.env import VAR_DIR, dev_rsa_private_key_pem, dev_secret, env, process_holds
 
 # pytest-django creates the test databases and migrates them, which is the owner's
 # job; tests that prove what the runtime role may do connect as it explicitly.
@@ -48,6 +49,10 @@ STORAGES = {
 }
 # A running `make run` worker shares the broker: tests use their own queue.
 CELERY_TASK_DEFAULT_QUEUE = f"fintech-test{_TEST_DATABASE_SUFFIX}"
+# The same for the platform CA's queue (ADR 0018), and a CRL file of the run's own.
+PKI_CERT_QUEUE = f"cert-test{_TEST_DATABASE_SUFFIX}"
+CELERY_TASK_ROUTES = {name: {"queue": PKI_CERT_QUEUE} for name in PKI_CERT_TASKS}
+PKI_CRL_PATH = env.str("PKI_CRL_PATH", default="") or str(VAR_DIR / "pki" / f"crl-test{_TEST_DATABASE_SUFFIX}.pem")
 WHITENOISE_USE_FINDERS = True
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns about a missing root
 # Transactional tests end with a flush; let it empty write-once tables (owner role only).

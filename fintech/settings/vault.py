@@ -60,6 +60,7 @@ _NOT_IN_THE_VAULT = {
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "csp",
+    "pki",  # the platform CA is the API role's (ADR 0018)
 }
 INSTALLED_APPS = [app for app in INSTALLED_APPS if app not in _NOT_IN_THE_VAULT]
 # Request id, one access-log line per call (route and status, never a body), body size limit,

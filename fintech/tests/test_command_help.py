@@ -22,7 +22,7 @@ from accounts.tests.operator_helpers import operator_create, operator_stdin
 from accounts.tests.test_api_keys import confidential_client, issue
 from audit.models import AuditEvent
 
-PROJECT_APPS = ("accounts", "audit", "fintech", "ledger", "tokenvault")
+PROJECT_APPS = ("accounts", "audit", "fintech", "ledger", "pki", "tokenvault")
 DJANGO_OPTIONS = {action.dest for action in BaseCommand().create_parser("manage.py", "base")._actions}
 
 

@@ -1,0 +1,32 @@
+"""`cert_revoke SERIAL --reason R`: revoke a certificate the platform issued and republish the CRL at once.
+
+The reason is one of RFC 5280's (§5.3.1). The `cert` worker records it and
+signs a new CRL (PKI_CRL_PATH); audited as `pki.certificate_revoked` naming the
+operator. Reloading a TLS terminator with the new CRL is not part of this yet
+(ADR 0018).
+"""
+
+from __future__ import annotations
+
+from django.core.management.base import CommandParser
+
+from fintech.operators import OPERATOR_CREDENTIALS_HELP, OperatorCommand
+from pki import tasks
+from pki.commands import cert_task_call
+from pki.models import REVOCATION_REASONS
+
+
+class Command(OperatorCommand):
+    operator_permission = "pki.manage_certificates"
+    help = "Revoke the certificate SERIAL (hex) and publish a new CRL." + OPERATOR_CREDENTIALS_HELP
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("serial", help="the certificate's serial, hex as cert_list shows it (required)")
+        parser.add_argument(
+            "--reason", required=True, choices=sorted(REVOCATION_REASONS), help="RFC 5280 reason (required)"
+        )
+
+    def handle(self, *args, serial: str, reason: str, **options) -> None:
+        operator = self.operator_authenticate()
+        answer = cert_task_call(tasks.certificate_revoke, serial.strip().lower(), reason, str(operator.public_id))
+        self.stdout.write(f"revoked {answer['serial']} ({answer['reason']}) at {answer['revoked_at']}; CRL published")

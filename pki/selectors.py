@@ -1,0 +1,39 @@
+"""Reads of the platform CA: certificates for the operator commands, the admin and the metrics.
+
+Certificates are platform data (no customer owns one), so the scope is staff
+holding the model's permissions, checked by the caller (command or admin);
+every read here is bounded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from pki.models import Certificate
+
+LIST_LIMIT = 1000
+
+
+def certificate_days_left(certificate: Certificate, *, now: dt.datetime | None = None) -> int:
+    """Whole days until not-after, rounded down (negative once expired): what cert_list and the admin show."""
+    seconds = (certificate.not_after - (now or timezone.now())).total_seconds()
+    return math.floor(seconds / 86400)
+
+
+def certificate_list(*, status: str | None = None, limit: int = LIST_LIMIT) -> QuerySet[Certificate]:
+    """Certificates soonest to expire first, optionally of one status."""
+    queryset = Certificate.objects.order_by("not_after", "id")
+    if status:
+        queryset = queryset.filter(status=status)
+    return queryset[:limit]
+
+
+def certificates_expiring(*, within: dt.timedelta, now: dt.datetime | None = None) -> QuerySet[Certificate]:
+    """Active certificates whose not-after is within `within` from now (expired ones included)."""
+    return Certificate.objects.filter(
+        status=Certificate.Status.ACTIVE, not_after__lte=(now or timezone.now()) + within
+    ).order_by("not_after", "id")[:LIST_LIMIT]

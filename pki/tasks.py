@@ -1,0 +1,114 @@
+"""Celery tasks of the platform CA. Those that sign are routed to the `cert` queue (CELERY_TASK_ROUTES).
+
+Why tasks at all for a command: the issuing key lives in the worker alone
+(fintech/process_keys.py); `cert_issue` and friends run as ops, which never
+holds it, and ask the worker through the broker, waiting for the answer in
+the result store. So these tasks return JSON answers (`{"error": code,
+"detail": ...}` for a domain error, never a pickled exception), and the one
+carrying a private key seals it to the caller's ephemeral key first
+(`pki.key_transport`). The issue task is not acknowledged late: a worker lost
+mid-task must not issue a second certificate nobody receives.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+from celery import shared_task
+from django.contrib.auth import get_user_model
+
+from fintech.problems import DomainError
+from pki import ca, expiry, key_transport, services
+from pki.models import Certificate
+
+ANSWER_TIME_LIMIT = {"time_limit": 60, "soft_time_limit": 50}
+
+
+def _answer(work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    try:
+        return work()
+    except DomainError as error:
+        return {"error": error.code, "detail": error.detail}
+
+
+def _operator(public_id: str):
+    return get_user_model().objects.get(public_id=public_id)
+
+
+def _summary(row: Certificate) -> dict[str, Any]:
+    return {
+        "serial": row.serial,
+        "fingerprint_sha256": row.fingerprint_sha256,
+        "subject_cn": row.subject_cn,
+        "sans": row.sans,
+        "not_before": row.not_before.isoformat(),
+        "not_after": row.not_after.isoformat(),
+        "status": row.status,
+        "certificate_pem": row.certificate_pem,
+    }
+
+
+def _now(text: str | None) -> dt.datetime | None:
+    return dt.datetime.fromisoformat(text) if text else None
+
+
+@shared_task(name="pki.certificate_issue", ignore_result=False, acks_late=False, **ANSWER_TIME_LIMIT)
+def certificate_issue(
+    service: str, sans: list[str], days: int, operator_public_id: str, recipient_public_key: str
+) -> dict[str, Any]:
+    """Issue, and return the certificate with its private key sealed to the caller (never stored)."""
+
+    def work() -> dict[str, Any]:
+        row, key_pem = services.certificate_issue(
+            service=service, sans=sans, days=days, operator=_operator(operator_public_id)
+        )
+        return {
+            **_summary(row),
+            "chain_pem": ca.chain_pem(),
+            "sealed_key": key_transport.seal(key_pem, recipient_b64=recipient_public_key),
+        }
+
+    return _answer(work)
+
+
+@shared_task(name="pki.certificate_renew", ignore_result=False, **ANSWER_TIME_LIMIT)
+def certificate_renew(serial: str, operator_public_id: str) -> dict[str, Any]:
+    """An operator's renewal of one certificate (waits for a racing renewal, then refuses it as not active)."""
+
+    def work() -> dict[str, Any]:
+        new = services.certificate_renew(serial=serial, operator=_operator(operator_public_id))
+        return {**_summary(new), "replaces": serial, "chain_pem": ca.chain_pem()}
+
+    return _answer(work)
+
+
+@shared_task(name="pki.certificate_revoke", ignore_result=False, **ANSWER_TIME_LIMIT)
+def certificate_revoke(serial: str, reason: str, operator_public_id: str) -> dict[str, Any]:
+    """Revoke and republish the CRL at once (the CRL is signed here, with the issuing key)."""
+
+    def work() -> dict[str, Any]:
+        row = services.certificate_revoke(serial=serial, reason=reason, operator=_operator(operator_public_id))
+        return {**_summary(row), "revoked_at": row.revoked_at.isoformat(), "reason": row.revocation_reason}
+
+    return _answer(work)
+
+
+@shared_task(name="pki.crl_publish", ignore_result=True, time_limit=120, soft_time_limit=100)
+def crl_publish(now: str | None = None) -> int:
+    """Daily (beat): a fresh CRL valid 7 days, so a missed day or two never lets it expire."""
+    return services.crl_publish(now=_now(now)).number
+
+
+@shared_task(name="pki.certificates_renew_due", ignore_result=True, time_limit=600, soft_time_limit=550)
+def certificates_renew_due(now: str | None = None) -> int:
+    """Daily (beat): renew what the platform issued that expires within PKI_RENEW_WITHIN_DAYS."""
+    return len(expiry.certificates_renew_due(now=_now(now)))
+
+
+@shared_task(name="pki.certificates_watch_expiry", ignore_result=True, time_limit=120, soft_time_limit=100)
+def certificates_watch_expiry(now: str | None = None) -> int:
+    """Hourly (beat, default queue: needs no key): threshold alerts and the stale-CRL alert."""
+    raised = expiry.certificates_alert_expiring(now=_now(now))
+    return raised + int(expiry.crl_alert_stale(now=_now(now)))

@@ -1,0 +1,114 @@
+"""cert_* commands end to end: the operator signs in, the real worker signs on the `cert` queue, files and CRL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from accounts.tests.operator_helpers import operator_create, operator_stdin
+from audit.models import AuditEvent
+from pki.models import Certificate, CrlPublication
+from pki.services import certificate_issue, certificate_record
+from pki.tests.helpers import foreign_certificate_pem
+
+
+def run(name: str, *arguments: str, operator=None) -> str:
+    stdout = io.StringIO()
+    options = {"stdin": operator_stdin(operator)} if operator is not None else {}
+    call_command(name, *arguments, stdout=stdout, stderr=io.StringIO(), **options)
+    return stdout.getvalue()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_issue_renew_and_revoke_go_through_the_cert_worker_and_are_audited(celery_worker_process, tmp_path):
+    operator = operator_create(roles=["security_admin"])
+
+    output = run("cert_issue", "vault", "--san", "vault.internal.example", "--days", "60", "--out", str(tmp_path),
+                 operator=operator)  # fmt: skip
+
+    row = Certificate.objects.get()
+    assert output.startswith(f"issued {row.serial} for vault")
+    assert row.issued_by_id == operator.pk and row.kind == "issued" and row.status == "active"
+    key_file, cert_file = tmp_path / f"{row.serial}.key.pem", tmp_path / f"{row.serial}.pem"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    leaf = x509.load_pem_x509_certificate(cert_file.read_bytes())
+    assert load_pem_private_key(key_file.read_bytes(), None).public_key() == leaf.public_key()
+    issuing = x509.load_pem_x509_certificates((tmp_path / f"{row.serial}.chain.pem").read_bytes())[0]
+    leaf.verify_directly_issued_by(issuing)
+    issued = AuditEvent.objects.get(event_type="pki.certificate_issued")
+    assert issued.actor_staff == str(operator.public_id) and issued.object_id == row.serial
+    key_body = key_file.read_text().splitlines()[1]
+    assert not Certificate.objects.filter(certificate_pem__contains=key_body).exists()
+
+    run("cert_renew", row.serial, operator=operator)
+
+    row.refresh_from_db()
+    new = row.replaced_by
+    assert row.status == "superseded" and new.status == "active" and new.not_before < row.not_after  # overlap
+    assert x509.load_pem_x509_certificate(new.certificate_pem.encode()).public_key() == leaf.public_key()
+    assert AuditEvent.objects.get(event_type="pki.certificate_renewed").actor_staff == str(operator.public_id)
+
+    run("cert_revoke", new.serial, "--reason", "keyCompromise", operator=operator)
+
+    new.refresh_from_db()
+    assert new.status == "revoked" and new.revocation_reason == "keyCompromise"
+    assert AuditEvent.objects.get(event_type="pki.certificate_revoked").actor_staff == str(operator.public_id)
+    publication = CrlPublication.objects.get()
+    crl = x509.load_pem_x509_crl(Path(publication.path).read_bytes())
+    assert crl.is_signature_valid(issuing.public_key())
+    entry = crl.get_revoked_certificate_by_serial_number(int(new.serial, 16))
+    assert entry.extensions.get_extension_for_class(x509.CRLReason).value.reason == x509.ReasonFlags.key_compromise
+    assert crl.get_revoked_certificate_by_serial_number(int(row.serial, 16)) is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_refuses_a_san_outside_the_constraints_and_writes_nothing(celery_worker_process, tmp_path):
+    operator = operator_create(roles=["security_admin"])
+
+    with pytest.raises(CommandError, match=r"san_not_permitted: bank\.example\.com is outside"):
+        run("cert_issue", "vault", "--san", "bank.example.com", "--out", str(tmp_path), operator=operator)
+
+    assert not Certificate.objects.exists() and list(tmp_path.iterdir()) == []
+    assert not AuditEvent.objects.filter(event_type__startswith="pki.").exists()
+
+
+@pytest.mark.django_db
+def test_an_operator_without_the_permission_is_refused_before_anything_is_sent(tmp_path):
+    operator = operator_create(roles=["operations"])
+
+    with pytest.raises(CommandError, match=r"does not hold pki\.manage_certificates"):
+        run("cert_issue", "vault", "--san", "vault.internal.example", "--out", str(tmp_path), operator=operator)
+
+    assert not Certificate.objects.exists()
+
+
+@pytest.mark.django_db
+def test_cert_check_fails_when_an_active_certificate_expires_within_the_window():
+    row, _key = certificate_issue(service="api", sans=["api.internal.example"], days=10, operator=None)
+
+    with pytest.raises(CommandError) as failed:
+        run("cert_check", "--within", "30")
+    assert failed.value.returncode == 1
+
+    assert "no active certificate expires within 5 days" in run("cert_check", "--within", "5")
+    listing = run("cert_list")
+    assert row.serial in listing and row.fingerprint_sha256 in listing and "\t9\tactive" in listing
+
+
+@pytest.mark.django_db
+def test_cert_check_passes_when_nothing_expires_within_the_window_and_counts_external_ones():
+    certificate_issue(service="api", sans=["api.internal.example"], days=90, operator=None)
+    assert "no active certificate" in run("cert_check", "--within", "30")
+
+    pem = foreign_certificate_pem(name="api.fintech.example", not_after=timezone.now() + dt.timedelta(days=10))
+    certificate_record(pem=pem, service="public-https", kind="external", operator=None)  # 10 days left
+
+    with pytest.raises(CommandError, match="1 active certificates expire within 30 days"):
+        run("cert_check", "--within", "30")
