@@ -16,7 +16,8 @@ _ERRORS = {
 
 
 def is_api_request(request) -> bool:
-    return request.path.startswith("/v1/") or request.path.startswith("/o/")
+    """Clients that read problem documents: the public API, OAuth, and the vault role's internal API."""
+    return request.path.startswith(("/v1/", "/o/", "/internal/"))
 
 
 def error_answer(request, *, status: int, code: str, title: str, detail: str = "", **extra):

@@ -311,7 +311,9 @@ def ensure_redis() -> dict[str, str]:
     return {"REDIS_URL": start_local_redis()}
 
 
-VAULT_REDIS_USER = "fintech_vault"
+# One ACL user per checkout (its var/ directory): two checkouts on one machine share the Redis server, and
+# each must not reset the other's password.
+VAULT_REDIS_USER = "fintech_vault_" + hashlib.sha256(str(VAR.resolve()).encode()).hexdigest()[:8]
 VAULT_REDIS_PASSWORD_FILE = VAR / "keys" / "vault_redis_password"
 
 

@@ -56,7 +56,7 @@ def test_fields_retire_key_dry_run_checks_without_credentials_or_a_request(tmp_p
 
     out = dry_run("fields_retire_key", "1")
 
-    assert out.startswith("dry run:") and "second key manager" in out and "Nothing was changed" in out
+    assert out.startswith("dry run:") and "second security admin" in out and "Nothing was changed" in out
     assert not ApprovalRequest.objects.exists()
     assert provider.versions() == [1, 2]
 
