@@ -287,3 +287,29 @@ def issuing_ca_load(*, now: dt.datetime | None = None) -> IssuingCa:
 def chain_pem() -> str:
     """The intermediate then the root (public): what a service presents after its own certificate."""
     return Path(settings.PKI_ISSUING_CERT_PATH).read_text() + Path(settings.PKI_ROOT_CERT_PATH).read_text()
+
+
+def root_crl_pem(*, now: dt.datetime | None = None) -> bytes:
+    """The root's CRL (what a verifier checks the intermediate against; nginx checks every level).
+
+    Production: published by the offline root's ceremony at PKI_ROOT_CRL_PATH, read here. Dev and test have
+    the root's key (`_dev_ca_generate`), so an empty CRL valid for a year is signed on demand.
+    """
+    if settings.PKI_ROOT_CRL_PATH:
+        return Path(settings.PKI_ROOT_CRL_PATH).read_bytes()
+    root_key_path = Path(settings.PKI_ROOT_CERT_PATH).parent / "root-ca.key.pem"
+    if not root_key_path.exists():
+        raise IssuingKeyNotHeld("no PKI_ROOT_CRL_PATH, and no dev root key to sign one with")
+    now = now or dt.datetime.now(dt.UTC)
+    root = x509.load_pem_x509_certificate(Path(settings.PKI_ROOT_CERT_PATH).read_bytes())
+    root_key = serialization.load_pem_private_key(root_key_path.read_bytes(), password=None)
+    crl = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(root.subject)
+        .last_update(now - BACKDATE)
+        .next_update(now + dt.timedelta(days=365))
+        .add_extension(x509.CRLNumber(1), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()), critical=False)
+        .sign(root_key, hashes.SHA256())
+    )
+    return crl.public_bytes(serialization.Encoding.PEM)

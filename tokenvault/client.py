@@ -104,12 +104,16 @@ class VaultClient:
         read_timeout_seconds: float,
         max_attempts: int,
         ca_bundle: str = "",
+        client_certificate: tuple[str, str] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._service_token = service_token
         self.timeout = (connect_timeout_seconds, read_timeout_seconds)
         self.max_attempts = max(1, min(max_attempts, MAX_ATTEMPTS_CEILING))
         self._verify: str | bool = ca_bundle or True
+        # (certificate PEM path, key PEM path): presented to the TLS terminator in front of the vault (mutual
+        # TLS, issue 14); the service token stays as a second factor.
+        self._cert = client_certificate
         self._local = threading.local()
 
     def __repr__(self) -> str:  # never the credential
@@ -263,6 +267,7 @@ class VaultClient:
                 headers=headers,
                 timeout=self.timeout,
                 verify=self._verify,
+                cert=self._cert,
                 allow_redirects=False,
             )
         except requests.Timeout:
@@ -300,7 +305,7 @@ def _answer(operation: str, response: requests.Response) -> Any:
 
 @lru_cache(maxsize=8)
 def _client(configuration: tuple) -> VaultClient:
-    base_url, service_token, connect_timeout, read_timeout, attempts, ca_bundle = configuration
+    base_url, service_token, connect_timeout, read_timeout, attempts, ca_bundle, cert, key = configuration
     return VaultClient(
         base_url=base_url,
         service_token=service_token,
@@ -308,6 +313,7 @@ def _client(configuration: tuple) -> VaultClient:
         read_timeout_seconds=read_timeout,
         max_attempts=attempts,
         ca_bundle=ca_bundle,
+        client_certificate=(cert, key) if cert and key else None,
     )
 
 
@@ -321,5 +327,7 @@ def vault_client() -> VaultClient:
             settings.VAULT_READ_TIMEOUT_SECONDS,
             settings.VAULT_MAX_ATTEMPTS,
             settings.VAULT_CA_BUNDLE,
+            settings.VAULT_CLIENT_CERT_PATH,
+            settings.VAULT_CLIENT_KEY_PATH,
         )
     )

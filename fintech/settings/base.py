@@ -499,6 +499,8 @@ STAFF_GRANT_KEY_GENERATE = process_holds("staff_grant_signing_key")  # dev/test 
 # intermediate are generated on first use into var/keys/pki/ (0600 keys), by the worker.
 PKI_DIR = VAR_DIR / "keys" / "pki"
 PKI_ROOT_CERT_PATH = env.str("PKI_ROOT_CERT_PATH", default="") or str(PKI_DIR / "root-ca.pem")
+# The root's CRL, published by its offline ceremony (production); empty in dev/test, where it is signed on demand.
+PKI_ROOT_CRL_PATH = env.str("PKI_ROOT_CRL_PATH", default="")
 PKI_ISSUING_CERT_PATH = env.str("PKI_ISSUING_CERT_PATH", default="") or str(PKI_DIR / "issuing-ca.pem")
 PKI_ISSUING_KEY_PATH = (
     (env.str("PKI_ISSUING_KEY_PATH", default="") or str(PKI_DIR / "issuing-ca.key.pem"))
@@ -656,6 +658,12 @@ IDEMPOTENCY_KEY_TTL_SECONDS = env.int("IDEMPOTENCY_KEY_TTL_SECONDS", default=24 
 VAULT_URL = env.str("VAULT_URL", default="")
 # CA bundle that signs the vault's TLS certificate; empty means the system's CAs.
 VAULT_CA_BUNDLE = env.str("VAULT_CA_BUNDLE", default="")
+# Mutual TLS towards the vault's terminator (issue 14): this process's certificate from the platform CA and its
+# key (PEM paths, outside the repository). Empty: no client certificate (dev without the terminator).
+VAULT_CLIENT_CERT_PATH = env.str("VAULT_CLIENT_CERT_PATH", default="")
+# Not yet a key of fintech/process_keys.py's table: it joins it (and the deploy units) with the terminator's
+# deployment (issue 14, ADR 0018).
+VAULT_CLIENT_KEY_PATH = env.str("VAULT_CLIENT_KEY_PATH", default="")
 VAULT_CONNECT_TIMEOUT_SECONDS = env.float("VAULT_CONNECT_TIMEOUT_SECONDS", default=0.5)
 VAULT_READ_TIMEOUT_SECONDS = env.float("VAULT_READ_TIMEOUT_SECONDS", default=3.0)
 # Attempts of an idempotent call (detokenize, shred, convergent tokenize); others get one.

@@ -1,0 +1,126 @@
+"""The TLS terminator in front of the vault role: an nginx configuration built from the platform CA (issue 14).
+
+Why nginx writes it this way:
+
+* TLS 1.3 only (seed 004), the platform's server certificate, and a client
+  certificate *required* from the platform CA (`ssl_verify_client on`, the
+  chain root + intermediate, depth 2) and checked against the CRL the cert
+  worker publishes (`ssl_crl`). A missing, foreign, revoked or expired
+  certificate never reaches the application.
+* Headers that carry the verified certificate are set by nginx on every
+  request (`proxy_set_header` replaces what a client sent), so nothing behind
+  it can be told a certificate it did not see.
+* The vault's service token stays as the second factor: nginx forwards the
+  `Authorization` header untouched.
+* A CRL or certificate change is picked up by `nginx -s reload`, which drains
+  old workers without dropping connections.
+
+The directory layout is `prefix/` holding `nginx.conf`, `server.pem`,
+`server.key`, `client-ca.pem`, `crl.pem` and nginx's own temp and log
+directories, so a test (or `make run`) runs it with `nginx -p PREFIX -c
+nginx.conf` as an unprivileged process.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+NGINX_CONF = "nginx.conf"
+
+_TEMPLATE = """# Written by pki/terminator.py: do not edit; regenerate.
+worker_processes 1;
+pid {prefix}/nginx.pid;
+error_log {prefix}/logs/error.log warn;
+events {{ worker_connections 512; }}
+http {{
+    access_log {prefix}/logs/access.log;
+    client_body_temp_path {prefix}/tmp/body;
+    proxy_temp_path {prefix}/tmp/proxy;
+    fastcgi_temp_path {prefix}/tmp/fastcgi;
+    uwsgi_temp_path {prefix}/tmp/uwsgi;
+    scgi_temp_path {prefix}/tmp/scgi;
+    server_tokens off;
+    server {{
+        listen {listen} ssl;
+        server_name {server_name};
+        ssl_protocols TLSv1.3;
+        ssl_certificate {prefix}/server.pem;
+        ssl_certificate_key {prefix}/server.key;
+        ssl_client_certificate {prefix}/client-ca.pem;
+        ssl_verify_client on;
+        ssl_verify_depth 2;
+        ssl_crl {prefix}/crl.pem;
+        ssl_session_tickets off;
+        client_max_body_size 1m;
+        location / {{
+            proxy_pass {upstream};
+            proxy_set_header Host $host;
+            proxy_set_header X-Forwarded-For $remote_addr;
+            proxy_set_header X-Forwarded-Proto https;
+            proxy_set_header X-Client-Verify $ssl_client_verify;
+            proxy_set_header X-Client-Cert $ssl_client_escaped_cert;
+        }}
+    }}
+}}
+"""
+
+
+@dataclass(frozen=True)
+class TerminatorFiles:
+    """What the terminator serves with (PEM text): its certificate chain and key, whom it trusts, the CRL."""
+
+    server_chain_pem: str
+    server_key_pem: bytes
+    client_ca_pem: str
+    crl_pem: bytes
+
+
+def terminator_write(prefix: Path, *, listen: str, server_name: str, upstream: str, files: TerminatorFiles) -> Path:
+    """Write the configuration and its files under `prefix` (keys 0600); returns the configuration's path."""
+    prefix.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for directory in ("logs", "tmp"):
+        (prefix / directory).mkdir(exist_ok=True)
+    (prefix / "server.pem").write_text(files.server_chain_pem)
+    key = prefix / "server.key"
+    key.touch(mode=0o600)
+    key.chmod(0o600)
+    key.write_bytes(files.server_key_pem)
+    (prefix / "client-ca.pem").write_text(files.client_ca_pem)
+    crl_write(prefix, files.crl_pem)
+    conf = prefix / NGINX_CONF
+    conf.write_text(_TEMPLATE.format(prefix=prefix, listen=listen, server_name=server_name, upstream=upstream))
+    return conf
+
+
+def crl_write(prefix: Path, crl_pem: bytes) -> None:
+    """Replace the CRL atomically (a reload must never read half a file)."""
+    staged = prefix / "crl.pem.new"
+    staged.write_bytes(crl_pem)
+    os.replace(staged, prefix / "crl.pem")
+
+
+def nginx_binary() -> str | None:
+    return shutil.which("nginx") or (str(Path("/usr/sbin/nginx")) if Path("/usr/sbin/nginx").exists() else None)
+
+
+def nginx_command(prefix: Path, *args: str) -> list[str]:
+    binary = nginx_binary()
+    if binary is None:
+        raise FileNotFoundError("nginx is not installed (Debian package nginx-light; scripts/services.py)")
+    return [binary, "-p", str(prefix), "-c", str(prefix / NGINX_CONF), "-e", str(prefix / "logs" / "error.log"),
+            *args]  # fmt: skip
+
+
+def nginx_reload(prefix: Path) -> None:
+    """Graceful reload: new workers read the new certificate and CRL; old ones finish their connections."""
+    pid = int((prefix / "nginx.pid").read_text().strip())
+    os.kill(pid, signal.SIGHUP)
+
+
+def nginx_check(prefix: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(nginx_command(prefix, "-t", "-q"), capture_output=True, text=True, check=False)  # noqa: S603  # nosec B603 - our own binary and files
