@@ -350,11 +350,23 @@ def ensure_vault_redis_user(redis_url: str) -> dict[str, str]:
     return {"VAULT_REDIS_URL": urlunsplit((parts.scheme, netloc, parts.path, "", ""))}
 
 
+def ensure_nginx() -> None:
+    """The TLS terminator's binary (issue 14, pki/terminator.py): installed when missing and we may; a machine
+    without it runs everything else, and the terminator's tests say they skipped."""
+    if shutil.which("nginx") or Path("/usr/sbin/nginx").exists():
+        return
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        say("nginx missing and not installable here: the TLS terminator's tests will skip")
+        return
+    apt_install("nginx-light")
+
+
 # --- Commands -------------------------------------------------------------------
 
 
 def up() -> None:
     VAR.mkdir(parents=True, exist_ok=True)
+    ensure_nginx()
     chosen = {**ensure_postgres(), **ensure_redis()}
     chosen.update(ensure_vault_redis_user(chosen.get("REDIS_URL") or dotenv_value("REDIS_URL")))
     lines = ["# Written by scripts/services.py; environment variables and .env take precedence."]
