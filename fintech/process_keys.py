@@ -159,6 +159,7 @@ PROCESS_KEYS: dict[str, frozenset[str]] = {
             "audit_signing_key",
             "audit_verify_keys",
             "pki_issuing_key",
+            "staff_grant_verify_key",
         }
     ),
     "beat": frozenset(),

@@ -7,13 +7,30 @@ the path production takes.
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from celery.exceptions import TimeoutError as CeleryTimeoutError
 from django.conf import settings
 from django.core.management.base import CommandError
 
+from fintech.staff_grants import staff_grant_sign
 from pki.exceptions import CertificateWorkerUnavailable
+
+GRANT_LIFETIME = timedelta(minutes=5)
+
+
+def cert_grant(command: str, args: dict[str, Any], operator) -> str:
+    """A staff grant (fintech/staff_grants.py) naming this command, its arguments and the authenticated operator.
+
+    The cert worker signs only with one: a message on the broker alone (anyone who can write to Redis, a web
+    host included) names nobody the worker believes. Signed here, by `ops`, which alone holds the signing key.
+    """
+    return staff_grant_sign({
+        "grant_id": uuid.uuid4().hex, "command": command, "args": args, "operator": str(operator.public_id),
+        "expires_at": (datetime.now(UTC) + GRANT_LIFETIME).isoformat(),
+    })  # fmt: skip
 
 
 def cert_task_call(task, *args: Any) -> dict[str, Any]:

@@ -20,6 +20,8 @@ from celery import shared_task
 from django.contrib.auth import get_user_model
 
 from fintech.problems import DomainError
+from fintech.redis_client import first_in_period, redis_key
+from fintech.staff_grants import StaffGrantRefused, staff_grant_open
 from pki import ca, expiry, key_transport, services
 from pki.models import Certificate
 
@@ -33,8 +35,14 @@ def _answer(work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         return {"error": error.code, "detail": error.detail}
 
 
-def _operator(public_id: str):
-    return get_user_model().objects.get(public_id=public_id)
+def _operator(grant: str, *, command: str, args: dict[str, Any]):
+    """The operator a valid, unused grant from `ops` names (pki.commands.cert_grant); StaffGrantRefused otherwise.
+
+    Used once: its id is remembered in Redis for longer than a grant lives."""
+    payload = staff_grant_open(grant, command=command, args=args)
+    if not first_in_period(redis_key("pki-grant", str(payload.get("grant_id", ""))), 3600):
+        raise StaffGrantRefused("This grant was used already.")
+    return get_user_model().objects.get(public_id=payload["operator"])
 
 
 def _summary(row: Certificate) -> dict[str, Any]:
@@ -56,14 +64,13 @@ def _now(text: str | None) -> dt.datetime | None:
 
 @shared_task(name="pki.certificate_issue", ignore_result=False, acks_late=False, **ANSWER_TIME_LIMIT)
 def certificate_issue(
-    service: str, sans: list[str], days: int, operator_public_id: str, recipient_public_key: str
+    service: str, sans: list[str], days: int, grant: str, recipient_public_key: str
 ) -> dict[str, Any]:
     """Issue, and return the certificate with its private key sealed to the caller (never stored)."""
 
     def work() -> dict[str, Any]:
-        row, key_pem = services.certificate_issue(
-            service=service, sans=sans, days=days, operator=_operator(operator_public_id)
-        )
+        operator = _operator(grant, command="cert_issue", args={"service": service, "sans": sans, "days": days})
+        row, key_pem = services.certificate_issue(service=service, sans=sans, days=days, operator=operator)
         return {
             **_summary(row),
             "chain_pem": ca.chain_pem(),
@@ -74,22 +81,24 @@ def certificate_issue(
 
 
 @shared_task(name="pki.certificate_renew", ignore_result=False, **ANSWER_TIME_LIMIT)
-def certificate_renew(serial: str, operator_public_id: str) -> dict[str, Any]:
+def certificate_renew(serial: str, grant: str) -> dict[str, Any]:
     """An operator's renewal of one certificate (waits for a racing renewal, then refuses it as not active)."""
 
     def work() -> dict[str, Any]:
-        new = services.certificate_renew(serial=serial, operator=_operator(operator_public_id))
+        operator = _operator(grant, command="cert_renew", args={"serial": serial})
+        new = services.certificate_renew(serial=serial, operator=operator)
         return {**_summary(new), "replaces": serial, "chain_pem": ca.chain_pem()}
 
     return _answer(work)
 
 
 @shared_task(name="pki.certificate_revoke", ignore_result=False, **ANSWER_TIME_LIMIT)
-def certificate_revoke(serial: str, reason: str, operator_public_id: str) -> dict[str, Any]:
+def certificate_revoke(serial: str, reason: str, grant: str) -> dict[str, Any]:
     """Revoke and republish the CRL at once (the CRL is signed here, with the issuing key)."""
 
     def work() -> dict[str, Any]:
-        row = services.certificate_revoke(serial=serial, reason=reason, operator=_operator(operator_public_id))
+        operator = _operator(grant, command="cert_revoke", args={"serial": serial, "reason": reason})
+        row = services.certificate_revoke(serial=serial, reason=reason, operator=operator)
         return {**_summary(row), "revoked_at": row.revoked_at.isoformat(), "reason": row.revocation_reason}
 
     return _answer(work)

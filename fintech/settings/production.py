@@ -54,6 +54,9 @@ if process_holds("staff_grant_signing_key"):
 # The platform CA's issuing key (ADR 0018): the worker alone, a credential; nothing is generated in production.
 if process_holds("pki_issuing_key"):
     PKI_ISSUING_KEY_PATH = env.str("PKI_ISSUING_KEY_PATH")
+# Who may make the cert worker sign: grants from `ops` (the operator, authenticated there), checked here.
+if process_holds("staff_grant_verify_key"):
+    STAFF_GRANT_VERIFY_KEY_PATH = env.str("STAFF_GRANT_VERIFY_KEY_PATH")
 PKI_KEY_GENERATE = False
 # ID tokens are signed (by the web process) with a key the operator provides; nothing is generated here.
 if process_holds("oidc_signing_key"):

@@ -112,3 +112,33 @@ def test_cert_check_passes_when_nothing_expires_within_the_window_and_counts_ext
 
     with pytest.raises(CommandError, match="1 active certificates expire within 30 days"):
         run("cert_check", "--within", "30")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_cert_worker_signs_nothing_for_a_message_without_a_valid_unused_grant(celery_worker_process):
+    """Anyone who can write to the broker (a web host) could enqueue a revocation in an operator's name: the
+    worker believes only a grant `ops` signed for this very command and these arguments, once."""
+    from django.conf import settings
+
+    from pki import tasks
+    from pki.commands import cert_grant
+
+    operator = operator_create(roles=["security_admin"])
+    row, _key = certificate_issue(service="api", sans=["api.internal.example"], days=30, operator=None)
+
+    def revoke(grant: str) -> dict:
+        result = tasks.certificate_revoke.apply_async(args=(row.serial, "keyCompromise", grant))
+        try:
+            return result.get(timeout=settings.PKI_TASK_TIMEOUT_SECONDS)
+        finally:
+            result.forget()
+
+    assert revoke("forged.grant")["error"] == "staff_grant_refused"
+    other_args = cert_grant("cert_revoke", {"serial": row.serial, "reason": "superseded"}, operator)
+    assert revoke(other_args)["error"] == "staff_grant_refused"
+    row.refresh_from_db()
+    assert row.status == "active"
+
+    grant = cert_grant("cert_revoke", {"serial": row.serial, "reason": "keyCompromise"}, operator)
+    assert revoke(grant)["status"] == "revoked"
+    assert revoke(grant)["error"] == "staff_grant_refused"  # used once

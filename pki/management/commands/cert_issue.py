@@ -15,7 +15,7 @@ from django.core.management.base import CommandError, CommandParser
 from fintech.key_files import key_file_create
 from fintech.operators import OPERATOR_CREDENTIALS_HELP, OperatorCommand
 from pki import key_transport, tasks
-from pki.commands import cert_task_call
+from pki.commands import cert_grant, cert_task_call
 
 DEFAULT_DAYS = 90
 
@@ -44,7 +44,8 @@ class Command(OperatorCommand):
             raise CommandError(f"--out {out!r} is not a directory")  # refused before anyone is asked anything
         operator = self.operator_authenticate()
         recipient, recipient_public = key_transport.recipient_generate()
-        answer = cert_task_call(tasks.certificate_issue, service, san, days, str(operator.public_id), recipient_public)
+        grant = cert_grant("cert_issue", {"service": service, "sans": san, "days": days}, operator)
+        answer = cert_task_call(tasks.certificate_issue, service, san, days, grant, recipient_public)
         serial = answer["serial"]
         key_path = directory / f"{serial}.key.pem"
         if not key_file_create(key_path, key_transport.open_sealed(answer["sealed_key"], recipient=recipient)):

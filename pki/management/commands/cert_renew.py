@@ -15,7 +15,7 @@ from django.core.management.base import CommandError, CommandParser
 from fintech.key_files import key_file_create
 from fintech.operators import OPERATOR_CREDENTIALS_HELP, OperatorCommand
 from pki import tasks
-from pki.commands import cert_task_call
+from pki.commands import cert_grant, cert_task_call
 
 
 class Command(OperatorCommand):
@@ -32,7 +32,8 @@ class Command(OperatorCommand):
         if out and not Path(out).is_dir():
             raise CommandError(f"--out {out!r} is not a directory")
         operator = self.operator_authenticate()
-        answer = cert_task_call(tasks.certificate_renew, serial.strip().lower(), str(operator.public_id))
+        serial = serial.strip().lower()
+        answer = cert_task_call(tasks.certificate_renew, serial, cert_grant("cert_renew", {"serial": serial}, operator))
         if out:
             key_file_create(Path(out) / f"{answer['serial']}.pem", answer["certificate_pem"].encode(), mode=0o644)
             key_file_create(Path(out) / f"{answer['serial']}.chain.pem", answer["chain_pem"].encode(), mode=0o644)

@@ -12,7 +12,7 @@ from django.core.management.base import CommandParser
 
 from fintech.operators import OPERATOR_CREDENTIALS_HELP, OperatorCommand
 from pki import tasks
-from pki.commands import cert_task_call
+from pki.commands import cert_grant, cert_task_call
 from pki.models import REVOCATION_REASONS
 
 
@@ -28,5 +28,7 @@ class Command(OperatorCommand):
 
     def handle(self, *args, serial: str, reason: str, **options) -> None:
         operator = self.operator_authenticate()
-        answer = cert_task_call(tasks.certificate_revoke, serial.strip().lower(), reason, str(operator.public_id))
+        serial = serial.strip().lower()
+        grant = cert_grant("cert_revoke", {"serial": serial, "reason": reason}, operator)
+        answer = cert_task_call(tasks.certificate_revoke, serial, reason, grant)
         self.stdout.write(f"revoked {answer['serial']} ({answer['reason']}) at {answer['revoked_at']}; CRL published")
