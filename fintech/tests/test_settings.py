@@ -75,7 +75,7 @@ def _variables_read_by_code() -> set[str]:
         r"""(?:env\.\w+\(|os\.environ\.get\(|os\.environ\[|os\.environ\.setdefault\(|dotenv_value\()\s*["']([A-Z][A-Z0-9_]+)["']"""
     )
     names: set[str] = set()
-    for folder in ("fintech", "accounts", "ledger", "tokenvault", "audit", "scripts"):
+    for folder in ("fintech", "accounts", "ledger", "tokenvault", "audit", "pki", "scripts"):
         for path in (ROOT / folder).rglob("*.py"):
             if "tests" in path.parts:
                 continue
