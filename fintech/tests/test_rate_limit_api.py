@@ -287,3 +287,10 @@ def test_the_schema_documents_the_429_the_503_and_the_fields_on_every_operation(
         assert "Retry-After" in responses["429"]["headers"]
         # Every answer but the limiter's own 503 (Redis down: nothing was counted, so nothing to report).
         assert all({"RateLimit-Policy", "RateLimit"} <= set(r["headers"]) for s, r in responses.items() if s != "503")
+
+
+def test_a_request_without_a_peer_address_still_takes_an_address_bucket(client, settings):
+    """Behind a Unix socket REMOTE_ADDR may be empty: such calls share one bucket rather than escape the limit."""
+    _tiny(settings)
+    assert client.get("/v1/accounts", REMOTE_ADDR="").status_code == 401
+    _assert_limited(client.get("/v1/accounts", REMOTE_ADDR=""), "unauthenticated.address")
