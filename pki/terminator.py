@@ -51,11 +51,7 @@ http {{
         ssl_protocols TLSv1.3;
         ssl_certificate {prefix}/server.pem;
         ssl_certificate_key {prefix}/server.key;
-        ssl_client_certificate {prefix}/client-ca.pem;
-        ssl_verify_client on;
-        ssl_verify_depth 2;
-        ssl_crl {prefix}/crl.pem;
-        ssl_session_tickets off;
+{client_auth}        ssl_session_tickets off;
         client_max_body_size 1m;
         location / {{
             proxy_pass {upstream};
@@ -64,6 +60,8 @@ http {{
             proxy_set_header X-Forwarded-Proto https;
             proxy_set_header X-Client-Verify $ssl_client_verify;
             proxy_set_header X-Client-Cert $ssl_client_escaped_cert;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
         }}
     }}
 }}
@@ -80,8 +78,26 @@ class TerminatorFiles:
     crl_pem: bytes
 
 
-def terminator_write(prefix: Path, *, listen: str, server_name: str, upstream: str, files: TerminatorFiles) -> Path:
-    """Write the configuration and its files under `prefix` (keys 0600); returns the configuration's path."""
+_CLIENT_AUTH = """        ssl_client_certificate {prefix}/client-ca.pem;
+        ssl_verify_client on;
+        ssl_verify_depth 2;
+        ssl_crl {prefix}/crl.pem;
+"""
+
+
+def terminator_write(
+    prefix: Path,
+    *,
+    listen: str,
+    server_name: str,
+    upstream: str,
+    files: TerminatorFiles,
+    require_client_certificate: bool = True,
+) -> Path:
+    """Write the configuration and its files under `prefix` (keys 0600); returns the configuration's path.
+
+    `require_client_certificate=False`: a public listener (the API's), TLS 1.3 and the headers all the same;
+    the verified-certificate headers then say NONE, whatever a client sent."""
     prefix.mkdir(parents=True, exist_ok=True, mode=0o700)
     for directory in ("logs", "tmp"):
         (prefix / directory).mkdir(exist_ok=True)
@@ -93,7 +109,12 @@ def terminator_write(prefix: Path, *, listen: str, server_name: str, upstream: s
     (prefix / "client-ca.pem").write_text(files.client_ca_pem)
     crl_write(prefix, files.crl_pem)
     conf = prefix / NGINX_CONF
-    conf.write_text(_TEMPLATE.format(prefix=prefix, listen=listen, server_name=server_name, upstream=upstream))
+    client_auth = _CLIENT_AUTH.format(prefix=prefix) if require_client_certificate else ""
+    conf.write_text(
+        _TEMPLATE.format(
+            prefix=prefix, listen=listen, server_name=server_name, upstream=upstream, client_auth=client_auth
+        )
+    )
     return conf
 
 

@@ -155,3 +155,60 @@ def test_the_api_role_tokenizes_a_card_through_the_terminator_over_mutual_tls(te
         headers={"Authorization": "Bearer not-the-service-token"},
     )  # fmt: skip
     assert refused.status_code in (401, 403)
+
+
+def test_what_the_application_is_told_about_a_certificate_comes_from_nginx_alone(tmp_path):
+    """A client's own X-Client-Verify / X-Client-Cert headers are replaced on every request, on both listeners."""
+    import http.server
+    import json
+    import threading
+
+    class Echo(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = json.dumps({k: self.headers.get(k) for k in ("X-Client-Verify", "X-Client-Cert")}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    echo = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+    threading.Thread(target=echo.serve_forever, daemon=True).start()
+    issuing = ca.issuing_ca_load()
+    server, server_key = _leaf(issuing, "api", "localhost")
+    bundle = tmp_path / "platform-ca.pem"
+    bundle.write_text(ca.chain_pem())
+    client = _files(tmp_path, "client", *_leaf(issuing, "partner", "partner.internal.example"))
+    forged = {"X-Client-Verify": "SUCCESS", "X-Client-Cert": "forged"}
+    try:
+        for required in (True, False):
+            port = free_port()
+            prefix = tmp_path / f"nginx-{required}"
+            terminator_write(
+                prefix, listen=f"127.0.0.1:{port}", server_name="localhost",
+                upstream=f"http://127.0.0.1:{echo.server_port}", require_client_certificate=required,
+                files=TerminatorFiles(server_chain_pem=_pem(server) + ca.chain_pem(), server_key_pem=server_key,
+                                      client_ca_pem=ca.chain_pem(), crl_pem=_crl(issuing, number=1)),
+            )  # fmt: skip
+            process = subprocess.Popen(nginx_command(prefix, "-g", "daemon off;"), stderr=subprocess.PIPE)  # nosec B603
+            try:
+                deadline = time.monotonic() + 10
+                while time.monotonic() < deadline:
+                    with socket.socket() as probe:
+                        if probe.connect_ex(("127.0.0.1", port)) == 0:
+                            break
+                    time.sleep(0.05)
+                url = f"https://localhost:{port}/"
+                seen = requests.get(url, headers=forged, verify=str(bundle), timeout=5,
+                                    cert=client if required else None).json()  # fmt: skip
+            finally:
+                process.terminate()
+                process.wait(timeout=10)
+            if required:
+                assert seen["X-Client-Verify"] == "SUCCESS" and seen["X-Client-Cert"].startswith("-----BEGIN")
+            else:
+                assert seen["X-Client-Verify"] == "NONE" and not seen["X-Client-Cert"]
+    finally:
+        echo.shutdown()
