@@ -22,6 +22,7 @@ bench: bootstrap
 	$(PY) benchmarks/audit_cost.py
 	$(PY) benchmarks/vault_ops.py
 	$(PY) benchmarks/rate_limiter.py
+	$(PY) benchmarks/terminator.py
 
 bootstrap: venv services
 

@@ -124,7 +124,7 @@ def start_server(port: int, workdir: Path) -> subprocess.Popen:
         # The request limiter runs (its Redis round trip is in every figure) with room for the load:
         # 64 senders at full speed are far above a customer's 100 transfers a minute (ADR 0017).
         "RATE_LIMIT_POLICIES_JSON": json.dumps(
-            {name: {"rate": "600000/1m", "burst": 100000} for name in BENCH_UNLIMITED_POLICIES}
+            {name: {"rate": "600000/1m", "burst": 100000, "tiers": {}} for name in BENCH_UNLIMITED_POLICIES}
         ),
     }
     server = subprocess.Popen(
@@ -186,11 +186,20 @@ def database_cpu_used(before: dict[int, float], aliases: tuple[str, ...] = ("def
     return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
 
 
-def run_load(port: int, pairs: list[dict], concurrency: int, seconds: int, workdir: Path) -> dict:
+def run_load(
+    port: int,
+    pairs: list[dict],
+    concurrency: int,
+    seconds: int,
+    workdir: Path,
+    *,
+    host: str = "127.0.0.1",
+    tls_ca: str = "",
+) -> dict:
     config = workdir / f"load-{concurrency}.json"
-    config.write_text(
-        json.dumps({"host": "127.0.0.1", "port": port, "pairs": pairs, "concurrency": concurrency, "seconds": seconds})
-    )
+    config.write_text(json.dumps({
+        "host": host, "port": port, "pairs": pairs, "concurrency": concurrency, "seconds": seconds, "tls_ca": tls_ca,
+    }))  # fmt: skip
     output = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "load_transfers.py"), str(config)],
         capture_output=True,

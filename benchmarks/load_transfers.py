@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import ssl
 import sys
 import threading
 import time
@@ -18,7 +19,12 @@ from collections import Counter
 
 def worker(config: dict, pair: dict, deadline: float, results: tuple[list, Counter, threading.Lock]):
     latencies, statuses, lock = results
-    connection = http.client.HTTPConnection(config["host"], config["port"], timeout=30)
+    if config.get("tls_ca"):  # through the TLS terminator (benchmarks/terminator.py): TLS 1.3, kept alive
+        context = ssl.create_default_context(cafile=config["tls_ca"])
+        context.minimum_version = ssl.TLSVersion.TLSv1_3
+        connection = http.client.HTTPSConnection(config["host"], config["port"], timeout=30, context=context)
+    else:
+        connection = http.client.HTTPConnection(config["host"], config["port"], timeout=30)
     headers = {"Authorization": f"Bearer {pair['token']}", "Content-Type": "application/json"}
     body_template = {"from_account": pair["from"], "to_account": pair["to"], "amount": "0.01", "currency": "EUR"}
     local_latencies, local_statuses = [], Counter()

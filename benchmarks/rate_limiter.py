@@ -25,7 +25,10 @@ os.environ["DJANGO_SETTINGS_MODULE"] = "fintech.settings.test"
 os.environ.setdefault("TEST_DATABASE_SUFFIX", "_rlbench")
 # The limiter runs with its real cost; the read policies get room for thousands of requests in seconds.
 os.environ["RATE_LIMIT_POLICIES_JSON"] = json.dumps(
-    {name: {"rate": "600000/1m", "burst": 100000} for name in ("api_read.user", "api_read.client", "api.address")}
+    {
+        name: {"rate": "600000/1m", "burst": 100000, "tiers": {}}
+        for name in ("api_read.user", "api_read.client", "api.address")
+    }
 )
 
 import django
