@@ -97,6 +97,19 @@ def rate_limit_buckets_fresh():
 
 
 @pytest.fixture
+def runtime_connection():
+    """A connection as the runtime role, the way web and worker processes connect, in autocommit."""
+    import psycopg
+    from django.conf import settings
+    from django.db import connection
+
+    if settings.DATABASE_RUNTIME_ROLES["default"] == connection.settings_dict["USER"]:
+        pytest.skip("single-role database: no separate runtime role to test")
+    with psycopg.connect(database_url("default"), autocommit=True) as login:
+        yield login
+
+
+@pytest.fixture
 def runtime():
     """A psycopg connection as the runtime role (the login a leaked DATABASE_URL gives), in a transaction:
     the insider of issue 12 (ADR 0016). Skips on a single-role database."""

@@ -11,13 +11,12 @@ log line of the limiter's failure policy says why).
 
 from __future__ import annotations
 
-import redis
 from django.conf import settings
 
 from audit.models import AuditEvent
 from audit.services.events import Actor, audit_event_record
 from fintech.api_limits import audit_key, principal_digest
-from fintech.redis_client import get_redis
+from fintech.rate_limits import RateLimitUnavailable, redis_script_call
 
 # KEYS: (policy, principal) marker, the policy's per-minute count, its suppressed count. ARGV: the cap.
 # Returns {record?, suppressed count to report}.
@@ -46,10 +45,10 @@ def rate_limit_exceeded_record(
         audit_key("suppressed", policy),
     ]
     try:
-        record, suppressed = get_redis().register_script(_SIGNAL)(
-            keys=keys, args=[settings.RATE_LIMIT_AUDIT_EVENTS_PER_MINUTE]
+        record, suppressed = redis_script_call(
+            _SIGNAL, keys=keys, args=[settings.RATE_LIMIT_AUDIT_EVENTS_PER_MINUTE], exception=RateLimitUnavailable
         )
-    except redis.RedisError:
+    except RateLimitUnavailable:
         return None
     if not record:
         return None

@@ -22,6 +22,7 @@ import math
 import re
 import uuid
 from dataclasses import dataclass
+from functools import lru_cache
 
 import redis
 
@@ -112,10 +113,16 @@ def rate_parse(value: str) -> Rate:
     return Rate(limit=int(match["limit"]), window_seconds=multiplier * _UNIT_SECONDS[match["unit"]])
 
 
+@lru_cache(maxsize=32)
+def _script(client: redis.Redis, script: str):
+    """One registered script per client and text: its SHA-1 is computed once, not on every request."""
+    return client.register_script(script)
+
+
 def redis_script_call(script: str, *, keys: list[str], args: list[str | int], exception: type[Exception]) -> list:
     """Run a Lua script atomically; any Redis failure becomes `exception` (the caller's fail-closed signal)."""
     try:
-        return get_redis().register_script(script)(keys=keys, args=args)
+        return _script(get_redis(), script)(keys=keys, args=args)
     except redis.RedisError as exc:
         raise exception(str(exc)) from exc
 

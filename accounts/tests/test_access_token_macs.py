@@ -12,7 +12,6 @@ import secrets
 from datetime import timedelta
 from types import SimpleNamespace
 
-import psycopg
 import pytest
 from django.apps import apps
 from django.conf import settings
@@ -36,7 +35,6 @@ from accounts.tests.oauth_helpers import (
     refresh,
 )
 from audit.models import AuditEvent
-from conftest import database_url
 
 INSERT_TOKEN = (
     "INSERT INTO oauth2_provider_accesstoken (token, token_checksum, user_id, application_id, scope, expires,"
@@ -205,15 +203,6 @@ def test_the_migration_gives_unexpired_tokens_issued_before_it_their_mac(alice, 
 
     assert bearer_token_find("live").user_id == alice.pk
     assert not AccessTokenMac.objects.filter(access_token__token_checksum=token_checksum("expired")).exists()
-
-
-@pytest.fixture
-def runtime_connection():
-    """A connection as the runtime role, the way web and worker processes connect."""
-    if settings.DATABASE_RUNTIME_ROLES["default"] == connection.settings_dict["USER"]:
-        pytest.skip("single-role database: no separate runtime role to test")
-    with psycopg.connect(database_url("default"), autocommit=True) as runtime:
-        yield runtime
 
 
 @pytest.mark.django_db(transaction=True)

@@ -11,7 +11,6 @@ import secrets
 from datetime import timedelta
 from types import SimpleNamespace
 
-import psycopg
 import pytest
 from django.apps import apps
 from django.conf import settings
@@ -35,7 +34,6 @@ from accounts.tests.row_mac_helpers import (
     refused_grant,
     step_up_passes,
 )
-from conftest import database_url
 
 
 @pytest.fixture
@@ -143,15 +141,6 @@ def test_the_migration_gives_live_rows_their_mac_so_nobody_is_signed_out(client,
 
 
 # --- as the runtime role ----------------------------------------------------------------------
-
-
-@pytest.fixture
-def runtime_connection():
-    """A connection as the runtime role, the way web and worker processes connect."""
-    if settings.DATABASE_RUNTIME_ROLES["default"] == connection.settings_dict["USER"]:
-        pytest.skip("single-role database: no separate runtime role to test")
-    with psycopg.connect(database_url("default"), autocommit=True) as runtime:
-        yield runtime
 
 
 @pytest.mark.django_db(transaction=True)

@@ -13,7 +13,6 @@ import io
 import json
 from types import SimpleNamespace
 
-import psycopg
 import pytest
 from asgiref.sync import async_to_sync
 from django.apps import apps
@@ -35,7 +34,6 @@ from accounts.tests.oauth_helpers import exchange_code, mobile_client, obtain_co
 from accounts.tests.operator_helpers import operator_create, operator_stdin, totp_code_now
 from audit.models import AuditEvent
 from audit.services.events import Actor
-from conftest import database_url
 
 pytestmark = pytest.mark.usefixtures("isolated_throttle")
 
@@ -257,15 +255,6 @@ def test_the_async_doors_check_the_mac_too():
     assert async_to_sync(aauthenticate)(request=None, username="alice@example.com", password=CHOSEN) is None
     assert async_to_sync(stored(customer).acheck_password)(CHOSEN) is False
     assert len(mac_refusals()) == 2
-
-
-@pytest.fixture
-def runtime_connection():
-    """A connection as the runtime role, the way web and worker processes connect."""
-    if settings.DATABASE_RUNTIME_ROLES["default"] == connection.settings_dict["USER"]:
-        pytest.skip("single-role database: no separate runtime role to test")
-    with psycopg.connect(database_url("default"), autocommit=True) as runtime:
-        yield runtime
 
 
 @pytest.mark.django_db(transaction=True)

@@ -7,12 +7,10 @@ cookie, on the admin (past the second factor) and on the OAuth consent page.
 
 from __future__ import annotations
 
-import psycopg
 import pytest
 from django.conf import settings as django_settings
 from django.contrib.auth import SESSION_KEY
 from django.contrib.sessions.models import Session
-from django.db import connection
 from django.test import Client
 from oauth2_provider.models import Grant
 
@@ -20,7 +18,6 @@ from accounts.approvals.kinds_staff import staff_sessions_end
 from accounts.services import customer_create, staff_create
 from accounts.tests.mfa_helpers import force_login_with_mfa
 from accounts.tests.oauth_helpers import authorize_query, mobile_client, pkce_pair
-from conftest import database_url
 from fintech.sessions import SessionStore, session_key_stored
 
 PASSWORD = "correct horse battery staple"
@@ -188,15 +185,6 @@ def test_a_row_found_under_a_fallback_secret_is_re_keyed_under_the_current_one(s
 
 
 # --- as the runtime role ----------------------------------------------------------------------
-
-
-@pytest.fixture
-def runtime_connection():
-    """A connection as the runtime role, the way web and worker processes connect."""
-    if django_settings.DATABASE_RUNTIME_ROLES["default"] == connection.settings_dict["USER"]:
-        pytest.skip("single-role database: no separate runtime role to test")
-    with psycopg.connect(database_url("default"), autocommit=True) as runtime:
-        yield runtime
 
 
 @pytest.mark.django_db(transaction=True)

@@ -13,7 +13,6 @@ from audit.models import AuditEvent
 from audit.services.events import Actor, audit_event_record, pii_read_record
 from audit.services.sealing import audit_events_seal
 from audit.tests.factories import record_event
-from conftest import database_url
 from fintech.db_privileges import (
     audit_sealer_grants,
     definer_only_tables,
@@ -23,15 +22,6 @@ from fintech.db_privileges import (
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def runtime_connection():
-    """A connection as the runtime role, the way web and worker processes connect."""
-    if settings.DATABASE_RUNTIME_ROLES["default"] == connection.settings_dict["USER"]:
-        pytest.skip("single-role database: no separate runtime role to test")
-    with psycopg.connect(database_url("default"), autocommit=True) as runtime:
-        yield runtime
 
 
 def test_the_runtime_role_may_insert_and_read_but_never_change(runtime_connection):
