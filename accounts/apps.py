@@ -47,10 +47,18 @@ class AccountsConfig(AppConfig):
         if settings.SERVICE_ROLE != "vault":
             # Four eyes (ADR 0015): the kinds of change a second person approves. Not in the vault role,
             # which has no admin, no sessions and cannot read the main database's staff.
-            from accounts.approvals import kinds_access, kinds_clients, kinds_customers, kinds_keys, kinds_staff
+            from accounts.approvals import (
+                kinds_access,
+                kinds_client_certificates,
+                kinds_clients,
+                kinds_customers,
+                kinds_keys,
+                kinds_staff,
+            )
 
             kinds_access.register()  # staff roles, flags and permissions
             kinds_clients.register()  # partner client policies
+            kinds_client_certificates.register()  # the certificate a partner client authenticates with (RFC 8705)
             kinds_customers.register()  # unblocking, tier, a customer's lost second factor
             kinds_staff.register()  # inviting staff, resetting a staff member's second factor
             kinds_keys.register()  # retiring a field-encryption key version

@@ -27,7 +27,12 @@ from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 
 from accounts.oauth.token_macs import access_token_mac_verified
-from accounts.oauth.tokens import MAX_TOKEN_LENGTH, token_checksum
+from accounts.oauth.tokens import (
+    MAX_TOKEN_LENGTH,
+    certificate_mismatch_record,
+    token_certificate_matches,
+    token_checksum,
+)
 from fintech.db_retry import sqlstate_of
 
 REALM = "fintech"
@@ -61,9 +66,14 @@ def _lookup_plan() -> tuple[str, tuple[tuple[type, tuple[str, ...]], ...]]:
         columns += [f"{alias}.{connection.ops.quote_name(field.column)}" for field in fields]
         plan.append((model, tuple(field.attname for field in fields)))
     tables = {alias: connection.ops.quote_name(model._meta.db_table) for alias, model in models}
-    mac_table, mac_token, mac = (
+    mac_table, mac_token, mac, x5t = (
         connection.ops.quote_name(name)
-        for name in (AccessTokenMac._meta.db_table, "access_token_id", AccessTokenMac._meta.get_field("mac").column)
+        for name in (
+            AccessTokenMac._meta.db_table,
+            "access_token_id",
+            AccessTokenMac._meta.get_field("mac").column,
+            AccessTokenMac._meta.get_field("x5t_s256").column,
+        )
     )
     joins = (
         f" LEFT JOIN {tables['u']} u ON u.id = t.user_id"
@@ -71,8 +81,9 @@ def _lookup_plan() -> tuple[str, tuple[tuple[type, tuple[str, ...]], ...]]:
         f" LEFT JOIN {tables['a']} a ON a.id = t.application_id"
         f" LEFT JOIN {mac_table} m ON m.{mac_token} = t.id"
     )
-    # Identifiers come from model metadata, quoted; the one value is a bound parameter. The MAC comes last.
-    select = ", ".join([*columns, f"m.{mac}"])
+    # Identifiers come from model metadata, quoted; the one value is a bound parameter. The MAC and the
+    # certificate binding it covers come last.
+    select = ", ".join([*columns, f"m.{mac}", f"m.{x5t}"])
     sql = f"SELECT {select} FROM {tables['t']} t{joins} WHERE t.token_checksum = %s ORDER BY t.id LIMIT 1"  # noqa: S608  # nosec B608 - identifiers from model metadata, quoted
     return sql, tuple(plan)
 
@@ -147,7 +158,10 @@ def bearer_token_find(raw: str, request=None) -> AccessToken | None:
         type(user)._meta.get_field("customer_profile").set_cached_value(user, profile)
         if profile is not None:
             type(profile)._meta.get_field("user").set_cached_value(profile, user)
-    if not access_token_mac_verified(token, row[start], lookup="bearer", request=request):
+    token.fintech_x5t_s256 = row[start + 1] or ""
+    if not access_token_mac_verified(
+        token, row[start], lookup="bearer", request=request, x5t_s256=token.fintech_x5t_s256
+    ):
         return None
     return token
 
@@ -171,6 +185,9 @@ def bearer_lookup(request) -> AccessToken | None:
     if scheme.lower() == "bearer":
         token = bearer_token_find(raw.strip(), request)
         if token is not None and (token.is_expired() or (token.user is not None and not token.user.is_active)):
+            token = None
+        if token is not None and not token_certificate_matches(token, request):
+            certificate_mismatch_record(token, request)
             token = None
     request._bearer_token = token
     return token

@@ -351,6 +351,7 @@ from accounts.approvals.models import ApprovalDecision, ApprovalRequest, StaffIn
 from accounts.oauth.models import (  # noqa: E402 - issue 12: OAuth rows carry a MAC
     AccessTokenMac,
     GrantMac,
+    OAuthClientCertificate,
     OAuthSessionMac,
     RefreshTokenMac,
 )
@@ -363,6 +364,7 @@ __all__ = [
     "ApprovalRequest",
     "CustomerProfile",
     "GrantMac",
+    "OAuthClientCertificate",
     "OAuthClientPolicy",
     "OAuthSession",
     "OAuthSessionMac",

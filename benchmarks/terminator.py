@@ -63,7 +63,7 @@ def _terminator(workdir: Path, upstream_port: int) -> tuple[subprocess.Popen, in
     prefix = workdir / "nginx"
     terminator_write(
         prefix, listen=f"127.0.0.1:{port}", server_name="localhost", upstream=f"http://127.0.0.1:{upstream_port}",
-        require_client_certificate=False,
+        client_certificate="none",
         files=TerminatorFiles(
             server_chain_pem=server.public_bytes(serialization.Encoding.PEM).decode() + ca.chain_pem(),
             server_key_pem=ca.leaf_key_pem(key), client_ca_pem=ca.chain_pem(),

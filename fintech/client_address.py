@@ -1,7 +1,8 @@
 """Who is on the other end of the socket, believing proxies only when configured to.
 
 A client can put anything in X-Forwarded-For or X-Request-ID. Those headers are
-read only when the direct peer is one of `TRUSTED_PROXIES`; the client address
+read only when the direct peer is one of `TRUSTED_PROXIES` (or the terminator's
+Unix socket, where there is no peer address); the client address
 is then the right-most hop that is not itself a trusted proxy.
 """
 
@@ -28,7 +29,10 @@ def is_trusted_proxy(address: str) -> bool:
 
 
 def peer_is_trusted_proxy(request: HttpRequest) -> bool:
-    return is_trusted_proxy(request.META.get("REMOTE_ADDR", ""))
+    """A listed proxy, or no peer address at all: the Unix socket only the TLS terminator can open (ADR 0018),
+    whose nginx replaces X-Forwarded-For with the address it saw."""
+    peer = request.META.get("REMOTE_ADDR", None)
+    return peer == "" or is_trusted_proxy(peer or "")
 
 
 def client_ip(request: HttpRequest) -> str:

@@ -188,7 +188,14 @@ def certificate_record(*, pem: str, service: str, kind: str, operator: Any | Non
     if kind not in (Certificate.Kind.PARTNER, Certificate.Kind.EXTERNAL):
         raise ValidityRefused("only partner or external certificates are recorded; the CA's own are issued")
     certificate = x509.load_pem_x509_certificate(pem.encode())
-    with transaction.atomic(durable=True):
+    with transaction.atomic():  # also inside an approval's transaction (a partner's pinned certificate)
+        existing = Certificate.objects.filter(fingerprint_sha256=ca.fingerprint_sha256(certificate)).first()
+        if existing is not None:  # pinned again (another client, a re-registration): watched once
+            if existing.status != Certificate.Status.ACTIVE and existing.kind == kind:
+                Certificate.objects.filter(pk=existing.pk).update(
+                    status=Certificate.Status.ACTIVE, revoked_at=None, revocation_reason="", replaced_by=None
+                )
+            return existing
         row = _record_row(certificate=certificate, service=_service_check(service), kind=kind, issued_by=None)
         audit_event_record(
             event_type="pki.certificate_recorded",
@@ -250,4 +257,31 @@ def crl_publish(*, now: dt.datetime | None = None) -> CrlPublication:
             revoked_count=len(revoked),
             sha256=hashlib.sha256(crl.public_bytes(serialization.Encoding.DER)).hexdigest(),
             path=str(path),
+        )
+
+
+def certificate_unwatch(*, fingerprint_sha256: str, operator: Any | None) -> None:
+    """A partner's certificate no longer in use (its pin replaced or removed): no more expiry alerts for it.
+
+    Recorded as revoked for `cessationOfOperation` (the platform never issued it, so no CRL names it)."""
+    with transaction.atomic():
+        row = (
+            Certificate.objects.select_for_update()
+            .filter(
+                fingerprint_sha256=fingerprint_sha256, kind=Certificate.Kind.PARTNER, status=Certificate.Status.ACTIVE
+            )
+            .first()
+        )
+        if row is None:
+            return
+        row.status, row.revoked_at = Certificate.Status.REVOKED, timezone.now()
+        row.revocation_reason = x509.ReasonFlags.cessation_of_operation.value
+        row.save(update_fields=["status", "revoked_at", "revocation_reason"])
+        audit_event_record(
+            event_type="pki.certificate_unwatched",
+            outcome=AuditEvent.Outcome.SUCCESS,
+            actor=operator_actor(operator, job="pki"),
+            object_type=OBJECT_TYPE,
+            object_id=row.serial,
+            payload={"service": row.service, "kind": row.kind},
         )

@@ -78,11 +78,23 @@ class TerminatorFiles:
     crl_pem: bytes
 
 
-_CLIENT_AUTH = """        ssl_client_certificate {prefix}/client-ca.pem;
+# How a listener treats client certificates:
+# "required": the platform CA's, unrevoked and current (the vault's listener);
+# "pinned": any certificate is asked for and passed on; the application matches its SHA-256 thumbprint
+#   against the client's pinned one (RFC 8705 self_signed_tls_client_auth, the partners' listener). nginx
+#   still checks possession of the key (the TLS handshake's CertificateVerify) and the validity dates are
+#   checked by the application;
+# "none": no certificate asked for (a public listener); the headers then say NONE, whatever a client sent.
+CLIENT_CERTIFICATE_MODES = {
+    "required": """        ssl_client_certificate {prefix}/client-ca.pem;
         ssl_verify_client on;
         ssl_verify_depth 2;
         ssl_crl {prefix}/crl.pem;
-"""
+""",
+    "pinned": """        ssl_verify_client optional_no_ca;
+""",
+    "none": "",
+}
 
 
 def terminator_write(
@@ -92,12 +104,13 @@ def terminator_write(
     server_name: str,
     upstream: str,
     files: TerminatorFiles,
-    require_client_certificate: bool = True,
+    client_certificate: str = "required",
 ) -> Path:
     """Write the configuration and its files under `prefix` (keys 0600); returns the configuration's path.
 
-    `require_client_certificate=False`: a public listener (the API's), TLS 1.3 and the headers all the same;
-    the verified-certificate headers then say NONE, whatever a client sent."""
+    `client_certificate` is one of CLIENT_CERTIFICATE_MODES; TLS 1.3 and the headers are the same in each."""
+    if client_certificate not in CLIENT_CERTIFICATE_MODES:
+        raise ValueError(f"client_certificate must be one of {', '.join(CLIENT_CERTIFICATE_MODES)}")
     prefix.mkdir(parents=True, exist_ok=True, mode=0o700)
     for directory in ("logs", "tmp"):
         (prefix / directory).mkdir(exist_ok=True)
@@ -109,7 +122,7 @@ def terminator_write(
     (prefix / "client-ca.pem").write_text(files.client_ca_pem)
     crl_write(prefix, files.crl_pem)
     conf = prefix / NGINX_CONF
-    client_auth = _CLIENT_AUTH.format(prefix=prefix) if require_client_certificate else ""
+    client_auth = CLIENT_CERTIFICATE_MODES[client_certificate].format(prefix=prefix)
     conf.write_text(
         _TEMPLATE.format(
             prefix=prefix, listen=listen, server_name=server_name, upstream=upstream, client_auth=client_auth

@@ -24,11 +24,18 @@ class AccessTokenMac(models.Model):
         "oauth2_provider.AccessToken", on_delete=models.CASCADE, primary_key=True, related_name="fintech_mac"
     )
     mac = models.CharField(max_length=64)
+    # RFC 8705 certificate binding (`cnf.x5t#S256`): the token is good only over a TLS connection presenting
+    # this certificate. Here, under the MAC, so the database login cannot unbind a token; "" for unbound tokens.
+    x5t_s256 = models.CharField(max_length=43, blank=True, default="", db_default="")
 
     class Meta:
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(mac__regex=r"^[0-9a-f]{64}$"), name="accounts_accesstokenmac_hex"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(x5t_s256="") | models.Q(x5t_s256__regex=r"^[A-Za-z0-9_-]{43}$"),
+                name="accounts_accesstokenmac_x5t_s256_base64url",
             ),
         ]
 
@@ -104,3 +111,38 @@ class OAuthSessionMac(models.Model):
 
     def __str__(self) -> str:
         return f"MAC of oauth session {self.session_id}"
+
+
+class OAuthClientCertificate(models.Model):
+    """The certificate a partner client authenticates with (RFC 8705 `self_signed_tls_client_auth`), pinned.
+
+    Written only by an approved four-eyes request (`accounts.approvals.kinds_client_certificates`), and MAC'd
+    with that request's id under a key the database does not hold: the database login alone can neither pin a
+    certificate of its own nor move a pin to another client. One per client; a new pin replaces it.
+    """
+
+    application = models.OneToOneField(
+        "oauth2_provider.Application", on_delete=models.CASCADE, related_name="tls_client_certificate"
+    )
+    # base64url SHA-256 of the DER certificate; one client per certificate, so a thumbprint names one client
+    x5t_s256 = models.CharField(max_length=43, unique=True)
+    certificate_pem = models.TextField()
+    subject = models.CharField(max_length=500)
+    not_after = models.DateTimeField()
+    approval_public_id = models.UUIDField()
+    mac = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "OAuth client certificate"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(x5t_s256__regex=r"^[A-Za-z0-9_-]{43}$"), name="accounts_clientcert_x5t_base64url"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(mac__regex=r"^[0-9a-f]{64}$"), name="accounts_clientcert_mac_hex"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"certificate {self.x5t_s256[:12]}… of client {self.application_id}"

@@ -185,8 +185,10 @@ def refresh_token_believed(token, *, lookup: str) -> bool:
     from accounts.oauth.token_macs import access_token_mac_verified
 
     access = token.access_token
-    stored = AccessTokenMac.objects.filter(access_token_id=access.pk).values_list("mac", flat=True).first()
-    return access_token_mac_verified(access, stored, lookup=lookup)
+    stored_mac, x5t_s256 = AccessTokenMac.objects.filter(access_token_id=access.pk).values_list(
+        "mac", "x5t_s256"
+    ).first() or (None, "")
+    return access_token_mac_verified(access, stored_mac, lookup=lookup, x5t_s256=x5t_s256)
 
 
 def oauth_session_believed(token_family, *, lookup: str):

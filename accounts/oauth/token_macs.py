@@ -39,22 +39,26 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
 
-def access_token_mac(token, *, secret: str | None = None) -> str:
+def access_token_mac(token, *, x5t_s256: str = "", secret: str | None = None) -> str:
     """The MAC of what a token row grants; `secret`: a fallback secret (default: the current one).
+
+    `x5t_s256`: the certificate the token is bound to (RFC 8705), covered only when there is one, so the MACs
+    of unbound tokens issued before binding existed still verify.
 
     `token` is anything with DOT's AccessToken attributes (a historical model
     in a migration too). The expiry is whole microseconds since the epoch, what
     PostgreSQL keeps, so the value read back gives the same MAC as the one saved.
     """
-    return row_mac_of(_SALT, _values(token), secret=secret)
+    return row_mac_of(_SALT, _values(token, x5t_s256), secret=secret)
 
 
-def _values(token) -> list:
+def _values(token, x5t_s256: str = "") -> list:
     expires = (token.expires - _EPOCH) // _MICROSECOND
-    return [token.token_checksum, token.user_id, token.application_id, token.scope, expires]
+    values = [token.token_checksum, token.user_id, token.application_id, token.scope, expires]
+    return [*values, "x5t#S256", x5t_s256] if x5t_s256 else values
 
 
-def access_token_macs_store(tokens: Iterable) -> None:
+def access_token_macs_store(tokens: Iterable, *, x5t_s256: str = "") -> None:
     """Store (or replace) the MAC of each saved token: one INSERT ... ON CONFLICT for all of them.
 
     Called where tokens are issued (`FintechOAuth2Validator.save_bearer_token`
@@ -63,21 +67,24 @@ def access_token_macs_store(tokens: Iterable) -> None:
     """
     from accounts.oauth.models import AccessTokenMac  # the model module is loaded with accounts.models
 
-    rows = [AccessTokenMac(access_token_id=token.pk, mac=access_token_mac(token)) for token in tokens]
+    rows = [
+        AccessTokenMac(access_token_id=token.pk, mac=access_token_mac(token, x5t_s256=x5t_s256), x5t_s256=x5t_s256)
+        for token in tokens
+    ]
     if rows:
         AccessTokenMac.objects.bulk_create(
-            rows, update_conflicts=True, unique_fields=["access_token"], update_fields=["mac"]
+            rows, update_conflicts=True, unique_fields=["access_token"], update_fields=["mac", "x5t_s256"]
         )
 
 
-def access_token_mac_verified(token, stored_mac: str | None, *, lookup: str, request=None) -> bool:
+def access_token_mac_verified(token, stored_mac: str | None, *, lookup: str, request=None, x5t_s256: str = "") -> bool:
     """Whether the row's stored MAC is the MAC of what it grants; if not, say so (log, metric, audit trail).
 
     `lookup` names the door (bearer, introspection, oauth_validator) for the
     record; `request` is the Django request, when there is one, for the event's
     address and user agent.
     """
-    if row_mac_matches(stored_mac, _SALT, _values(token)):
+    if row_mac_matches(stored_mac, _SALT, _values(token, x5t_s256)):
         return True
     _refusal_record(token, lookup=lookup, request=request)
     return False

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 
 from oauth2_provider.models import AccessToken
 
 from accounts.oauth.token_macs import access_token_mac_verified
+from fintech.middleware.client_certificate import request_x5t_s256
 
 MAX_TOKEN_LENGTH = 512
 
@@ -33,4 +35,35 @@ def access_token_find(raw: str, *, lookup: str, request=None) -> AccessToken | N
     if token is None:
         return None
     stored = getattr(token, "fintech_mac", None)  # no MAC row: None (the reverse accessor's miss is an AttributeError)
-    return token if access_token_mac_verified(token, stored and stored.mac, lookup=lookup, request=request) else None
+    token.fintech_x5t_s256 = stored.x5t_s256 if stored is not None else ""
+    verified = access_token_mac_verified(
+        token, stored and stored.mac, lookup=lookup, request=request, x5t_s256=token.fintech_x5t_s256
+    )
+    return token if verified else None
+
+
+def token_certificate_matches(token: AccessToken, request) -> bool:
+    """RFC 8705 §3: a certificate-bound token is good only over a connection presenting that certificate.
+
+    `token` comes from a lookup here or in `accounts.authentication` (which set `fintech_x5t_s256` from the
+    row its MAC verified); an unbound token matches any connection.
+    """
+    bound = getattr(token, "fintech_x5t_s256", "")
+    return not bound or hmac.compare_digest(bound, request_x5t_s256(request))
+
+
+def certificate_mismatch_record(token: AccessToken, request) -> None:
+    """A bound token presented without its certificate: stolen, or a partner misconfigured. On the record."""
+    from audit.models import AuditEvent
+    from audit.services.events import Actor, audit_event_record
+
+    presented = request_x5t_s256(request)
+    audit_event_record(
+        event_type="token.certificate_mismatch",
+        outcome=AuditEvent.Outcome.DENIED,
+        actor=Actor(client=token.application.client_id if token.application is not None else ""),
+        object_type="oauth.access_token",
+        object_id=str(token.pk),
+        payload={"bound_x5t_s256": token.fintech_x5t_s256, "presented_x5t_s256": presented or None},
+        request=request,
+    )

@@ -14,7 +14,7 @@ urlpatterns = [
     path("introspect/", views.IntrospectView.as_view(), name="introspect"),
     re_path(
         r"^\.well-known/openid-configuration/?$",
-        dot_views.ConnectDiscoveryInfoView.as_view(),
+        views.ConnectDiscoveryInfoView.as_view(),
         name="oidc-connect-discovery-info",
     ),
     path(".well-known/jwks.json", dot_views.JwksInfoView.as_view(), name="jwks-info"),
@@ -25,17 +25,17 @@ urlpatterns = [
 well_known_urlpatterns = [
     path(
         ".well-known/oauth-authorization-server",
-        dot_views.OAuthServerMetadataView.as_view(),
+        views.OAuthServerMetadataView.as_view(),
         name="oauth-server-metadata",
     ),
     path(
         ".well-known/oauth-authorization-server/<path:issuer_path>",
-        dot_views.OAuthServerMetadataView.as_view(),
+        views.OAuthServerMetadataView.as_view(),
         name="oauth-server-metadata-issuer",
     ),
     path(
         ".well-known/openid-configuration",
-        dot_views.ConnectDiscoveryInfoView.as_view(),
+        views.ConnectDiscoveryInfoView.as_view(),
         name="oidc-connect-discovery-info-root",
     ),
 ]

@@ -18,6 +18,9 @@
   with it, so a client registered without one gets `invalid_scope` from the
   authorize and token endpoints, instead of a 500 while signing after the
   code was spent.
+* A client with a pinned TLS client certificate authenticates with it alone
+  (RFC 8705 `self_signed_tls_client_auth`, `accounts.oauth.client_certificates`),
+  and its access tokens are bound to it (`cnf.x5t#S256`, under the token's MAC).
 * Every access token saved gets its MAC (issue 12, `accounts.oauth.token_macs`),
   whatever the grant, and DOT's own bearer checks (userinfo) refuse a row
   whose MAC does not verify, as the /v1 lookup and introspection do.
@@ -42,6 +45,7 @@ from oauth2_provider.models import AccessToken, Application, Grant, RefreshToken
 from oauth2_provider.oauth2_validators import OAuth2Validator
 
 from accounts.models import OAuthClientPolicy, OAuthSession
+from accounts.oauth.client_certificates import client_authenticated_by_certificate, has_certificate_pin
 from accounts.oauth.row_macs import (
     grant_macs_store,
     oauth_session_believed,
@@ -54,6 +58,7 @@ from accounts.oauth.token_macs import access_token_macs_store
 from accounts.oauth.tokens import access_token_find, token_checksum
 from audit.models import AuditEvent
 from audit.services.events import Actor, audit_event_record
+from fintech.middleware.client_certificate import request_x5t_s256
 from fintech.redis_client import get_redis, redis_key
 
 DETOKENIZE_SCOPE = "vault:detokenize"
@@ -86,6 +91,24 @@ class FintechOAuth2Validator(OAuth2Validator):
             return super()._authenticate_basic_auth(request)
         except ValueError:
             return False
+
+    # --- client authentication: a secret, or a pinned TLS client certificate (RFC 8705) ---------
+
+    def authenticate_client(self, request, *args, **kwargs):
+        """A client with a pinned certificate authenticates with it alone; every other confidential client with
+        its secret. The certificate is the one the terminator saw (fintech/middleware/client_certificate.py)."""
+        presented = request_x5t_s256(request)
+        if presented and request.client_id and not request.client_secret and not self._extract_basic_auth(request):
+            application = self._load_application(request.client_id, request)
+            if application is None or not client_authenticated_by_certificate(application, presented):
+                return False
+            request.fintech_x5t_s256 = presented  # its tokens are bound to this certificate
+            return True
+        authenticated = super().authenticate_client(request, *args, **kwargs)
+        if authenticated and has_certificate_pin(request.client):
+            logger.warning("secret presented by a client that authenticates with a certificate: refused")
+            return False
+        return authenticated
 
     # --- authorization code: carry the login context, refuse and punish replays ---------
 
@@ -148,7 +171,8 @@ class FintechOAuth2Validator(OAuth2Validator):
         # Every grant (code, refresh, client credentials) saves its token here; the MAC is taken over the
         # row as stored, so it also covers DOT's path that rewrites an existing token in place.
         access = list(AccessToken.objects.filter(token_checksum=token_checksum(token["access_token"])))
-        access_token_macs_store(access)
+        # Bound to the client's certificate when it authenticated with one (RFC 8705 §3), under the MAC.
+        access_token_macs_store(access, x5t_s256=getattr(request, "fintech_x5t_s256", ""))
         access_ids = [row.id for row in access]
         family = None
         if token.get("refresh_token"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 
 from django.conf import settings
 from django.contrib.auth.hashers import check_password
@@ -19,10 +20,12 @@ from oauth2_provider.models import Application
 
 from accounts.mfa import session_mfa_verified_at
 from accounts.models import OAuthClientPolicy
+from accounts.oauth.client_certificates import client_authenticated_by_certificate, has_certificate_pin
 from accounts.oauth.tokens import access_token_find
 from accounts.oauth.validators import as_utc_text
 from audit.models import AuditEvent
 from audit.services.events import Actor, audit_event_record
+from fintech.middleware.client_certificate import request_x5t_s256
 
 MFA_ACR = "urn:fintech:acr:mfa"
 
@@ -76,9 +79,24 @@ class TokenView(dot_views.TokenView):
             return super().post(request, *args, **kwargs)
 
 
+def _certificate_client(request, presented: str) -> Application | None:
+    """RFC 8705: the client named by `client_id` in the body, if the connection presented its pinned certificate."""
+    client_id = request.POST.get("client_id", "")
+    if "\x00" in client_id or not 0 < len(client_id) <= 100:
+        return None
+    application = Application.objects.filter(client_id=client_id).first()
+    if application is None or not client_authenticated_by_certificate(application, presented):
+        return None
+    return application
+
+
 def _authenticated_client(request) -> Application | None:
-    """HTTP Basic client authentication against the hashed client secret."""
+    """HTTP Basic client authentication against the hashed client secret, or the client's pinned certificate
+    (RFC 8705, with `client_id` in the body); a client with a pin is refused with its secret, as at /o/token/."""
     header = request.META.get("HTTP_AUTHORIZATION", "")
+    presented = request_x5t_s256(request)
+    if not header and presented:
+        return _certificate_client(request, presented)
     if not header.startswith("Basic "):
         return None
     try:
@@ -88,7 +106,11 @@ def _authenticated_client(request) -> Application | None:
     if "\x00" in client_id or len(client_id) > 100:  # no such client; PostgreSQL would refuse the NUL (a 500)
         return None
     application = Application.objects.filter(client_id=client_id).first()
-    if application is None or application.client_type != Application.CLIENT_CONFIDENTIAL:
+    if (
+        application is None
+        or application.client_type != Application.CLIENT_CONFIDENTIAL
+        or has_certificate_pin(application)  # it authenticates with its certificate alone
+    ):
         return None
     return application if check_password(secret, application.client_secret) else None
 
@@ -134,4 +156,38 @@ class IntrospectView(View):
         }
         if token.user is not None:
             body["sub"] = str(token.user.public_id)
+        if token.fintech_x5t_s256:  # RFC 8705 §3.2: the certificate the token is bound to
+            body["cnf"] = {"x5t#S256": token.fintech_x5t_s256}
         return JsonResponse(body)
+
+
+def _mtls_metadata(request, response):
+    """RFC 8705 §3.3 and §5 in both discovery documents: tokens can be certificate-bound, and where the
+    endpoints that ask for a client certificate live (the terminator's mTLS listener, OAUTH_MTLS_BASE_URL)."""
+    data = json.loads(response.content)
+    data["tls_client_certificate_bound_access_tokens"] = True
+    if settings.OAUTH_MTLS_BASE_URL:
+        base = settings.OAUTH_MTLS_BASE_URL.rstrip("/")
+        data["mtls_endpoint_aliases"] = {
+            name: base + reverse(route)
+            for name, route in (
+                ("token_endpoint", "oauth2_provider:token"),
+                ("revocation_endpoint", "oauth2_provider:revoke-token"),
+                ("introspection_endpoint", "oauth2_provider:introspect"),
+            )
+        }
+    answer = JsonResponse(data, status=response.status_code)
+    for header in ("Access-Control-Allow-Origin", "Cache-Control"):
+        if header in response:
+            answer[header] = response[header]
+    return answer
+
+
+class OAuthServerMetadataView(dot_views.OAuthServerMetadataView):
+    def get(self, request, *args, **kwargs):
+        return _mtls_metadata(request, super().get(request, *args, **kwargs))
+
+
+class ConnectDiscoveryInfoView(dot_views.ConnectDiscoveryInfoView):
+    def get(self, request, *args, **kwargs):
+        return _mtls_metadata(request, super().get(request, *args, **kwargs))

@@ -53,6 +53,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: a TLS client certificate header is dropped unless the terminator's socket brought it (RFC 8705).
+    "fintech.middleware.client_certificate.ClientCertificateMiddleware",
     "fintech.middleware.request_context.RequestContextMiddleware",
     "fintech.middleware.observability.RequestObservabilityMiddleware",
     # Early, so calls refused by later middleware (413, bad host) are on record too.
@@ -240,7 +242,7 @@ CELERY_TIMEZONE = "UTC"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_IMPORTS = ("fintech.tasks",)
 # The platform CA (issue 14, ADR 0018): tasks that sign go to a queue of their own, consumed by the one process
-# holding the issuing key (the worker: fintech/process_keys.py). Test settings give the queue a per-run name.
+# holding the issuing key (the cert worker: fintech/process_keys.py). Test settings give the queue a per-run name.
 PKI_CERT_QUEUE = "cert"
 PKI_CERT_TASKS = ("pki.certificate_issue", "pki.certificate_renew", "pki.certificate_revoke", "pki.crl_publish",
                   "pki.certificates_renew_due")  # fmt: skip
@@ -494,9 +496,9 @@ STAFF_GRANT_VERIFY_KEY_PATH = (
 )
 STAFF_GRANT_KEY_GENERATE = process_holds("staff_grant_signing_key")  # dev/test only; production sets False
 # The platform CA (issue 14, ADR 0018). The root's key is never on a host in production: only its certificate.
-# The issuing intermediate's key is held by the worker alone (fintech/process_keys.py), which consumes the
+# The issuing intermediate's key is held by the cert worker alone (fintech/process_keys.py), which consumes the
 # `cert` queue; every other process has "" here and pki.ca refuses to load a key. Dev/test: the root and the
-# intermediate are generated on first use into var/keys/pki/ (0600 keys), by the worker.
+# intermediate are generated on first use into var/keys/pki/ (0600 keys), by the cert worker.
 PKI_DIR = VAR_DIR / "keys" / "pki"
 PKI_ROOT_CERT_PATH = env.str("PKI_ROOT_CERT_PATH", default="") or str(PKI_DIR / "root-ca.pem")
 # The root's CRL, published by its offline ceremony (production); empty in dev/test, where it is signed on demand.
@@ -518,6 +520,20 @@ PKI_RENEW_WITHIN_DAYS = env.int("PKI_RENEW_WITHIN_DAYS", default=30)
 PKI_MAX_DAYS = env.int("PKI_MAX_DAYS", default=397)
 # How long a command waits for the `cert` worker before giving up.
 PKI_TASK_TIMEOUT_SECONDS = env.int("PKI_TASK_TIMEOUT_SECONDS", default=60)
+# --- The vault's TLS terminator (issue 14): `tls_terminator` (pki/terminator_process.py), and the certificates
+# `tls_dev_certificates` issues for it in dev (pki/dev_certificates.py). ---
+# Dev/test: the terminator's server certificate, the API role's vault client certificate and the CA bundle.
+PKI_TLS_DIR = env.str("PKI_TLS_DIR", default="") or str(VAR_DIR / "tls")
+# Where nginx listens for the vault role (mutual TLS), and the vault's own plain-HTTP loopback port behind it.
+VAULT_TLS_PORT = env.int("VAULT_TLS_PORT", default=8443)
+PKI_TERMINATOR_VAULT_LISTEN = f"127.0.0.1:{VAULT_TLS_PORT}"
+PKI_TERMINATOR_VAULT_UPSTREAM = f"http://127.0.0.1:{env.int('VAULT_PORT', default=8001)}"
+# How often the terminator looks for a new CRL or a renewed server certificate: a revocation takes effect within
+# this plus the reload (issue 14 asks for 60 s).
+PKI_TERMINATOR_POLL_SECONDS = env.int("PKI_TERMINATOR_POLL_SECONDS", default=10)
+if not 1 <= PKI_TERMINATOR_POLL_SECONDS <= 50:
+    raise ImproperlyConfigured("PKI_TERMINATOR_POLL_SECONDS must be 1-50: a revocation must bite within 60 s")
+# --- end of the terminator's block ---
 AUDIT_SEAL_BATCH_SIZE = env.int("AUDIT_SEAL_BATCH_SIZE", default=1000)
 AUDIT_SEAL_MAX_BATCHES_PER_RUN = env.int("AUDIT_SEAL_MAX_BATCHES_PER_RUN", default=50)
 AUDIT_ARCHIVE_DIR = env.str("AUDIT_ARCHIVE_DIR", default="") or str(VAR_DIR / "audit-archives")
@@ -545,6 +561,9 @@ OAUTH_SCOPES = {
     # Client credentials only, and only for clients whose policy lists token types (ADR 0012).
     "vault:detokenize": "Read vaulted card numbers or national ids in clear",
 }
+# The terminator's mTLS listener in front of the web role (RFC 8705 `mtls_endpoint_aliases`), e.g.
+# https://mtls.api.example; "" advertises no aliases. Partners with a pinned certificate use it.
+OAUTH_MTLS_BASE_URL = env.str("OAUTH_MTLS_BASE_URL", default="")
 OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
 # Named because accounts.AccessTokenMac points at it (issue 12); DOT's own model, not swapped.
 OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "oauth2_provider.AccessToken"  # noqa: S105  # nosec B105 - a model name
@@ -576,10 +595,11 @@ OAUTH2_PROVIDER = {
     "COMPLIANT_BCP_RFC9700_PKCE_REQUIRED": True,
     "OAUTH2_RESPONSE_TYPES_SUPPORTED": ["code"],
     "OAUTH2_GRANT_TYPES_SUPPORTED": ["authorization_code", "client_credentials", "refresh_token"],
-    "OAUTH2_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": ["client_secret_basic", "none"],
+    # self_signed_tls_client_auth: partners with a pinned certificate, over the mTLS listener (RFC 8705, ADR 0018).
+    "OAUTH2_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": ["client_secret_basic", "self_signed_tls_client_auth", "none"],
     "OIDC_ENABLED": True,
     "OIDC_RESPONSE_TYPES_SUPPORTED": ["code"],
-    "OIDC_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": ["client_secret_basic", "none"],
+    "OIDC_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": ["client_secret_basic", "self_signed_tls_client_auth", "none"],
     "OIDC_ISS_ENDPOINT": env.str("OAUTH_ISSUER_URL", default=""),
     "OIDC_RSA_PRIVATE_KEY": "",  # set by the environment module below
     "OIDC_RSA_PRIVATE_KEYS_INACTIVE": [],
@@ -659,11 +679,12 @@ VAULT_URL = env.str("VAULT_URL", default="")
 # CA bundle that signs the vault's TLS certificate; empty means the system's CAs.
 VAULT_CA_BUNDLE = env.str("VAULT_CA_BUNDLE", default="")
 # Mutual TLS towards the vault's terminator (issue 14): this process's certificate from the platform CA and its
-# key (PEM paths, outside the repository). Empty: no client certificate (dev without the terminator).
-VAULT_CLIENT_CERT_PATH = env.str("VAULT_CLIENT_CERT_PATH", default="")
-# Not yet a key of fintech/process_keys.py's table: it joins it (and the deploy units) with the terminator's
-# deployment (issue 14, ADR 0018).
-VAULT_CLIENT_KEY_PATH = env.str("VAULT_CLIENT_KEY_PATH", default="")
+# key (PEM paths, outside the repository). The key `vault_client_certificate` of fintech/process_keys.py: only
+# the processes that call the vault read these (production requires them there). Empty: no client certificate
+# (dev without the terminator).
+_HOLDS_VAULT_CLIENT_CERTIFICATE = process_holds("vault_client_certificate")
+VAULT_CLIENT_CERT_PATH = env.str("VAULT_CLIENT_CERT_PATH", default="") if _HOLDS_VAULT_CLIENT_CERTIFICATE else ""
+VAULT_CLIENT_KEY_PATH = env.str("VAULT_CLIENT_KEY_PATH", default="") if _HOLDS_VAULT_CLIENT_CERTIFICATE else ""
 VAULT_CONNECT_TIMEOUT_SECONDS = env.float("VAULT_CONNECT_TIMEOUT_SECONDS", default=0.5)
 VAULT_READ_TIMEOUT_SECONDS = env.float("VAULT_READ_TIMEOUT_SECONDS", default=3.0)
 # Attempts of an idempotent call (detokenize, shred, convergent tokenize); others get one.

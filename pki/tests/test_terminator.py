@@ -188,7 +188,7 @@ def test_what_the_application_is_told_about_a_certificate_comes_from_nginx_alone
             prefix = tmp_path / f"nginx-{required}"
             terminator_write(
                 prefix, listen=f"127.0.0.1:{port}", server_name="localhost",
-                upstream=f"http://127.0.0.1:{echo.server_port}", require_client_certificate=required,
+                upstream=f"http://127.0.0.1:{echo.server_port}", client_certificate="required" if required else "none",
                 files=TerminatorFiles(server_chain_pem=_pem(server) + ca.chain_pem(), server_key_pem=server_key,
                                       client_ca_pem=ca.chain_pem(), crl_pem=_crl(issuing, number=1)),
             )  # fmt: skip

@@ -1,0 +1,132 @@
+"""Four-eyes kind `oauth.client_certificate`: pin (or remove) the certificate a partner client authenticates with.
+
+Pinning a certificate to a client lets whoever holds its key obtain that
+client's tokens (RFC 8705 `self_signed_tls_client_auth`), so one security
+admin alone must not be able to do it (issue 14, #8). Applying writes the pin
+MAC'd with this request's id (`accounts.oauth.client_certificates`) and has the
+platform watch the certificate's expiry (a partner certificate, alerted at
+30/14/7/1 days: the platform cannot renew it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+from oauth2_provider.models import AccessToken, Application
+
+from accounts.approvals.exceptions import ApprovalNothingToChange
+from accounts.approvals.models import ApprovalRequest
+from accounts.approvals.registry import ChangeKind, change_kind_register
+from accounts.approvals.services import approval_request_create
+from accounts.models import OAuthClientCertificate, User
+from accounts.oauth.client_certificates import (
+    ClientCertificateRefused,
+    certificate_thumbprint,
+    client_certificate_parse,
+    pin_mac,
+)
+
+KIND = "oauth.client_certificate"
+
+
+def _target_state(client_id: str) -> dict[str, Any]:
+    pin = (
+        OAuthClientCertificate.objects.select_for_update()
+        .filter(application__client_id=client_id)
+        .values("x5t_s256", "approval_public_id")
+        .first()
+    )
+    return {} if pin is None else {"x5t_s256": pin["x5t_s256"], "approval": str(pin["approval_public_id"])}
+
+
+def _apply(approval: ApprovalRequest, approver: User) -> dict[str, Any]:
+    from pki.models import Certificate
+    from pki.services import certificate_record, certificate_unwatch
+
+    application = Application.objects.select_for_update().get(client_id=approval.target_id)
+    previous = OAuthClientCertificate.objects.filter(application=application).first()
+    if previous is not None:
+        # Its tokens end with it: a partner cut off (or moved to a new key) is cut off on the next request.
+        AccessToken.objects.filter(application=application, fintech_mac__x5t_s256=previous.x5t_s256).delete()
+        previous.delete()
+        certificate_unwatch(fingerprint_sha256=_hex_of(previous.certificate_pem), operator=approver)
+    pem = approval.change.get("certificate_pem", "")
+    if not pem:
+        return {"client_id": approval.target_id, "pinned": None}
+    certificate = client_certificate_parse(pem)  # still valid now, not only when asked
+    x5t = certificate_thumbprint(certificate)
+    if x5t != approval.change["x5t_s256"]:
+        raise ClientCertificateRefused("the certificate does not match the approved thumbprint")
+    OAuthClientCertificate.objects.create(
+        application=application,
+        x5t_s256=x5t,
+        certificate_pem=pem,
+        subject=certificate.subject.rfc4514_string()[:500],
+        not_after=certificate.not_valid_after_utc,
+        approval_public_id=approval.public_id,
+        mac=pin_mac(
+            client_id=application.client_id, x5t=x5t, approval_public_id=approval.public_id,
+            not_after=certificate.not_valid_after_utc,
+        ),
+    )  # fmt: skip
+    certificate_record(
+        pem=pem, service=f"partner-{application.client_id}"[:100], kind=Certificate.Kind.PARTNER, operator=approver
+    )
+    return {"client_id": approval.target_id, "pinned": x5t}
+
+
+def _hex_of(pem: str) -> str:
+    from cryptography import x509
+
+    from pki.ca import fingerprint_sha256
+
+    return fingerprint_sha256(x509.load_pem_x509_certificate(pem.encode()))
+
+
+def client_certificate_change_request(
+    *, application: Application, certificate_pem: str, requested_by: User, reason: str,
+    request: HttpRequest | None = None,
+) -> ApprovalRequest:  # fmt: skip
+    """Ask to pin `certificate_pem` to a confidential client ("" asks to remove its pin); a second
+    security admin applies it."""
+    if application.client_type != Application.CLIENT_CONFIDENTIAL:
+        raise ClientCertificateRefused("only a confidential (partner) client authenticates with a certificate")
+    change: dict[str, Any] = {"certificate_pem": "", "x5t_s256": ""}
+    summary = f"remove the certificate pinned to OAuth client {application.client_id}"
+    if certificate_pem:
+        certificate = client_certificate_parse(certificate_pem)
+        change = {"certificate_pem": certificate_pem.strip() + "\n", "x5t_s256": certificate_thumbprint(certificate)}
+        summary = (
+            f"pin certificate x5t#S256 {change['x5t_s256']} ({certificate.subject.rfc4514_string()[:120]}, valid"
+            f" until {certificate.not_valid_after_utc.date().isoformat()}) to OAuth client {application.client_id}"
+        )
+        taken = OAuthClientCertificate.objects.filter(x5t_s256=change["x5t_s256"]).exclude(application=application)
+        if taken.exists():
+            raise ClientCertificateRefused("this certificate is pinned to another client")
+    current = OAuthClientCertificate.objects.filter(application=application).values_list("x5t_s256", flat=True)
+    if (current.first() or "") == change["x5t_s256"]:
+        raise ApprovalNothingToChange()
+    return approval_request_create(
+        kind=KIND,
+        target_type="oauth2_provider.application",
+        target_id=application.client_id,
+        change=change,
+        summary=summary,
+        requested_by=requested_by,
+        reason=reason,
+        request=request,
+    )
+
+
+def register() -> None:
+    change_kind_register(
+        ChangeKind(
+            KIND,
+            "accounts.approve_client_change",
+            "accounts.change_oauthclientpolicy",
+            _target_state,
+            _apply,
+            "Partner client certificate",
+        )
+    )
