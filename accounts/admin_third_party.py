@@ -37,6 +37,7 @@ from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from oauth2_provider.models import AccessToken, Application, Grant, IDToken, RefreshToken
 
+from accounts.models import OAuthClientCertificate
 from accounts.selectors import user_exact_q
 from fintech.admin import ReadOnlyModelAdmin
 
@@ -68,7 +69,25 @@ class ApplicationAdmin(ReadOnlyModelAdmin):
         "created",
         "updated",
     )  # never client_secret, hashed or not
-    readonly_fields = fields
+    readonly_fields = fields + ("token_endpoint_auth_method", "pinned_certificate")
+
+    def get_fields(self, request: HttpRequest, obj=None):
+        return (*self.fields, "token_endpoint_auth_method", "pinned_certificate")
+
+    @admin.display(description="token endpoint authentication")
+    def token_endpoint_auth_method(self, obj: Application) -> str:
+        if obj.client_type != Application.CLIENT_CONFIDENTIAL:
+            return "none (public client, PKCE)"
+        pinned = OAuthClientCertificate.objects.filter(application=obj).exists()
+        return "self_signed_tls_client_auth (RFC 8705)" if pinned else "client_secret_basic"
+
+    @admin.display(description="pinned certificate (x5t#S256)")
+    def pinned_certificate(self, obj: Application) -> str:
+        """Changed only through a four-eyes request (`partner_certificate_pin`); public data, so shown whole."""
+        pin = OAuthClientCertificate.objects.filter(application=obj).first()
+        if pin is None:
+            return "-"
+        return f"{pin.x5t_s256} ({pin.subject}, valid until {pin.not_after.date().isoformat()})"
 
 
 class LogEntryAdmin(auditlog.admin.LogEntryAdmin):

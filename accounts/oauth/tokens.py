@@ -57,7 +57,7 @@ def certificate_mismatch_record(token: AccessToken, request) -> None:
     from audit.models import AuditEvent
     from audit.services.events import Actor, audit_event_record
 
-    presented = request_x5t_s256(request)
+    presented = request_x5t_s256(request) if request is not None else ""
     audit_event_record(
         event_type="token.certificate_mismatch",
         outcome=AuditEvent.Outcome.DENIED,

@@ -55,7 +55,12 @@ from accounts.oauth.row_macs import (
     row_mac_verified,
 )
 from accounts.oauth.token_macs import access_token_macs_store
-from accounts.oauth.tokens import access_token_find, token_checksum
+from accounts.oauth.tokens import (
+    access_token_find,
+    certificate_mismatch_record,
+    token_certificate_matches,
+    token_checksum,
+)
 from audit.models import AuditEvent
 from audit.services.events import Actor, audit_event_record
 from fintech.middleware.client_certificate import request_x5t_s256
@@ -207,6 +212,15 @@ class FintechOAuth2Validator(OAuth2Validator):
     def _load_access_token(self, token):
         """DOT's bearer check (userinfo): the same lookup as introspection, so a forged row is no token."""
         return access_token_find(token, lookup="oauth_validator")
+
+    def validate_bearer_token(self, token, scopes, request):
+        """DOT's bearer check (userinfo) refuses a certificate-bound token without its certificate, as /v1 does."""
+        if not super().validate_bearer_token(token, scopes, request):
+            return False
+        if not token_certificate_matches(request.access_token, request):
+            certificate_mismatch_record(request.access_token, None)
+            return False
+        return True
 
     # --- refresh: reuse detection, absolute lifetime ---------------------------------------
 

@@ -250,3 +250,33 @@ def test_the_command_asks_and_a_second_admin_approves(tmp_path):
         mfa_verified_at=timezone.now(),
     )  # fmt: skip
     assert OAuthClientCertificate.objects.get(application=application).x5t_s256 == x5t_s256(certificate)
+
+
+def test_dots_own_bearer_check_refuses_a_bound_token_without_its_certificate(client, partner):
+    """userinfo's path (DOT's validator), not only /v1's: the same rule at every door that reads a token."""
+    from oauthlib.common import Request
+
+    from accounts.oauth.validators import FintechOAuth2Validator
+    from fintech.middleware.client_certificate import TLS_CLIENT_X5T_S256
+
+    token = token_with(client, partner["app"], partner["pem"]).json()["access_token"]
+    _, other_pem = self_signed("other.example")
+    other = x509.load_pem_x509_certificate(other_pem.encode())
+    for presented, expected in ((x5t_s256(partner["cert"]), True), (x5t_s256(other), False), ("", False)):
+        request = Request("https://api.example/o/userinfo/", headers={TLS_CLIENT_X5T_S256: presented})
+        assert FintechOAuth2Validator().validate_bearer_token(token, [], request) is expected
+
+
+def test_the_client_admin_page_shows_the_pin_and_the_method(partner):
+    from django.test import Client
+
+    from accounts.tests.mfa_helpers import force_login_with_mfa
+
+    from accounts.tests.operator_helpers import operator_create
+
+    viewer = Client()  # OAuth client pages are the superuser's (no role holds oauth2_provider.view_application)
+    force_login_with_mfa(viewer, operator_create(superuser=True))
+    page = viewer.get(f"/admin/oauth2_provider/application/{partner['app'].pk}/change/")
+    assert page.status_code == 200
+    assert "self_signed_tls_client_auth" in page.content.decode()
+    assert x5t_s256(partner["cert"]) in page.content.decode()
