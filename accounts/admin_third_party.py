@@ -69,7 +69,7 @@ class ApplicationAdmin(ReadOnlyModelAdmin):
         "created",
         "updated",
     )  # never client_secret, hashed or not
-    readonly_fields = fields + ("token_endpoint_auth_method", "pinned_certificate")
+    readonly_fields = (*fields, "token_endpoint_auth_method", "pinned_certificate")
 
     def get_fields(self, request: HttpRequest, obj=None):
         return (*self.fields, "token_endpoint_auth_method", "pinned_certificate")

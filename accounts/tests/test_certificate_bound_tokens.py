@@ -271,7 +271,6 @@ def test_the_client_admin_page_shows_the_pin_and_the_method(partner):
     from django.test import Client
 
     from accounts.tests.mfa_helpers import force_login_with_mfa
-
     from accounts.tests.operator_helpers import operator_create
 
     viewer = Client()  # OAuth client pages are the superuser's (no role holds oauth2_provider.view_application)
