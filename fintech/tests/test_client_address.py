@@ -43,3 +43,11 @@ def test_a_malformed_chain_falls_back_to_the_peer(settings, request_from):
     settings.TRUSTED_PROXIES = ["10.0.0.0/8"]
 
     assert client_ip(request_from("10.0.0.6", "not-an-ip")) == "10.0.0.6"
+
+
+def test_over_the_terminators_unix_socket_its_forwarded_address_is_the_client(settings, request_from):
+    """No peer address: the Unix socket only nginx can open, whose X-Forwarded-For is the address it saw."""
+    settings.TRUSTED_PROXIES = []
+
+    assert client_ip(request_from("", "198.51.100.7")) == "198.51.100.7"
+    assert client_ip(request_from("", None)) == ""
