@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from oauth2_provider.models import AccessToken, Application
 
@@ -58,6 +59,20 @@ def _apply(approval: ApprovalRequest, approver: User) -> dict[str, Any]:
     x5t = certificate_thumbprint(certificate)
     if x5t != approval.change["x5t_s256"]:
         raise ClientCertificateRefused("the certificate does not match the approved thumbprint")
+    if OAuthClientCertificate.objects.filter(x5t_s256=x5t).exclude(application=application).exists():
+        raise ClientCertificateRefused("this certificate is pinned to another client")
+    try:
+        with transaction.atomic():  # a racing approval pinning it elsewhere: the unique constraint decides
+            _pin_create(application, approval, certificate, pem, x5t)
+    except IntegrityError:
+        raise ClientCertificateRefused("this certificate was just pinned to another client") from None
+    certificate_record(
+        pem=pem, service=f"partner-{application.client_id}"[:100], kind=Certificate.Kind.PARTNER, operator=approver
+    )
+    return {"client_id": approval.target_id, "pinned": x5t}
+
+
+def _pin_create(application, approval, certificate, pem: str, x5t: str) -> None:
     OAuthClientCertificate.objects.create(
         application=application,
         x5t_s256=x5t,
@@ -70,10 +85,6 @@ def _apply(approval: ApprovalRequest, approver: User) -> dict[str, Any]:
             not_after=certificate.not_valid_after_utc,
         ),
     )  # fmt: skip
-    certificate_record(
-        pem=pem, service=f"partner-{application.client_id}"[:100], kind=Certificate.Kind.PARTNER, operator=approver
-    )
-    return {"client_id": approval.target_id, "pinned": x5t}
 
 
 def _hex_of(pem: str) -> str:

@@ -279,3 +279,31 @@ def test_the_client_admin_page_shows_the_pin_and_the_method(partner):
     assert page.status_code == 200
     assert "self_signed_tls_client_auth" in page.content.decode()
     assert x5t_s256(partner["cert"]) in page.content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_approvals_racing_to_pin_one_certificate_to_two_clients_pin_it_once():
+    from fintech.problems import DomainError
+    from ledger.tests.test_concurrency import run_threads
+
+    certificate, pem = self_signed("contested.example")
+    clients = [partner_client()[0], partner_client()[0]]
+    approvals = [
+        client_certificate_change_request(application=app, certificate_pem=pem, requested_by=_admin(), reason="x")
+        for app in clients
+    ]
+    approvers = [_admin(), _admin()]
+
+    def approve(index: int) -> str:
+        try:
+            approval_request_approve(
+                approval_id=approvals[index].public_id, approver=approvers[index],
+                change_hash=approvals[index].change_hash, mfa_verified_at=timezone.now(),
+            )  # fmt: skip
+        except DomainError as error:
+            return error.code
+        return "applied"
+
+    outcomes = sorted(run_threads(2, approve))
+    assert outcomes[0] == "applied" and outcomes[1] != "applied", outcomes
+    assert OAuthClientCertificate.objects.filter(x5t_s256=x5t_s256(certificate)).count() == 1
