@@ -29,8 +29,14 @@ class Command(OperatorCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("client_id", help="OAuth client id of the partner's confidential client (required)")
         target = parser.add_mutually_exclusive_group(required=True)
-        target.add_argument("--pem", type=Path, help="path of the partner's certificate, PEM (no private key)")
-        target.add_argument("--remove", action="store_true", help="remove the client's pinned certificate")
+        target.add_argument(
+            "--pem", type=Path, help="path of the partner's certificate, PEM, no private key (required, or --remove)"
+        )
+        target.add_argument(
+            "--remove",
+            action="store_true",
+            help="remove the client's pinned certificate (required, or --pem; default: %(default)s)",
+        )
         parser.add_argument("--reason", required=True, help="why, for the approver and the audit trail (required)")
 
     def handle(self, *args, client_id: str, pem: Path | None, remove: bool, reason: str, **options) -> None:
