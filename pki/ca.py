@@ -2,10 +2,11 @@
 
 Why a module of its own: everything here is pure `cryptography` over keys and
 certificates passed in, so the one place that touches the issuing key
-(`issuing_ca_load`) is small and easy to audit. That function refuses in any
-process whose settings do not hold the key (fintech/process_keys.py: the
-worker consuming the `cert` queue alone), so a web process cannot sign even by
-mistake.
+(`issuing_ca_load`) is small and easy to audit. That function gets the key
+from a provider (pki/issuing_keys.py: the key file today, an HSM or KMS signer
+later) and refuses in any process whose settings do not hold the key
+(fintech/process_keys.py: the cert worker, consuming the `cert` queue alone), so
+a web process cannot sign even by mistake.
 
 The chain (ADR 0018): a root whose key never sits on a production host (dev
 and test generate one under var/keys/pki/), and an issuing intermediate with
@@ -29,6 +30,7 @@ from django.conf import settings
 
 from fintech.key_files import key_file_create
 from pki.exceptions import IssuingKeyNotHeld, SanNotPermitted
+from pki.issuing_keys import IssuingKeyProvider, issuing_key_provider
 
 ORGANIZATION = "Fintech platform"
 ROOT_VALIDITY_DAYS = 3650
@@ -40,7 +42,11 @@ MAX_DNS_NAME_LENGTH = 253
 
 @dataclass(frozen=True)
 class IssuingCa:
-    """The intermediate's certificate and key: exists only in the process holding the key."""
+    """The intermediate's certificate and key: exists only in the process holding the key.
+
+    `key` is a signer (pki/issuing_keys.py): only its `sign()` and `public_key()` are used here, so it may be
+    an HSM's handle that never exports the key.
+    """
 
     certificate: x509.Certificate
     key: ec.EllipticCurvePrivateKey
@@ -238,7 +244,7 @@ def leaf_key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
     return _key_pem(key)
 
 
-# --- the issuing key: the worker alone -------------------------------------------------------------
+# --- the issuing key: the cert worker alone --------------------------------------------------------
 
 
 def _dev_ca_generate(*, now: dt.datetime) -> None:
@@ -270,17 +276,20 @@ def _dev_ca_generate(*, now: dt.datetime) -> None:
         key_file_create(Path(settings.PKI_ISSUING_KEY_PATH), _key_pem(issuing_key))  # last: it marks "done"
 
 
-def issuing_ca_load(*, now: dt.datetime | None = None) -> IssuingCa:
-    """The intermediate and its key; IssuingKeyNotHeld in any process the rule does not give the key."""
-    if not settings.PKI_ISSUING_KEY_PATH:
-        raise IssuingKeyNotHeld()
-    key_path = Path(settings.PKI_ISSUING_KEY_PATH)
-    if not key_path.exists() and settings.PKI_KEY_GENERATE:
-        _dev_ca_generate(now=now or dt.datetime.now(dt.UTC))
-    key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+def issuing_ca_load(*, now: dt.datetime | None = None, provider: IssuingKeyProvider | None = None) -> IssuingCa:
+    """The intermediate and its key (as a signer); IssuingKeyNotHeld in any process the rule does not give the key.
+
+    The key comes from `provider`, by default this process's (pki/issuing_keys.py: the key file), which dev and
+    test generate first when it is missing. An explicit provider (an HSM's) is used as it is.
+    """
+    if provider is None:
+        provider = issuing_key_provider()
+        if settings.PKI_KEY_GENERATE and not Path(settings.PKI_ISSUING_KEY_PATH).exists():
+            _dev_ca_generate(now=now or dt.datetime.now(dt.UTC))
+    key = provider.signer()
     certificate = x509.load_pem_x509_certificate(Path(settings.PKI_ISSUING_CERT_PATH).read_bytes())
     if certificate.public_key().public_numbers() != key.public_key().public_numbers():
-        raise IssuingKeyNotHeld("PKI_ISSUING_KEY_PATH does not match the certificate at PKI_ISSUING_CERT_PATH")
+        raise IssuingKeyNotHeld("the issuing key does not match the certificate at PKI_ISSUING_CERT_PATH")
     return IssuingCa(certificate=certificate, key=key)
 
 

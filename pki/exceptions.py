@@ -13,7 +13,7 @@ from fintech.problems import DomainError
 class IssuingKeyNotHeld(DomainError):
     status = 503
     code = "issuing_key_not_held"
-    title = "This process does not hold the issuing CA's key (only the worker consuming the cert queue does)"
+    title = "This process does not hold the issuing CA's key (only the cert worker does)"
 
 
 class SanNotPermitted(DomainError):

@@ -37,3 +37,20 @@ def certificates_expiring(*, within: dt.timedelta, now: dt.datetime | None = Non
     return Certificate.objects.filter(
         status=Certificate.Status.ACTIVE, not_after__lte=(now or timezone.now()) + within
     ).order_by("not_after", "id")[:LIST_LIMIT]
+
+
+RENEWAL_CHAIN_LIMIT = 100
+
+
+def certificate_newest_of(*, serial: str) -> Certificate | None:
+    """What the certificate `serial` became through renewals (itself when never renewed); None when unknown.
+
+    The terminator serves a certificate by serial and follows `replaced_by` to pick up the daily job's renewal
+    (same key pair). Bounded: a chain longer than RENEWAL_CHAIN_LIMIT stops at the last row read.
+    """
+    row = Certificate.objects.filter(serial=serial.lower()).first()
+    for _ in range(RENEWAL_CHAIN_LIMIT):
+        if row is None or row.replaced_by_id is None:
+            return row
+        row = Certificate.objects.get(pk=row.replaced_by_id)
+    return row

@@ -1,8 +1,8 @@
 """Celery tasks of the platform CA. Those that sign are routed to the `cert` queue (CELERY_TASK_ROUTES).
 
-Why tasks at all for a command: the issuing key lives in the worker alone
+Why tasks at all for a command: the issuing key lives in the cert worker alone
 (fintech/process_keys.py); `cert_issue` and friends run as ops, which never
-holds it, and ask the worker through the broker, waiting for the answer in
+holds it, and ask the cert worker through the broker, waiting for the answer in
 the result store. So these tasks return JSON answers (`{"error": code,
 "detail": ...}` for a domain error, never a pickled exception), and the one
 carrying a private key seals it to the caller's ephemeral key first

@@ -33,7 +33,7 @@ from pathlib import Path
 NGINX_CONF = "nginx.conf"
 
 _TEMPLATE = """# Written by pki/terminator.py: do not edit; regenerate.
-worker_processes 1;
+{worker_user}worker_processes 1;
 pid {prefix}/nginx.pid;
 error_log {prefix}/logs/error.log warn;
 events {{ worker_connections 512; }}
@@ -105,10 +105,14 @@ def terminator_write(
     upstream: str,
     files: TerminatorFiles,
     client_certificate: str = "required",
+    worker_user: str = "",
 ) -> Path:
     """Write the configuration and its files under `prefix` (keys 0600); returns the configuration's path.
 
-    `client_certificate` is one of CLIENT_CERTIFICATE_MODES; TLS 1.3 and the headers are the same in each."""
+    `client_certificate` is one of CLIENT_CERTIFICATE_MODES; TLS 1.3 and the headers are the same in each.
+    `worker_user`: the user nginx's workers run as when it is started as root (nginx's default is `nobody`)."""
+    if worker_user and not worker_user.replace("-", "").replace("_", "").isalnum():
+        raise ValueError("worker_user must be a user name")
     if client_certificate not in CLIENT_CERTIFICATE_MODES:
         raise ValueError(f"client_certificate must be one of {', '.join(CLIENT_CERTIFICATE_MODES)}")
     prefix.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -125,7 +129,12 @@ def terminator_write(
     client_auth = CLIENT_CERTIFICATE_MODES[client_certificate].format(prefix=prefix)
     conf.write_text(
         _TEMPLATE.format(
-            prefix=prefix, listen=listen, server_name=server_name, upstream=upstream, client_auth=client_auth
+            prefix=prefix,
+            listen=listen,
+            server_name=server_name,
+            upstream=upstream,
+            client_auth=client_auth,
+            worker_user=f"user {worker_user};\n" if worker_user else "",
         )
     )
     return conf

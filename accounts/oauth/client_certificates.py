@@ -71,7 +71,11 @@ def client_certificate_parse(pem: str, *, now: dt.datetime | None = None) -> x50
     if not isinstance(key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey):
         raise ClientCertificateRefused("the key must be RSA, EC or Ed25519")
     try:
-        if certificate.extensions.get_extension_for_class(x509.BasicConstraints).value.ca:
+        # `openssl req -x509` marks a self-signed certificate CA:TRUE by default; pinned, that grants nothing more.
+        # A CA's certificate issued by another CA is a sub-CA, not a client: refused.
+        if certificate.extensions.get_extension_for_class(x509.BasicConstraints).value.ca and (
+            certificate.issuer != certificate.subject
+        ):
             raise ClientCertificateRefused("a CA certificate cannot authenticate a client")
     except x509.ExtensionNotFound:
         pass

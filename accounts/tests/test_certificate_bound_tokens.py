@@ -203,12 +203,20 @@ def test_removing_the_pin_cuts_the_partner_off_and_ends_its_bound_tokens(client,
     assert watched.status == Certificate.Status.REVOKED
 
 
-@pytest.mark.parametrize("shape", ["expired", "ca", "two", "garbage"])
+def test_a_self_signed_certificate_marked_ca_as_openssl_makes_it_can_be_pinned():
+    application, _ = partner_client()
+    approval = client_certificate_change_request(
+        application=application, certificate_pem=self_signed(ca=True)[1], requested_by=_admin(), reason="onboarding"
+    )
+    assert approval.status == ApprovalRequest.Status.PENDING
+
+
+@pytest.mark.parametrize("shape", ["expired", "two", "garbage", "rsa1024"])
 def test_an_unfit_certificate_cannot_be_asked_for(shape):
     application, _ = partner_client()
     pem = {
         "expired": lambda: self_signed(days=-1)[1],
-        "ca": lambda: self_signed(ca=True)[1],
+        "rsa1024": lambda: _rsa_1024_pem(),
         "two": lambda: self_signed()[1] + self_signed()[1],
         "garbage": lambda: "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
     }[shape]()
@@ -307,3 +315,17 @@ def test_two_approvals_racing_to_pin_one_certificate_to_two_clients_pin_it_once(
     outcomes = sorted(run_threads(2, approve))
     assert outcomes[0] == "applied" and outcomes[1] != "applied", outcomes
     assert OAuthClientCertificate.objects.filter(x5t_s256=x5t_s256(certificate)).count() == 1
+
+
+def _rsa_1024_pem() -> str:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "weak.example")])
+    now = dt.datetime.now(dt.UTC)
+    certificate = (
+        x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=30)).sign(key, hashes.SHA256())
+    )  # fmt: skip
+    return certificate.public_bytes(serialization.Encoding.PEM).decode()

@@ -533,6 +533,10 @@ PKI_TERMINATOR_VAULT_UPSTREAM = f"http://127.0.0.1:{env.int('VAULT_PORT', defaul
 PKI_TERMINATOR_POLL_SECONDS = env.int("PKI_TERMINATOR_POLL_SECONDS", default=10)
 if not 1 <= PKI_TERMINATOR_POLL_SECONDS <= 50:
     raise ImproperlyConfigured("PKI_TERMINATOR_POLL_SECONDS must be 1-50: a revocation must bite within 60 s")
+# The partners' mTLS listener (RFC 8705, "pinned" client certificates) in front of the web role's Unix socket.
+API_MTLS_PORT = env.int("API_MTLS_PORT", default=8444)
+PKI_TERMINATOR_PARTNER_LISTEN = f"127.0.0.1:{API_MTLS_PORT}"
+PKI_TERMINATOR_WEB_SOCKET = str(Path(env.str("WEB_UNIX_SOCKET", default="") or VAR_DIR / "run" / "web.sock").resolve())
 # --- end of the terminator's block ---
 AUDIT_SEAL_BATCH_SIZE = env.int("AUDIT_SEAL_BATCH_SIZE", default=1000)
 AUDIT_SEAL_MAX_BATCHES_PER_RUN = env.int("AUDIT_SEAL_MAX_BATCHES_PER_RUN", default=50)

@@ -10,14 +10,17 @@ from pathlib import Path
 from fintech.process_keys import PROCESSES_WITHOUT_DATABASE
 from fintech.settings.base import *  # noqa: F403
 from fintech.settings.base import (
+    API_MTLS_PORT,
     AUDIT_SEALER_PROCESS,
     DATABASE_ROLE,
     FINTECH_PROCESS,
     OAUTH2_PROVIDER,
     OIDC_SIGNING_KEY_PATH,
+    PKI_TLS_DIR,
     SPECTACULAR_SETTINGS,
     STAFF_GRANT_SIGNING_KEY_PATH,
     STAFF_GRANT_VERIFY_KEY_PATH,
+    VAULT_TLS_PORT,
     audit_sealer_databases,
     audit_signing_key_file,
     database_runtime_roles,
@@ -61,6 +64,8 @@ if process_holds("oidc_signing_key"):
 OAUTH2_PROVIDER["OIDC_ISS_ENDPOINT"] = (
     OAUTH2_PROVIDER["OIDC_ISS_ENDPOINT"] or f"http://127.0.0.1:{env.int('PORT', default=8000)}"
 )
+# The terminator's listener for partners with pinned certificates (Procfile `terminator:`, RFC 8705).
+OAUTH_MTLS_BASE_URL = env.str("OAUTH_MTLS_BASE_URL", default="") or f"https://localhost:{API_MTLS_PORT}"
 SPECTACULAR_SETTINGS = swagger_ui_oauth(SPECTACULAR_SETTINGS, OAUTH2_PROVIDER["OIDC_ISS_ENDPOINT"])  # demo docs client
 # Partner webhook secrets are derived from this key (ledger/outbox/webhooks.py).
 WEBHOOK_SIGNING_KEY = (
@@ -73,8 +78,15 @@ WEBHOOK_ALLOW_LOOPBACK_HTTP = True
 VAULT_KEK_GENERATE = process_holds("vault_kek")
 # Field-encryption keys (tokenvault/fields.py), a ring of their own: generated into var/keys/field-kek/.
 FIELD_KEK_GENERATE = process_holds("field_kek")
-# The vault role of `make run` (Procfile `vault:`), on loopback; both processes read one generated credential.
-VAULT_URL = env.str("VAULT_URL", default="") or f"http://127.0.0.1:{env.int('VAULT_PORT', default=8001)}"
+# The vault role of `make run` (Procfile `vault:`, plain HTTP on loopback VAULT_PORT) is reached through its TLS
+# terminator (Procfile `terminator:`), as in production: mutual TLS with the API role's client certificate from
+# the platform CA, which `make run` issues into var/tls/ (tls_dev_certificates). Each can be overridden.
+VAULT_URL = env.str("VAULT_URL", default="") or f"https://localhost:{VAULT_TLS_PORT}"
+VAULT_CA_BUNDLE = env.str("VAULT_CA_BUNDLE", default="") or str(Path(PKI_TLS_DIR) / "ca.pem")
+if process_holds("vault_client_certificate"):  # the processes that call the vault (fintech/process_keys.py)
+    VAULT_CLIENT_CERT_PATH = env.str("VAULT_CLIENT_CERT_PATH", default="") or str(Path(PKI_TLS_DIR) / "api-client.pem")
+    VAULT_CLIENT_KEY_PATH = env.str("VAULT_CLIENT_KEY_PATH", default="") or str(Path(PKI_TLS_DIR) / "api-client.key")
+# Both processes read one generated credential.
 VAULT_SERVICE_TOKEN = (
     (env.str("VAULT_SERVICE_TOKEN", default="") or dev_secret("vault_service_token"))
     if process_holds("vault_service_token")

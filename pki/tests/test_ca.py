@@ -1,4 +1,4 @@
-"""The platform CA's chain: a constrained intermediate, SANs outside it refused, the key in the worker alone."""
+"""The platform CA's chain: a constrained intermediate, SANs outside it refused, the key in the cert worker alone."""
 
 from __future__ import annotations
 
@@ -78,8 +78,8 @@ print(json.dumps({"path": settings.PKI_ISSUING_KEY_PATH, "generate": settings.PK
 """
 
 
-@pytest.mark.parametrize("process", ["web", "ops", "beat"])
-def test_no_process_but_the_worker_loads_the_issuing_key(process, tmp_path):
+@pytest.mark.parametrize("process", ["web", "worker", "ops", "beat"])
+def test_no_process_but_the_cert_worker_loads_the_issuing_key(process, tmp_path):
     environment = {"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "fintech.settings.test",
                    "FINTECH_PROCESS": process, "FINTECH_VAR_DIR": str(tmp_path / "var")}  # fmt: skip
 

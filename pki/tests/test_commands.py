@@ -27,7 +27,7 @@ def run(name: str, *arguments: str, operator=None) -> str:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_issue_renew_and_revoke_go_through_the_cert_worker_and_are_audited(celery_worker_process, tmp_path):
+def test_issue_renew_and_revoke_go_through_the_cert_worker_and_are_audited(cert_worker_process, tmp_path):
     operator = operator_create(roles=["security_admin"])
 
     output = run("cert_issue", "vault", "--san", "vault.internal.example", "--days", "60", "--out", str(tmp_path),
@@ -69,7 +69,7 @@ def test_issue_renew_and_revoke_go_through_the_cert_worker_and_are_audited(celer
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_worker_refuses_a_san_outside_the_constraints_and_writes_nothing(celery_worker_process, tmp_path):
+def test_the_worker_refuses_a_san_outside_the_constraints_and_writes_nothing(cert_worker_process, tmp_path):
     operator = operator_create(roles=["security_admin"])
 
     with pytest.raises(CommandError, match=r"san_not_permitted: bank\.example\.com is outside"):
@@ -115,7 +115,7 @@ def test_cert_check_passes_when_nothing_expires_within_the_window_and_counts_ext
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_cert_worker_signs_nothing_for_a_message_without_a_valid_unused_grant(celery_worker_process):
+def test_the_cert_worker_signs_nothing_for_a_message_without_a_valid_unused_grant(cert_worker_process):
     """Anyone who can write to the broker (a web host) could enqueue a revocation in an operator's name: the
     worker believes only a grant `ops` signed for this very command and these arguments, once."""
     from django.conf import settings

@@ -1,0 +1,43 @@
+"""`tls_terminator`: nginx in front of the vault role (mutual TLS) and of the web role for partners (RFC 8705),
+reloaded on a new CRL or a renewed certificate.
+
+A long-running process (Procfile `terminator:`); the work is pki/terminator_process.py's. It holds no key: the
+server key is a file it hands to nginx, the CRL and the CA certificates are public, and it reads the
+`Certificate` rows to follow its certificate's renewals. SIGTERM or SIGINT stops nginx and then itself.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from pki.terminator_process import TerminatorError, partner_terminator, terminator_serve, vault_terminator
+
+
+class Command(BaseCommand):
+    help = (
+        "Serve the vault role behind nginx with mutual TLS on PKI_TERMINATOR_VAULT_LISTEN (VAULT_TLS_PORT), and the "
+        "web role's Unix socket to partners with pinned certificates on PKI_TERMINATOR_PARTNER_LISTEN (API_MTLS_PORT), "
+        "reloading it within PKI_TERMINATOR_POLL_SECONDS of a new CRL or a renewal of its certificate. "
+        "Needs the files of tls_dev_certificates (dev) under PKI_TLS_DIR."
+    )
+
+    def handle(self, *args, **options) -> None:
+        stop = threading.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+        terminators = [vault_terminator(), partner_terminator()]
+        for terminator in terminators:
+            self.stderr.write(
+                f"terminator: https://{terminator.listen} ({terminator.client_certificate} client certificates)"
+                f" -> {terminator.upstream} (prefix {terminator.prefix})"
+            )
+        try:
+            status = terminator_serve(terminators, poll_seconds=settings.PKI_TERMINATOR_POLL_SECONDS, stop=stop)
+        except (TerminatorError, OSError, ValueError) as error:
+            raise CommandError(f"terminator_not_started: {error}") from error
+        if status:
+            raise CommandError(f"terminator_stopped: nginx exited with status {status}", returncode=status)
