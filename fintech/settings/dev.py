@@ -5,6 +5,7 @@ Procfile sets FINTECH_PROCESS for each (fintech/process_keys.py). Unset, as in
 a developer's `manage.py` console, it holds every key.
 """
 
+import shutil
 from pathlib import Path
 
 from fintech.process_keys import PROCESSES_WITHOUT_DATABASE
@@ -81,7 +82,12 @@ FIELD_KEK_GENERATE = process_holds("field_kek")
 # The vault role of `make run` (Procfile `vault:`, plain HTTP on loopback VAULT_PORT) is reached through its TLS
 # terminator (Procfile `terminator:`), as in production: mutual TLS with the API role's client certificate from
 # the platform CA, which `make run` issues into var/tls/ (tls_dev_certificates). Each can be overridden.
-VAULT_URL = env.str("VAULT_URL", default="") or f"https://localhost:{VAULT_TLS_PORT}"
+# Without nginx (a machine where scripts/services.py could not install it) `tls_terminator` idles and the vault is
+# reached directly over loopback HTTP, as it was before the terminator: dev only, and said at start.
+_NGINX = shutil.which("nginx") or Path("/usr/sbin/nginx").exists()
+VAULT_URL = env.str("VAULT_URL", default="") or (
+    f"https://localhost:{VAULT_TLS_PORT}" if _NGINX else f"http://127.0.0.1:{env.int('VAULT_PORT', default=8001)}"
+)
 VAULT_CA_BUNDLE = env.str("VAULT_CA_BUNDLE", default="") or str(Path(PKI_TLS_DIR) / "ca.pem")
 if process_holds("vault_client_certificate"):  # the processes that call the vault (fintech/process_keys.py)
     VAULT_CLIENT_CERT_PATH = env.str("VAULT_CLIENT_CERT_PATH", default="") or str(Path(PKI_TLS_DIR) / "api-client.pem")

@@ -14,6 +14,7 @@ import threading
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from pki.terminator import nginx_binary
 from pki.terminator_process import TerminatorError, partner_terminator, terminator_serve, vault_terminator
 
 
@@ -29,6 +30,13 @@ class Command(BaseCommand):
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
+        if nginx_binary() is None:  # dev settings then send the vault client straight to the vault over loopback
+            self.stderr.write(
+                "terminator: nginx is not installed (scripts/services.py installs nginx-light as root): no TLS "
+                "terminator, the vault is reached over loopback HTTP and partners have no mTLS listener"
+            )
+            stop.wait()
+            return
         terminators = [vault_terminator(), partner_terminator()]
         for terminator in terminators:
             self.stderr.write(
