@@ -18,6 +18,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 
 from django.conf import settings
 from django.db import transaction
@@ -27,7 +31,7 @@ from audit.alerts import alert_raise
 from audit.services.events import Actor
 from fintech.problems import DomainError
 from pki.models import Certificate, CertificateExpiryAlert, CrlPublication
-from pki.services import certificate_renew
+from pki.services import certificate_record, certificate_renew
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +73,35 @@ def certificates_renew_due(*, now: dt.datetime | None = None, batch_size: int = 
     if renewed:
         logger.info("pki: renewed certificates", extra={"count": len(renewed)})
     return renewed
+
+
+def external_certificates_sync() -> int:
+    """Record the certificate at each of PKI_EXTERNAL_CERTIFICATE_PATHS (the public server certificate, issued
+    elsewhere and renewed by whoever owns it) when it is new; the one it replaces is marked superseded. Then the
+    threshold alerts watch it like a partner's. A path that cannot be read alerts once per day and file state.
+    Returns how many were recorded."""
+    recorded = 0
+    for path in settings.PKI_EXTERNAL_CERTIFICATE_PATHS:
+        service = "external-" + "".join(c if c.isalnum() else "-" for c in Path(path).stem)[:80]
+        try:
+            pem = Path(path).read_bytes()
+            leaf = x509.load_pem_x509_certificates(pem)[0]  # a chain file: the first is the server's own
+        except (OSError, ValueError, IndexError) as error:
+            logger.error("pki: external certificate unreadable", extra={"path": path, "error": str(error)})
+            continue
+        fingerprint = leaf.fingerprint(hashes.SHA256()).hex()
+        if Certificate.objects.filter(fingerprint_sha256=fingerprint).exists():
+            continue
+        with transaction.atomic(durable=True):
+            row = certificate_record(
+                pem=leaf.public_bytes(serialization.Encoding.PEM).decode(), service=service,
+                kind=Certificate.Kind.EXTERNAL, operator=None,
+            )  # fmt: skip
+            Certificate.objects.filter(
+                kind=Certificate.Kind.EXTERNAL, service=service, status=Certificate.Status.ACTIVE
+            ).exclude(pk=row.pk).update(status=Certificate.Status.SUPERSEDED)
+        recorded += 1
+    return recorded
 
 
 def _threshold(left: dt.timedelta) -> int | None:

@@ -119,5 +119,6 @@ def certificates_renew_due(now: str | None = None) -> int:
 @shared_task(name="pki.certificates_watch_expiry", ignore_result=True, time_limit=120, soft_time_limit=100)
 def certificates_watch_expiry(now: str | None = None) -> int:
     """Hourly (beat, default queue: needs no key): threshold alerts and the stale-CRL alert."""
+    expiry.external_certificates_sync()
     raised = expiry.certificates_alert_expiring(now=_now(now))
     return raised + int(expiry.crl_alert_stale(now=_now(now)))

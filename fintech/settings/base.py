@@ -516,6 +516,9 @@ PKI_PERMITTED_DNS_DOMAINS = env.list("PKI_PERMITTED_DNS_DOMAINS", default=["inte
 PKI_CRL_PATH = env.str("PKI_CRL_PATH", default="") or str(VAR_DIR / "pki" / "crl.pem")
 # Certificates the platform issued are renewed this many days before they expire.
 PKI_RENEW_WITHIN_DAYS = env.int("PKI_RENEW_WITHIN_DAYS", default=30)
+# Certificates issued elsewhere that the platform serves and must not let expire (the public server certificate):
+# PEM files read by the hourly watch, recorded when new, alerted at 30/14/7/1 days.
+PKI_EXTERNAL_CERTIFICATE_PATHS = env.list("PKI_EXTERNAL_CERTIFICATE_PATHS", default=[])
 # The longest validity cert_issue grants (the CA/Browser Forum's 397 days, a sane ceiling for internal ones too).
 PKI_MAX_DAYS = env.int("PKI_MAX_DAYS", default=397)
 # How long a command waits for the `cert` worker before giving up.

@@ -168,3 +168,25 @@ def test_security_admins_see_the_certificates_page_colour_coded_and_others_get_4
     other = Client()
     force_login_with_mfa(other, operator_create(email="ops@example.com", roles=["operations"]))
     assert other.get(url).status_code == 403
+
+
+@pytest.mark.django_db
+def test_the_public_server_certificate_read_from_its_path_is_watched_and_its_replacement_supersedes_it(
+    settings, tmp_path
+):
+    start = timezone.now()
+    path = tmp_path / "public-server.pem"
+    settings.PKI_EXTERNAL_CERTIFICATE_PATHS = [str(path), str(tmp_path / "missing.pem")]
+    path.write_text(foreign_certificate_pem(name="api.example.com", not_after=start + dt.timedelta(days=10)))
+
+    assert expiry.external_certificates_sync() == 1
+    assert expiry.external_certificates_sync() == 0  # the same file: recorded once
+    first = Certificate.objects.get(service="external-public-server")
+    assert first.kind == "external" and first.subject_cn == "api.example.com"
+    assert expiry.certificates_alert_expiring(now=start) == 1  # within 14 days, and nobody here can renew it
+
+    path.write_text(foreign_certificate_pem(name="api.example.com", not_after=start + dt.timedelta(days=90)))
+    assert expiry.external_certificates_sync() == 1
+    first.refresh_from_db()
+    assert first.status == "superseded"
+    assert Certificate.objects.filter(service="external-public-server", status="active").count() == 1
