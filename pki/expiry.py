@@ -22,7 +22,6 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
