@@ -12,10 +12,8 @@ separate process either way.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,16 +32,6 @@ ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "8"))
 
 
-def _wait_for(port: int) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise SystemExit(f"nothing listens on {port}")
-
-
 def _terminator(workdir: Path, upstream_port: int) -> tuple[subprocess.Popen, int, str]:
     import datetime as dt
 
@@ -51,7 +39,7 @@ def _terminator(workdir: Path, upstream_port: int) -> tuple[subprocess.Popen, in
 
     from conftest import free_port
     from pki import ca
-    from pki.terminator import TerminatorFiles, nginx_command, terminator_write
+    from pki.terminator import TerminatorFiles, nginx_run, terminator_write
 
     issuing = ca.issuing_ca_load()
     key = ca.leaf_key_generate()
@@ -72,8 +60,7 @@ def _terminator(workdir: Path, upstream_port: int) -> tuple[subprocess.Popen, in
     )  # fmt: skip
     bundle = workdir / "platform-ca.pem"
     bundle.write_text(ca.chain_pem())
-    process = subprocess.Popen(nginx_command(prefix, "-g", "daemon off;"))  # nosec B603
-    _wait_for(port)
+    process = nginx_run(prefix, port)
     return process, port, str(bundle)
 
 

@@ -26,7 +26,9 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess  # nosec B404 - runs nginx, our own binary and files, never a shell
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -167,3 +169,20 @@ def nginx_reload(prefix: Path) -> None:
 
 def nginx_check(prefix: Path) -> subprocess.CompletedProcess:
     return subprocess.run(nginx_command(prefix, "-t", "-q"), capture_output=True, text=True, check=False)  # noqa: S603  # nosec B603
+
+
+def nginx_run(prefix: Path, port: int, *, host: str = "127.0.0.1", timeout_seconds: float = 10) -> subprocess.Popen:
+    """nginx in the foreground on the configuration under `prefix`, once it accepts connections on host:port
+    (tests and benchmarks; the long-running terminator is pki/terminator_process.py). RuntimeError if it exits
+    or does not listen in time."""
+    process = subprocess.Popen(nginx_command(prefix, "-g", "daemon off;"), stderr=subprocess.PIPE)  # noqa: S603  # nosec B603
+    deadline = time.monotonic() + timeout_seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"nginx exited: {process.stderr.read().decode(errors='replace')[-2000:]}")
+        with socket.socket() as probe:
+            if probe.connect_ex((host, port)) == 0:
+                return process
+        time.sleep(0.05)
+    process.kill()
+    raise RuntimeError(f"nginx did not listen on {host}:{port} within {timeout_seconds}s")

@@ -13,10 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
-import socket
-import subprocess
 import tempfile
-import time
 from pathlib import Path
 from urllib.parse import quote
 
@@ -34,7 +31,7 @@ from audit.services.events import Actor
 from conftest import LiveServer, free_port, stop_process
 from fintech.middleware.client_certificate import x5t_s256
 from pki import ca
-from pki.terminator import TerminatorFiles, nginx_binary, nginx_command, terminator_write
+from pki.terminator import TerminatorFiles, nginx_binary, nginx_run, terminator_write
 
 pytestmark = [
     pytest.mark.skipif(nginx_binary() is None, reason="nginx is not installed (scripts/services.py installs it)"),
@@ -87,13 +84,7 @@ def mtls_listener(tmp_path):
             server_key_pem=ca.leaf_key_pem(key), client_ca_pem=ca.chain_pem(), crl_pem=ca.root_crl_pem(),
         ),
     )  # fmt: skip
-    nginx = subprocess.Popen(nginx_command(prefix, "-g", "daemon off;"), stderr=subprocess.PIPE)  # nosec B603
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        time.sleep(0.05)
+    nginx = nginx_run(prefix, port)
     bundle = tmp_path / "platform-ca.pem"
     bundle.write_text(ca.chain_pem())
     yield {"url": f"https://localhost:{port}", "direct": server.url, "ca": str(bundle)}

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import socket
 import ssl
-import subprocess
 import time
 
 import pytest
@@ -22,7 +21,14 @@ from cryptography.x509.oid import NameOID
 
 from conftest import free_port
 from pki import ca
-from pki.terminator import TerminatorFiles, crl_write, nginx_binary, nginx_command, nginx_reload, terminator_write
+from pki.terminator import (
+    TerminatorFiles,
+    crl_write,
+    nginx_binary,
+    nginx_reload,
+    nginx_run,
+    terminator_write,
+)
 
 pytestmark = [
     pytest.mark.skipif(nginx_binary() is None, reason="nginx is not installed (scripts/services.py installs it)"),
@@ -88,13 +94,7 @@ def terminator(tmp_path, vault_live):
         files=TerminatorFiles(server_chain_pem=_pem(server) + ca.chain_pem(), server_key_pem=server_key,
                               client_ca_pem=ca.chain_pem(), crl_pem=_crl(issuing, number=1)),
     )  # fmt: skip
-    process = subprocess.Popen(nginx_command(prefix, "-g", "daemon off;"), stderr=subprocess.PIPE)  # nosec B603
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        time.sleep(0.05)
+    process = nginx_run(prefix, port)
     bundle = tmp_path / "platform-ca.pem"
     bundle.write_text(ca.chain_pem())
     yield {"url": f"https://localhost:{port}", "port": port, "prefix": prefix, "ca": str(bundle), "issuing": issuing}
@@ -192,14 +192,8 @@ def test_what_the_application_is_told_about_a_certificate_comes_from_nginx_alone
                 files=TerminatorFiles(server_chain_pem=_pem(server) + ca.chain_pem(), server_key_pem=server_key,
                                       client_ca_pem=ca.chain_pem(), crl_pem=_crl(issuing, number=1)),
             )  # fmt: skip
-            process = subprocess.Popen(nginx_command(prefix, "-g", "daemon off;"), stderr=subprocess.PIPE)  # nosec B603
+            process = nginx_run(prefix, port)
             try:
-                deadline = time.monotonic() + 10
-                while time.monotonic() < deadline:
-                    with socket.socket() as probe:
-                        if probe.connect_ex(("127.0.0.1", port)) == 0:
-                            break
-                    time.sleep(0.05)
                 url = f"https://localhost:{port}/"
                 seen = requests.get(url, headers=forged, verify=str(bundle), timeout=5,
                                     cert=client if required else None).json()  # fmt: skip
