@@ -198,7 +198,7 @@ def audit_sealer_database_url() -> str:
 
 @pytest.fixture
 def celery_worker_process(settings, django_db_setup):
-    """A real `celery worker` process consuming the test queues (default and `cert`) from the real broker.
+    """A real `celery worker` process consuming the test's default queue from the real broker.
 
     It is the audit sealer, as the Procfile's worker is: it seals through the sealer's own login.
     """
@@ -208,7 +208,25 @@ def celery_worker_process(settings, django_db_setup):
         "AUDIT_SEALER_PROCESS": "1",
         "AUDIT_SEALER_DATABASE_URL": audit_sealer_database_url(),
     }
-    process = subprocess.Popen(
+    process = celery_worker_start(env, queue=settings.CELERY_TASK_DEFAULT_QUEUE)
+    yield process
+    stop_process(process)
+
+
+@pytest.fixture
+def cert_worker_process(settings, django_db_setup):
+    """A real `celery worker` process as the cert worker: the test's `cert` queue only, with the issuing key alone.
+
+    The Procfile's `certworker` (ADR 0018): the only process that signs certificates and the CRL.
+    """
+    env = {**subprocess_env(), "FINTECH_PROCESS": "certworker"}  # its keys only (fintech/process_keys.py)
+    process = celery_worker_start(env, queue=settings.PKI_CERT_QUEUE)
+    yield process
+    stop_process(process)
+
+
+def celery_worker_start(env: dict[str, str], *, queue: str) -> subprocess.Popen:
+    return subprocess.Popen(
         [
             sys.executable,
             "-m",
@@ -217,7 +235,7 @@ def celery_worker_process(settings, django_db_setup):
             "fintech",
             "worker",
             "--queues",
-            f"{settings.CELERY_TASK_DEFAULT_QUEUE},{settings.PKI_CERT_QUEUE}",  # the worker signs too (ADR 0018)
+            queue,
             "--concurrency",
             "1",
             "--pool",
@@ -233,8 +251,6 @@ def celery_worker_process(settings, django_db_setup):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    yield process
-    stop_process(process)
 
 
 def stop_process(process: subprocess.Popen) -> None:
@@ -256,12 +272,14 @@ class GunicornServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = directory / log_name
 
-    def start(self, env: dict[str, str]) -> None:
-        """Start gunicorn with `env` and wait until `ready_path` answers 200 (fail at once if it exits)."""
+    def start(self, env: dict[str, str], *extra_args: str) -> None:
+        """Start gunicorn with `env` and wait until `ready_path` answers 200 (fail at once if it exits).
+
+        `extra_args`: more gunicorn options, e.g. `--bind unix:PATH` besides the TCP port it is probed on."""
         # No control socket: every gunicorn of this user would otherwise share ~/.gunicorn/gunicorn.ctl.
         gunicorn = str(Path(sys.executable).parent / "gunicorn")
         self.process = subprocess.Popen(
-            [gunicorn, "fintech.wsgi", "--config", "fintech/gunicorn.conf.py", "--no-control-socket"],
+            [gunicorn, "fintech.wsgi", "--config", "fintech/gunicorn.conf.py", "--no-control-socket", *extra_args],
             cwd=ROOT,
             env={**env, "PORT": str(self.port)},
             stdout=self.log.open("wb"),
@@ -284,10 +302,13 @@ class GunicornServer:
 
 
 class LiveServer(GunicornServer):
-    """The real stack: gunicorn serving the project on a free port, as the runtime database role."""
+    """The real stack: gunicorn serving the project on a free port, as the runtime database role.
 
-    def __init__(self, tmp_path: Path):
+    `unix_socket`: also listen there, as production does behind the TLS terminator (ADR 0018)."""
+
+    def __init__(self, tmp_path: Path, *, unix_socket: Path | None = None, env: dict[str, str] | None = None):
         super().__init__(tmp_path, "gunicorn.log")
+        binds = ("--bind", f"127.0.0.1:{self.port}", "--bind", f"unix:{unix_socket}") if unix_socket else ()
         self.start(
             {
                 **subprocess_env(),
@@ -295,7 +316,9 @@ class LiveServer(GunicornServer):
                 "WEB_THREADS": "4",
                 "OAUTH_ISSUER_URL": self.url,
                 "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prometheus"),
-            }
+                **(env or {}),
+            },
+            *binds,
         )
 
 

@@ -14,7 +14,7 @@ UNITS=/etc/systemd/system
 SOURCE=$(cd "$(dirname "$0")/.." && pwd)
 
 # One OS user (and group of the same name) per process; none has a shell or a home.
-PROCESSES="web worker beat vault ops"
+PROCESSES="web worker certworker beat vault ops"
 
 # Private key files, delivered by systemd as credentials (LoadCredential=) to the units that list them:
 # root:root 0600 in $ETC/credentials/, which only root can enter. No service user reads them directly.
@@ -24,6 +24,10 @@ oidc-signing-key.pem            oidc_signing_key
 audit-signing-key.pem           audit_signing_key
 staff-grant-signing-key.pem     staff_grant_signing_key
 pki-issuing-key.pem             pki_issuing_key
+vault-client-web.pem            vault_client_certificate
+vault-client-web.key.pem        vault_client_certificate
+vault-client-worker.pem         vault_client_certificate
+vault-client-worker.key.pem     vault_client_certificate
 "
 
 # Key rings a process writes (rotation), in its own state directory: owned by its user, 0700, files 0600.
@@ -35,6 +39,13 @@ vault     vault_kek   /var/lib/fintech-vault/vault-kek
 
 # Public keys: readable by everyone (they prove, they sign nothing).
 PUBLIC_KEYS="audit-verify-key.pem staff-grant-verify-key.pem"
+
+# nginx (the public proxy in front of web, the mutual-TLS terminator in front of the vault) reaches gunicorn
+# through each process's Unix socket only: /run/fintech-web/web.sock, /run/fintech-vault/vault.sock, sockets
+# 0660 in directories 0750 owned by the process's user and group. nginx's user joins those two groups
+# (supplementary), nothing else does. NGINX_USER=nginx for distributions whose nginx runs as "nginx".
+NGINX_USER=${NGINX_USER:-www-data}
+SOCKET_GROUPS="fintech-web fintech-vault"
 
 say() { printf '%s\n' "$*"; }
 
@@ -57,6 +68,18 @@ for process in $PROCESSES; do
     say "created $user"
   fi
 done
+
+say "== nginx's user ($NGINX_USER) may reach the web and vault sockets (their groups), nothing more"
+if getent passwd "$NGINX_USER" >/dev/null; then
+  for group in $SOCKET_GROUPS; do
+    if ! id -nG "$NGINX_USER" | tr ' ' '\n' | grep -qx "$group"; then
+      usermod --append --groups "$group" "$NGINX_USER"
+      say "added $NGINX_USER to $group (restart nginx for it to take effect)"
+    fi
+  done
+else
+  say "!! no user $NGINX_USER: install nginx, or set NGINX_USER, then run this again (deploy/README.md, nginx in front)"
+fi
 
 say "== code: root-owned, read-only for the services"
 chown -R root:root "$APP"

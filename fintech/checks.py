@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import stat
+from pathlib import Path
+
 from django.conf import settings
 from django.core.checks import Error, Tags, register
 
@@ -71,6 +75,59 @@ def process_keys_check(app_configs, **kwargs):
 
 
 DUMMY_ENGINE = "django.db.backends.dummy"
+WORLD_ACCESS = stat.S_IRWXO
+
+
+@register(Tags.security, deploy=True)
+def process_bind_check(app_configs, **kwargs):
+    """Production's web and vault gunicorn listen on a Unix socket only, in a directory other users cannot enter.
+
+    Both sit behind nginx on the same host (the vault behind the mutual-TLS
+    terminator, ADR 0018). A TCP listener, even on 127.0.0.1, lets any local
+    process call them around nginx: around the client-certificate check for the
+    vault, around the proxy whose headers the web trusts. A socket file's mode
+    alone is not enough either, so its directory must not be open to others:
+    only the process's user and its group (which nginx's user joins). Reads the
+    environment gunicorn reads (fintech/gunicorn.conf.py's `binds`), as
+    process_keys_check reads the key variables.
+    """
+    from fintech.process_keys import PROCESSES_ON_A_UNIX_SOCKET, SOCKET_VARIABLE
+
+    process = getattr(settings, "FINTECH_PROCESS", "")
+    if process not in PROCESSES_ON_A_UNIX_SOCKET:
+        return []
+    errors = []
+    tcp = [name for name in ("BIND_ADDRESS", "PORT") if os.environ.get(name, "").strip()]
+    socket_path = os.environ.get(SOCKET_VARIABLE, "").strip()
+    if tcp or not socket_path:
+        given = f"{', '.join(tcp)} set" if tcp else "no WEB_UNIX_SOCKET"
+        errors.append(
+            Error(
+                f"The {process} process would listen on TCP ({given}): it must listen on a Unix socket only.",
+                hint="Set WEB_UNIX_SOCKET (e.g. /run/fintech-web/web.sock) and neither BIND_ADDRESS nor PORT "
+                "(deploy/README.md, nginx in front).",
+                id="fintech.E007",
+            )
+        )
+    if socket_path:
+        directory = Path(socket_path).parent
+        try:
+            mode = directory.stat().st_mode
+        except OSError as error:
+            mode, problem = 0, error.strerror
+        else:
+            problem = "" if stat.S_ISDIR(mode) else "not a directory"
+        if problem:
+            errors.append(Error(f"WEB_UNIX_SOCKET's directory {directory} is unusable: {problem}.", id="fintech.E008"))
+        elif mode & WORLD_ACCESS:
+            errors.append(
+                Error(
+                    f"WEB_UNIX_SOCKET's directory {directory} is open to every user (mode {stat.S_IMODE(mode):04o}).",
+                    hint="Its own runtime directory, mode 0750 (RuntimeDirectoryMode=, deploy/systemd/).",
+                    id="fintech.E008",
+                )
+            )
+    return errors
 
 
 @register()

@@ -3,6 +3,14 @@
 gthread workers keep HTTP connections alive (a sync worker closes the
 connection after every response, which costs a TCP and TLS handshake per call
 behind a proxy that reuses connections).
+
+Where it listens (issue 14): production's web and vault processes listen on a
+Unix socket only (WEB_UNIX_SOCKET), behind nginx on the same host, so no other
+local user or host can reach gunicorn around the TLS terminator; the socket is
+0660 (`umask`), its group the process's own, which nginx's user joins
+(deploy/README.md). `fintech.checks.process_bind_check` refuses a production web
+or vault process that would also bind TCP. Dev keeps 127.0.0.1:$PORT, and binds
+both when WEB_UNIX_SOCKET is set next to BIND_ADDRESS or PORT.
 """
 
 import os
@@ -10,7 +18,21 @@ import os
 # Must be set before prometheus_client is imported anywhere in this process tree.
 os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", "var/prometheus")
 
-bind = f"{os.environ.get('BIND_ADDRESS', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
+
+def binds(environ) -> list[str]:
+    """The addresses to bind: the Unix socket when named, TCP when no socket is named or BIND_ADDRESS/PORT is set."""
+    socket_path = environ.get("WEB_UNIX_SOCKET", "")
+    tcp = f"{environ.get('BIND_ADDRESS') or '127.0.0.1'}:{environ.get('PORT') or '8000'}"
+    if not socket_path:
+        return [tcp]
+    if environ.get("BIND_ADDRESS") or environ.get("PORT"):
+        return [tcp, f"unix:{socket_path}"]
+    return [f"unix:{socket_path}"]
+
+
+bind = binds(os.environ)
+# Files gunicorn creates, i.e. the socket: 0660 (owner and group read and write, nobody else).
+umask = 0o117
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 worker_class = "gthread"
 threads = int(os.environ.get("WEB_THREADS", "4"))

@@ -43,6 +43,8 @@ class Key:
     form: str
     # False: a holder may run without it (a second, optional variable of the same key is never required).
     required: bool = True
+    # How many of `variables`, the first ones, a holder must set (a certificate and its key: both).
+    required_variables: int = 1
 
 
 KEYS: dict[str, Key] = {
@@ -125,6 +127,13 @@ KEYS: dict[str, Key] = {
         ("PKI_ISSUING_KEY_PATH", "PKI_KEY_GENERATE"),
         "file",
     ),
+    "vault_client_certificate": Key(
+        "This process's certificate and private key (platform CA) for mutual TLS to the vault's terminator (ADR 0018)",
+        ("VAULT_CLIENT_CERT_PATH", "VAULT_CLIENT_KEY_PATH"),
+        ("VAULT_CLIENT_CERT_PATH", "VAULT_CLIENT_KEY_PATH"),
+        "file",
+        required_variables=2,
+    ),
     "metrics_token": Key(
         "Bearer token the Prometheus scraper sends to /metrics",
         ("METRICS_TOKEN",),
@@ -135,8 +144,9 @@ KEYS: dict[str, Key] = {
 }
 
 # The rule. web: gunicorn serving /v1, OAuth and the admin. worker: Celery (the audit sealer, outbox
-# emails and webhooks, expiry and reaper tasks, and the `cert` queue: the only process that signs certificates,
-# ADR 0018). beat: Celery beat, which only puts scheduled task
+# emails and webhooks, expiry and reaper tasks). certworker: Celery on the `cert` queue alone, concurrency 1:
+# the only process that signs certificates and the CRL (ADR 0018), so the issuing key sits in no process that
+# also runs the other tasks. beat: Celery beat, which only puts scheduled task
 # names on the broker. vault: the token vault role (fintech.settings.vault). ops: operator commands
 # that need none of the service keys (vault_grant, audit_verify, ledger_deposit, ...) and migrations;
 # commands needing a service's key run as that service (deploy/README.md, "Operator commands").
@@ -147,6 +157,7 @@ PROCESS_KEYS: dict[str, frozenset[str]] = {
             "oidc_signing_key",
             "field_kek",
             "vault_service_token",
+            "vault_client_certificate",
             "audit_verify_keys",
             "metrics_token",
         }
@@ -156,8 +167,15 @@ PROCESS_KEYS: dict[str, frozenset[str]] = {
             "django_secret_key",
             "webhook_signing_key",
             "vault_service_token",
+            "vault_client_certificate",
             "audit_signing_key",
             "audit_verify_keys",
+        }
+    ),
+    # Signs what a staff grant from `ops` asks for (checked with the grant public key), and the daily renewals
+    # and CRL. No Django key: like beat, it signs no session, token or MAC.
+    "certworker": frozenset(
+        {
             "pki_issuing_key",
             "staff_grant_verify_key",
         }
@@ -183,10 +201,15 @@ PROCESS_KEYS: dict[str, frozenset[str]] = {
 PROCESSES: tuple[str, ...] = tuple(PROCESS_KEYS)
 # Processes that hold no database credential at all: beat only talks to the broker.
 PROCESSES_WITHOUT_DATABASE = frozenset({"beat"})
+# The processes gunicorn serves: in production each listens on a Unix socket only, WEB_UNIX_SOCKET, behind nginx
+# (fintech/gunicorn.conf.py; fintech.checks.process_bind_check refuses a TCP listener).
+PROCESSES_ON_A_UNIX_SOCKET = ("web", "vault")
+SOCKET_VARIABLE = "WEB_UNIX_SOCKET"
 # The settings module of each role in production.
 PROCESS_SETTINGS_MODULE = {
     "web": "fintech.settings.production",
     "worker": "fintech.settings.production",
+    "certworker": "fintech.settings.production",
     "beat": "fintech.settings.production",
     "vault": "fintech.settings.vault",
     "ops": "fintech.settings.production",
@@ -205,6 +228,7 @@ PROCESS_REQUIRED_VARIABLES: dict[str, tuple[str, ...]] = {
         "AUDIT_SEALER_DATABASE_URL",
         "AUDIT_CHECKPOINT_EXPORT_DIR",
     ),
+    "certworker": ("DJANGO_ALLOWED_HOSTS", "DATABASE_URL", "REDIS_URL", "OAUTH_ISSUER_URL"),
     "beat": ("DJANGO_ALLOWED_HOSTS", "REDIS_URL", "OAUTH_ISSUER_URL"),
     "vault": (
         "DJANGO_ALLOWED_HOSTS",

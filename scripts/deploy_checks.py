@@ -30,6 +30,8 @@ from fintech.process_keys import (  # noqa: E402
     PROCESS_REQUIRED_VARIABLES,
     PROCESS_SETTINGS_MODULE,
     PROCESS_VARIABLE,
+    PROCESSES_ON_A_UNIX_SOCKET,
+    SOCKET_VARIABLE,
 )
 
 # Stand-ins for what each process's production settings require besides keys (no host here resolves).
@@ -61,7 +63,7 @@ def throwaway_rsa_key_file(directory: Path) -> str:
     return str(path)
 
 
-def key_stand_in(process: str, key: str, directory: Path) -> str:
+def key_stand_in(process: str, variable: str, key: str, directory: Path) -> str:
     form = KEYS[key].form
     if key == "oidc_signing_key":
         return throwaway_rsa_key_file(directory)
@@ -69,7 +71,15 @@ def key_stand_in(process: str, key: str, directory: Path) -> str:
         return secrets.token_urlsafe(64)
     if form == "directory":
         return f"/var/lib/fintech-{process}/{key.replace('_', '-')}"
-    return f"/run/credentials/fintech-{process}.service/{key.replace('_', '-')}.pem"
+    return f"/run/credentials/fintech-{process}.service/{variable.lower().replace('_', '-')}.pem"
+
+
+def socket_stand_in(process: str, directory: Path) -> str:
+    """A socket path in a directory shaped like the unit's RuntimeDirectory (0750): the bind check stats it."""
+    runtime = directory / "run" / f"fintech-{process}"
+    runtime.mkdir(parents=True, exist_ok=True)
+    runtime.chmod(0o750)
+    return str(runtime / f"{process}.sock")
 
 
 def process_environment(process: str, directory: Path) -> dict[str, str]:
@@ -83,9 +93,12 @@ def process_environment(process: str, directory: Path) -> dict[str, str]:
     }
     for name in PROCESS_REQUIRED_VARIABLES[process]:
         environment[name] = THROWAWAY_VALUES[name]
+    if process in PROCESSES_ON_A_UNIX_SOCKET:
+        environment[SOCKET_VARIABLE] = socket_stand_in(process, directory)
     for key in sorted(PROCESS_KEYS[process]):
         if KEYS[key].required:
-            environment[KEYS[key].variables[0]] = key_stand_in(process, key, directory)
+            for variable in KEYS[key].variables[: KEYS[key].required_variables]:
+                environment[variable] = key_stand_in(process, variable, key, directory)
     return environment
 
 

@@ -16,7 +16,7 @@ schema_out=$(mktemp --suffix=.yaml)
 $PY manage.py spectacular --validate --fail-on-warn --file "$schema_out"
 rm -f "$schema_out"
 
-echo "== check --deploy (production settings of every process: web, worker, beat, vault, ops; throw-away values)"
+echo "== check --deploy (production settings of every process: web, worker, certworker, beat, vault, ops; throw-away values)"
 # Each process gets only its own keys' variables (fintech/process_keys.py); a key it does not need fails.
 $PY scripts/deploy_checks.py
 

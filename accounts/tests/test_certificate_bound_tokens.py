@@ -216,7 +216,7 @@ def test_an_unfit_certificate_cannot_be_asked_for(shape):
     application, _ = partner_client()
     pem = {
         "expired": lambda: self_signed(days=-1)[1],
-        "rsa1024": lambda: _rsa_1024_pem(),
+        "rsa1024": _rsa_1024_pem,
         "two": lambda: self_signed()[1] + self_signed()[1],
         "garbage": lambda: "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
     }[shape]()
@@ -320,7 +320,7 @@ def test_two_approvals_racing_to_pin_one_certificate_to_two_clients_pin_it_once(
 def _rsa_1024_pem() -> str:
     from cryptography.hazmat.primitives.asymmetric import rsa
 
-    key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=1024)  # noqa: S505 - the weak key refused
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "weak.example")])
     now = dt.datetime.now(dt.UTC)
     certificate = (

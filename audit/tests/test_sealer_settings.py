@@ -51,8 +51,6 @@ def _worker(**overrides: str) -> dict[str, str]:
         "FINTECH_PROCESS": "worker",
         "AUDIT_SEALER_PROCESS": "1",
         "WEBHOOK_SIGNING_KEY": secrets.token_urlsafe(48),
-        "PKI_ISSUING_KEY_PATH": "/run/credentials/fintech-worker.service/pki-issuing-key.pem",  # ADR 0018
-        "STAFF_GRANT_VERIFY_KEY_PATH": "/etc/fintech/public/staff-grant-verify-key.pem",  # cert grants
         **SEALER_VARIABLES,
         **overrides,
     }

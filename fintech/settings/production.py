@@ -51,7 +51,7 @@ if process_holds("audit_verify_keys"):
 # provisioned outside the repo.
 if process_holds("staff_grant_signing_key"):
     STAFF_GRANT_SIGNING_KEY_PATH = env.str("STAFF_GRANT_SIGNING_KEY_PATH")
-# The platform CA's issuing key (ADR 0018): the worker alone, a credential; nothing is generated in production.
+# The platform CA's issuing key (ADR 0018): the cert worker alone, a credential; nothing is generated in production.
 if process_holds("pki_issuing_key"):
     PKI_ISSUING_KEY_PATH = env.str("PKI_ISSUING_KEY_PATH")
 # Who may make the cert worker sign: grants from `ops` (the operator, authenticated there), checked here.
@@ -78,3 +78,12 @@ if process_holds("vault_service_token"):
     if not VAULT_URL.startswith("https://"):
         raise ImproperlyConfigured("VAULT_URL must be an https:// URL in production.")
     VAULT_SERVICE_TOKEN = required_secret("VAULT_SERVICE_TOKEN")
+# Mutual TLS to the vault's terminator (ADR 0018): the processes that call the vault present a platform
+# certificate; both paths are credentials of their unit. Without them the terminator refuses every call.
+if process_holds("vault_client_certificate"):
+    VAULT_CLIENT_CERT_PATH = env.str("VAULT_CLIENT_CERT_PATH", default="")
+    VAULT_CLIENT_KEY_PATH = env.str("VAULT_CLIENT_KEY_PATH", default="")
+    if not (VAULT_CLIENT_CERT_PATH and VAULT_CLIENT_KEY_PATH):
+        raise ImproperlyConfigured(
+            f"VAULT_CLIENT_CERT_PATH and VAULT_CLIENT_KEY_PATH are required in the {FINTECH_PROCESS} process."
+        )

@@ -21,7 +21,9 @@ from fintech.process_keys import (
     PROCESS_SETTINGS_MODULE,
     PROCESS_VARIABLE,
     PROCESSES,
+    PROCESSES_ON_A_UNIX_SOCKET,
     PROCESSES_WITHOUT_DATABASE,
+    SOCKET_VARIABLE,
     variable_keys,
 )
 
@@ -125,6 +127,8 @@ def test_each_unit_gives_its_process_only_the_keys_its_role_holds(name):
     assert given <= PROCESS_KEYS[process], f"{name} gives {process} {sorted(given - PROCESS_KEYS[process])}"
     required = {key for key in PROCESS_KEYS[process] if KEYS[key].required}
     assert required <= given, f"{name} lacks {sorted(required - given)}"
+    for key in required:  # a certificate and its key: both
+        assert set(KEYS[key].variables[: KEYS[key].required_variables]) <= set(environment), f"{name}: {key}"
     assert set(PROCESS_REQUIRED_VARIABLES[process]) <= set(environment), name
     if process in PROCESSES_WITHOUT_DATABASE:
         assert not {v for v in environment if v.endswith("DATABASE_URL") or v in OWNER_VARIABLES}, name
@@ -227,6 +231,33 @@ def test_each_service_refuses_to_start_when_its_deploy_check_fails():
         service = all_units()[name]
         commands = service.get("ExecStartPre", []) + service.get("ExecStart", [])
         assert any(command.endswith("manage.py check --deploy --fail-level WARNING") for command in commands), name
+
+
+@pytest.mark.parametrize("process", PROCESSES_ON_A_UNIX_SOCKET)
+def test_web_and_vault_listen_on_a_socket_in_their_own_runtime_directory_only(process):
+    """What fintech.checks.process_bind_check demands at ExecStartPre (fintech.E007/E008), already in the files."""
+    service = all_units()[SERVICES[process]]
+    environment = unit_environment(service)
+
+    socket_path = Path(environment[SOCKET_VARIABLE])
+    assert service["RuntimeDirectory"] == [f"fintech-{process}"]
+    assert socket_path.parent == Path("/run") / f"fintech-{process}"
+    assert service["RuntimeDirectoryMode"] == ["0750"]  # the group (nginx's user joins it) enters; others do not
+    assert not {"BIND_ADDRESS", "PORT"} & set(environment)
+    install = (DEPLOY / "install.sh").read_text()
+    assert f"fintech-{process}" in re.search(r'^SOCKET_GROUPS="([^"]+)"', install, re.MULTILINE).group(1).split()
+
+
+def test_only_the_cert_worker_consumes_the_cert_queue_one_task_at_a_time():
+    def queues(process: str) -> tuple[list[str], list[str]]:
+        command = all_units()[SERVICES[process]]["ExecStart"][0].split()
+        return command[command.index("--queues") + 1].split(","), command
+
+    worker_queues, _ = queues("worker")
+    cert_queues, command = queues("certworker")
+
+    assert worker_queues == ["celery"]
+    assert cert_queues == ["cert"] and command[command.index("--concurrency") + 1] == "1"
 
 
 def test_the_key_table_in_deploy_readme_is_the_rule():

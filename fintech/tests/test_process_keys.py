@@ -24,6 +24,7 @@ from fintech.process_keys import (
     PROCESS_REQUIRED_VARIABLES,
     PROCESS_SETTINGS_MODULE,
     PROCESSES,
+    key_holders,
     keys_held,
     variable_keys,
 )
@@ -62,11 +63,16 @@ def _production(process: str, tmp_path: Path, **extra: str) -> subprocess.Comple
 
 def test_the_rule_names_every_process_and_only_known_keys():
     assert set(PROCESS_KEYS) == set(PROCESS_SETTINGS_MODULE) == set(PROCESS_REQUIRED_VARIABLES)
-    assert set(PROCESSES) == {"web", "worker", "beat", "vault", "ops"}
+    assert set(PROCESSES) == {"web", "worker", "certworker", "beat", "vault", "ops"}
     for keys in PROCESS_KEYS.values():
         assert keys <= set(KEYS)
     # The threat of issue 12 item 6, spelled out.
     assert {process for process, keys in PROCESS_KEYS.items() if "audit_signing_key" in keys} == {"worker"}
+    # ADR 0018: the issuing key sits in a process of its own, which holds no other private key or secret value.
+    assert {process for process, keys in PROCESS_KEYS.items() if "pki_issuing_key" in keys} == {"certworker"}
+    assert PROCESS_KEYS["certworker"] == {"pki_issuing_key", "staff_grant_verify_key"}
+    # The vault client certificate goes where the vault's service credential goes, but never to the vault itself.
+    assert set(key_holders("vault_client_certificate")) == set(key_holders("vault_service_token")) - {"vault"}
     assert not PROCESS_KEYS["vault"] & {"oidc_signing_key", "webhook_signing_key", "field_kek"}
     assert PROCESS_KEYS["beat"] == frozenset()
     assert len(variable_keys()) == sum(len(key.variables) for key in KEYS.values())  # no variable is two keys
@@ -77,7 +83,8 @@ def test_the_check_sees_every_key_in_real_settings():
     assert django_settings.FINTECH_PROCESS == ""
     held = keys_held(django_settings)
 
-    assert set(KEYS) - set(held) <= {"metrics_token", "vault_service_token_previous"}  # empty unless configured
+    # Empty unless configured; the test settings have no client certificate for the vault (no terminator in front).
+    assert set(KEYS) - set(held) <= {"metrics_token", "vault_service_token_previous", "vault_client_certificate"}
 
 
 # --- the deploy check, in this process --------------------------------------------------------------
@@ -222,6 +229,16 @@ def test_only_the_worker_may_be_the_audit_sealer(tmp_path):
     assert "AUDIT_SEALER_PROCESS=1 in the web process" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("process", "variable"), [("web", "VAULT_CLIENT_KEY_PATH"), ("worker", "VAULT_CLIENT_CERT_PATH")]
+)
+def test_production_refuses_a_vault_caller_without_its_client_certificate(tmp_path, process, variable):
+    result = _production(process, tmp_path, **{variable: ""})
+
+    assert result.returncode != 0
+    assert f"VAULT_CLIENT_CERT_PATH and VAULT_CLIENT_KEY_PATH are required in the {process} process" in result.stderr
+
+
 def test_production_refuses_a_process_without_a_role(tmp_path):
     result = _production("web", tmp_path, FINTECH_PROCESS="")
 
@@ -273,4 +290,6 @@ def test_every_procfile_process_names_its_role():
 
     named = {line.split(":", 1)[0]: re.findall(r"\bFINTECH_PROCESS=(\w+)", line) for line in lines}
 
-    assert named == {"web": ["web"], "vault": ["vault"], "worker": ["worker"], "beat": ["beat"]}
+    assert all(len(roles) == 1 and roles[0] in PROCESSES for roles in named.values()), named
+    services = {"web", "vault", "worker", "certworker", "beat"}  # a sidecar (terminator) runs as one of the roles
+    assert {name: named.get(name) for name in services} == {name: [name] for name in services}

@@ -25,6 +25,8 @@ PRODUCTION_ENV = {
     "VAULT_URL": "https://vault.internal.example",
     "VAULT_SERVICE_TOKEN": "s" * 30 + "0123456789abcdefghijklmnopqrst",
     "FIELD_KEK_DIR": "/run/secrets/field-kek",
+    "VAULT_CLIENT_CERT_PATH": "/run/secrets/vault-client.pem",
+    "VAULT_CLIENT_KEY_PATH": "/run/secrets/vault-client.key.pem",
 }
 
 
