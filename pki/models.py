@@ -93,6 +93,9 @@ class CrlPublication(models.Model):
     revoked_count = models.PositiveIntegerField()
     sha256 = models.CharField(max_length=64)  # of the DER CRL
     path = models.CharField(max_length=500)
+    # The CRL itself (public): terminators on any host read the newest from here, check its signature against
+    # the intermediate and never go back to a lower number (pki/terminator_process.py).
+    crl_pem = models.TextField(blank=True, default="")
     stale_alerted_at = models.DateTimeField(null=True, blank=True)  # "expires within 2 days" raised, once
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -13,7 +13,7 @@ import math
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from pki.models import Certificate
+from pki.models import Certificate, CrlPublication
 
 LIST_LIMIT = 1000
 
@@ -54,3 +54,10 @@ def certificate_newest_of(*, serial: str) -> Certificate | None:
             return row
         row = Certificate.objects.get(pk=row.replaced_by_id)
     return row
+
+
+def crl_newest_pem() -> str:
+    """The newest published CRL's PEM ("" when none is stored): the same on every host, unlike a local file."""
+    return (
+        CrlPublication.objects.exclude(crl_pem="").order_by("-number").values_list("crl_pem", flat=True).first() or ""
+    )

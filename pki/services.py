@@ -257,6 +257,7 @@ def crl_publish(*, now: dt.datetime | None = None) -> CrlPublication:
             revoked_count=len(revoked),
             sha256=hashlib.sha256(crl.public_bytes(serialization.Encoding.DER)).hexdigest(),
             path=str(path),
+            crl_pem=crl.public_bytes(serialization.Encoding.PEM).decode(),
         )
 
 

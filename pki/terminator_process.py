@@ -6,8 +6,10 @@ cert worker nor beat may touch nginx (another process, in production another
 unit). So this process watches the two things that change under it, every
 PKI_TERMINATOR_POLL_SECONDS:
 
-* the CRL file the cert worker publishes (PKI_CRL_PATH, replaced atomically after
-  every revocation and daily): a new SHA-256 means a new CRL;
+* the CRL the cert worker publishes after every revocation and daily (the newest
+  `CrlPublication` row, so terminators on other hosts see it too; the file
+  PKI_CRL_PATH before rows held it): a new SHA-256 means a new CRL, and its
+  number may only grow;
 * its server certificate's `Certificate` row: a renewal (same key pair) sets
   `replaced_by`, so the newest certificate of the chain is served.
 
@@ -42,7 +44,7 @@ from django.db import close_old_connections
 from pki import ca
 from pki.dev_certificates import VAULT_SERVER, certificate_read, public_key_der
 from pki.models import Certificate
-from pki.selectors import certificate_newest_of
+from pki.selectors import certificate_newest_of, crl_newest_pem
 from pki.terminator import NGINX_CONF, TerminatorFiles, nginx_check, nginx_command, nginx_reload, terminator_write
 
 logger = logging.getLogger(__name__)
@@ -71,6 +73,7 @@ class Terminator:
     client_certificate: str = "required"  # pki.terminator.CLIENT_CERTIFICATE_MODES
     served_serial: str = ""
     crl_sha256: str = ""
+    crl_number: int = 0  # never goes back: an older CRL replayed would un-revoke
     process: subprocess.Popen | None = field(default=None, repr=False)
 
 
@@ -103,15 +106,27 @@ def partner_terminator(prefix: Path | None = None) -> Terminator:
     )
 
 
-def _crl_checked(crl_pem: bytes) -> bytes:
-    """The CRL if the current intermediate signed it and it is not stale; ValueError otherwise."""
+def _crl_source(terminator: Terminator) -> bytes:
+    """The newest CRL the cert worker published: from the database, so a terminator on any host sees it (the
+    file PKI_CRL_PATH is only on the cert worker's host); the file when no row holds one (before pki 0002)."""
+    pem = crl_newest_pem()
+    return pem.encode() if pem else terminator.crl_path.read_bytes()
+
+
+def _crl_checked(crl_pem: bytes, *, not_below: int = 0) -> int:
+    """The CRL's number if the current intermediate signed it, it is not stale and its number is not below
+    `not_below`; ValueError otherwise. Whoever can write the database cannot forge a CRL (no issuing key) nor
+    bring back an older one, which would un-revoke what was revoked since."""
     crl = x509.load_pem_x509_crl(crl_pem)
     issuing = x509.load_pem_x509_certificate(Path(settings.PKI_ISSUING_CERT_PATH).read_bytes())
     if crl.issuer != issuing.subject or not crl.is_signature_valid(issuing.public_key()):
         raise ValueError("the CRL is not signed by the current issuing CA")
     if crl.next_update_utc is None or crl.next_update_utc <= dt.datetime.now(dt.UTC):
         raise ValueError("the CRL is past its nextUpdate")
-    return crl_pem
+    number = crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+    if number < not_below:
+        raise ValueError(f"the CRL's number {number} is below the one served ({not_below}): an older CRL")
+    return number
 
 
 def _newest_certificate(key_pem: bytes, serial: str) -> Certificate | None:
@@ -166,13 +181,14 @@ def terminator_start(terminator: Terminator) -> None:
     serial = ca.serial_hex(certificate)
     newest = _newest_certificate(key_pem, serial)
     leaf_pem = newest.certificate_pem if newest else ca.certificate_pem(certificate)
-    crl_pem = _crl_checked(terminator.crl_path.read_bytes())
+    crl_pem = _crl_source(terminator)
+    crl_number = _crl_checked(crl_pem)
     _write(terminator, _files(terminator, leaf_pem=leaf_pem, crl_pem=crl_pem))
     check = nginx_check(terminator.prefix)
     if check.returncode != 0:
         raise TerminatorError(f"nginx -t refused {terminator.prefix / NGINX_CONF}: {check.stderr.strip()}")
     terminator.served_serial = newest.serial if newest else serial
-    terminator.crl_sha256 = hashlib.sha256(crl_pem).hexdigest()
+    terminator.crl_sha256, terminator.crl_number = hashlib.sha256(crl_pem).hexdigest(), crl_number
     host, _, port = terminator.listen.rpartition(":")
     with socket.socket() as probe:  # else the probe below would take another server's answer for nginx's
         if probe.connect_ex((host, int(port))) == 0:
@@ -203,10 +219,10 @@ def terminator_poll(terminator: Terminator) -> bool:
     keeps serving what it served (the next poll tries again)."""
     close_old_connections()  # a long-running process: a connection the database dropped is replaced
     try:
-        crl_pem = terminator.crl_path.read_bytes()
-        crl_sha256 = hashlib.sha256(crl_pem).hexdigest()
+        crl_pem = _crl_source(terminator)
+        crl_sha256, crl_number = hashlib.sha256(crl_pem).hexdigest(), terminator.crl_number
         if crl_sha256 != terminator.crl_sha256:
-            _crl_checked(crl_pem)
+            crl_number = _crl_checked(crl_pem, not_below=terminator.crl_number)
         newest = _newest_certificate(terminator.server_key_path.read_bytes(), terminator.served_serial)
     except Exception:
         logger.exception("terminator: cannot read the CRL or its certificate; still serving the previous ones")
@@ -230,7 +246,7 @@ def terminator_poll(terminator: Terminator) -> bool:
     if newest is not None:
         changed.update(previous_serial=terminator.served_serial, serial=newest.serial)
         terminator.served_serial = newest.serial
-    terminator.crl_sha256 = crl_sha256
+    terminator.crl_sha256, terminator.crl_number = crl_sha256, crl_number
     logger.info("terminator: reloaded", extra=changed)
     return True
 

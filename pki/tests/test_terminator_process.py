@@ -23,6 +23,7 @@ from cryptography import x509
 from conftest import free_port
 from pki import services
 from pki.dev_certificates import API_VAULT_CLIENT, CA_BUNDLE, VAULT_SERVER, dev_certificates_ensure
+from pki.models import CrlPublication
 from pki.terminator import nginx_binary
 from pki.terminator_process import Terminator, terminator_poll, terminator_start, terminator_stop
 
@@ -137,7 +138,8 @@ def test_a_crl_that_is_not_one_is_logged_and_the_previous_configuration_keeps_se
     terminator, tls = sidecar
     client = (str(API_VAULT_CLIENT.certificate_path(tls)), str(API_VAULT_CLIENT.key_path(tls)))
     served_crl = (terminator.prefix / "crl.pem").read_bytes()
-    Path(settings.PKI_CRL_PATH).write_bytes(b"not a CRL\n")
+    newest = CrlPublication.objects.order_by("-number").first()
+    CrlPublication.objects.filter(pk=newest.pk).update(crl_pem="not a CRL\n")  # with the database login alone
 
     with caplog.at_level(logging.ERROR, logger="pki.terminator_process"):
         reloaded = terminator_poll(terminator)
@@ -164,3 +166,25 @@ def test_a_configuration_nginx_refuses_is_logged_put_back_and_the_previous_one_k
     assert {name: (terminator.prefix / name).read_bytes() for name in served} == served
     assert terminator.process.poll() is None
     assert _status(terminator, tls, client) == 200
+
+
+def test_an_older_crl_brought_back_through_the_database_does_not_un_revoke(sidecar, tmp_path, caplog):
+    """The database login cannot forge a CRL (no issuing key), but it could copy an older genuine one into a newer
+    row: the terminator refuses a CRL number lower than the one it serves, and the revoked client stays out."""
+    terminator, tls = sidecar
+    before = CrlPublication.objects.order_by("-number").first()
+    serial, revoked = _client(tmp_path, "soon-revoked")
+    services.certificate_revoke(serial=serial, reason="keyCompromise", operator=None)
+    assert terminator_poll(terminator) is True
+    _until(lambda: _status(terminator, tls, revoked) == 400)
+    newest = CrlPublication.objects.order_by("-number").first()
+    CrlPublication.objects.create(
+        number=newest.number + 1, this_update=newest.this_update, next_update=newest.next_update,
+        revoked_count=0, sha256=before.sha256, path=before.path, crl_pem=before.crl_pem,
+    )  # fmt: skip
+
+    with caplog.at_level(logging.ERROR, logger="pki.terminator_process"):
+        assert terminator_poll(terminator) is False
+
+    assert "below the one served" in caplog.text
+    assert _status(terminator, tls, revoked) == 400
