@@ -9,7 +9,8 @@ Why nginx writes it this way:
   certificate never reaches the application.
 * Headers that carry the verified certificate are set by nginx on every
   request (`proxy_set_header` replaces what a client sent), so nothing behind
-  it can be told a certificate it did not see.
+  it can be told a certificate it did not see; so is X-Request-ID (nginx's own
+  id), since the application believes the socket's forwarding headers.
 * The vault's service token stays as the second factor: nginx forwards the
   `Authorization` header untouched.
 * A CRL or certificate change is picked up by `nginx -s reload`, which drains
@@ -53,7 +54,7 @@ http {{
         ssl_protocols TLSv1.3;
         ssl_certificate {prefix}/server.pem;
         ssl_certificate_key {prefix}/server.key;
-{client_auth}        ssl_session_tickets off;
+{client_auth}{client_services}        ssl_session_tickets off;
         client_max_body_size 1m;
         location / {{
             proxy_pass {upstream};
@@ -62,6 +63,7 @@ http {{
             proxy_set_header X-Forwarded-Proto https;
             proxy_set_header X-Client-Verify $ssl_client_verify;
             proxy_set_header X-Client-Cert $ssl_client_escaped_cert;
+            proxy_set_header X-Request-ID $request_id;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
         }}
@@ -108,11 +110,18 @@ def terminator_write(
     files: TerminatorFiles,
     client_certificate: str = "required",
     worker_user: str = "",
+    client_services: tuple[str, ...] = (),
 ) -> Path:
     """Write the configuration and its files under `prefix` (keys 0600); returns the configuration's path.
 
     `client_certificate` is one of CLIENT_CERTIFICATE_MODES; TLS 1.3 and the headers are the same in each.
-    `worker_user`: the user nginx's workers run as when it is started as root (nginx's default is `nobody`)."""
+    `worker_user`: the user nginx's workers run as when it is started as root (nginx's default is `nobody`).
+    `client_services` ("required" mode): only leaves issued for these services (the OU `cert_issue` writes) get
+    through; any other certificate of the platform CA (another service's, a server's) gets 403."""
+    if any(not service.replace("-", "").replace("_", "").isalnum() for service in client_services):
+        raise ValueError("client_services are service names: letters, digits, '-' and '_'")
+    if client_services and client_certificate != "required":
+        raise ValueError("client_services restricts verified platform certificates: client_certificate='required'")
     if worker_user and not worker_user.replace("-", "").replace("_", "").isalnum():
         raise ValueError("worker_user must be a user name")
     if client_certificate not in CLIENT_CERTIFICATE_MODES:
@@ -137,6 +146,11 @@ def terminator_write(
             upstream=upstream,
             client_auth=client_auth,
             worker_user=f"user {worker_user};\n" if worker_user else "",
+            client_services=(
+                f'        if ($ssl_client_s_dn !~ "(^|,)OU=({"|".join(client_services)})(,|$)") {{ return 403; }}\n'
+                if client_services
+                else ""
+            ),
         )
     )
     return conf

@@ -42,7 +42,7 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from pki import ca
-from pki.dev_certificates import VAULT_SERVER, certificate_read, public_key_der
+from pki.dev_certificates import certificate_read, public_key_der
 from pki.models import Certificate
 from pki.selectors import certificate_newest_of, crl_newest_pem
 from pki.terminator import NGINX_CONF, TerminatorFiles, nginx_check, nginx_command, nginx_reload, terminator_write
@@ -71,6 +71,7 @@ class Terminator:
     crl_path: Path
     server_name: str = "localhost"
     client_certificate: str = "required"  # pki.terminator.CLIENT_CERTIFICATE_MODES
+    client_services: tuple[str, ...] = ()  # "required": only leaves of these services (pki.terminator)
     served_serial: str = ""
     crl_sha256: str = ""
     crl_number: int = 0  # never goes back: an older CRL replayed would un-revoke
@@ -78,29 +79,31 @@ class Terminator:
 
 
 def vault_terminator(prefix: Path | None = None) -> Terminator:
-    """The vault listener of `make run` from settings: mutual TLS on PKI_TERMINATOR_VAULT_LISTEN."""
-    directory = Path(settings.PKI_TLS_DIR)
+    """The vault listener from settings: mutual TLS on PKI_TERMINATOR_VAULT_LISTEN in front of
+    PKI_TERMINATOR_VAULT_UPSTREAM, with the server certificate and key at PKI_TERMINATOR_CERT_PATH and
+    PKI_TERMINATOR_KEY_PATH (dev: tls_dev_certificates' files; production: credentials of its unit)."""
     return Terminator(
-        prefix=prefix or directory / "nginx-vault",
+        prefix=prefix or Path(settings.PKI_TLS_DIR) / "nginx-vault",
         listen=settings.PKI_TERMINATOR_VAULT_LISTEN,
         upstream=settings.PKI_TERMINATOR_VAULT_UPSTREAM,
-        server_certificate_path=VAULT_SERVER.certificate_path(directory),
-        server_key_path=VAULT_SERVER.key_path(directory),
+        server_certificate_path=Path(settings.PKI_TERMINATOR_CERT_PATH),
+        server_key_path=Path(settings.PKI_TERMINATOR_KEY_PATH),
         crl_path=Path(settings.PKI_CRL_PATH),
+        client_services=tuple(settings.PKI_TERMINATOR_VAULT_CLIENT_SERVICES),
     )
 
 
 def partner_terminator(prefix: Path | None = None) -> Terminator:
-    """The partners' listener of `make run` (RFC 8705): any client certificate asked for and passed on ("pinned"),
-    in front of the web role's Unix socket, where the application believes the certificate header
-    (fintech/middleware/client_certificate.py). Served with the same dev server certificate (localhost)."""
-    directory = Path(settings.PKI_TLS_DIR)
+    """The partners' listener (RFC 8705) on PKI_TERMINATOR_PARTNER_LISTEN: any client certificate asked for and
+    passed on ("pinned"), in front of the web role's Unix socket (PKI_TERMINATOR_WEB_SOCKET), where the application
+    believes the certificate header (fintech/middleware/client_certificate.py). Served with the same server
+    certificate and key as the vault's listener (PKI_TERMINATOR_CERT_PATH, PKI_TERMINATOR_KEY_PATH)."""
     return Terminator(
-        prefix=prefix or directory / "nginx-partners",
+        prefix=prefix or Path(settings.PKI_TLS_DIR) / "nginx-partners",
         listen=settings.PKI_TERMINATOR_PARTNER_LISTEN,
         upstream=f"http://unix:{settings.PKI_TERMINATOR_WEB_SOCKET}:",
-        server_certificate_path=VAULT_SERVER.certificate_path(directory),
-        server_key_path=VAULT_SERVER.key_path(directory),
+        server_certificate_path=Path(settings.PKI_TERMINATOR_CERT_PATH),
+        server_key_path=Path(settings.PKI_TERMINATOR_KEY_PATH),
         crl_path=Path(settings.PKI_CRL_PATH),
         client_certificate="pinned",
     )
@@ -161,7 +164,7 @@ def _write(terminator: Terminator, files: TerminatorFiles) -> None:
     terminator_write(
         terminator.prefix, listen=terminator.listen, server_name=terminator.server_name,
         upstream=terminator.upstream, files=files, client_certificate=terminator.client_certificate,
-        worker_user=_dev_worker_user(),
+        worker_user=_dev_worker_user(), client_services=terminator.client_services,
     )  # fmt: skip
 
 

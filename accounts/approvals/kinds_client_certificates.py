@@ -81,7 +81,7 @@ def _pin_create(application, approval, certificate, pem: str, x5t: str) -> None:
         not_after=certificate.not_valid_after_utc,
         approval_public_id=approval.public_id,
         mac=pin_mac(
-            client_id=application.client_id, x5t=x5t, approval_public_id=approval.public_id,
+            application=application, x5t=x5t, approval_public_id=approval.public_id,
             not_after=certificate.not_valid_after_utc,
         ),
     )  # fmt: skip

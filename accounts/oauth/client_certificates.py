@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
+import logging
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
@@ -34,6 +35,7 @@ from fintech.macs import row_mac_matches, row_mac_of
 from fintech.middleware.client_certificate import x5t_s256
 from fintech.problems import DomainError
 
+logger = logging.getLogger(__name__)
 MAC_SALT = "accounts.oauth.client_certificate/1"
 SELF_SIGNED_TLS_CLIENT_AUTH = "self_signed_tls_client_auth"
 MAX_PEM_LENGTH = 8_192
@@ -46,12 +48,14 @@ class ClientCertificateRefused(DomainError):
     title = "This certificate cannot be pinned to a client."
 
 
-def _mac_values(client_id: str, x5t: str, approval_public_id, not_after: dt.datetime) -> list:
-    return [client_id, x5t, str(approval_public_id), not_after.isoformat()]
+def _mac_values(application: Application, x5t: str, approval_public_id, not_after: dt.datetime) -> list:
+    """The row's client by primary key AND client id: tokens, API keys and policies hang on the key, so swapping
+    two clients' ids (database login) must not carry a pin over to the other client's row."""
+    return [application.pk, application.client_id, x5t, str(approval_public_id), not_after.isoformat()]
 
 
-def pin_mac(*, client_id: str, x5t: str, approval_public_id, not_after: dt.datetime) -> str:
-    return row_mac_of(MAC_SALT, _mac_values(client_id, x5t, approval_public_id, not_after))
+def pin_mac(*, application: Application, x5t: str, approval_public_id, not_after: dt.datetime) -> str:
+    return row_mac_of(MAC_SALT, _mac_values(application, x5t, approval_public_id, not_after))
 
 
 def client_certificate_parse(pem: str, *, now: dt.datetime | None = None) -> x509.Certificate:
@@ -96,8 +100,27 @@ def pinned_certificate_of(application: Application) -> OAuthClientCertificate | 
     pin = OAuthClientCertificate.objects.filter(application=application).first()
     if pin is None:
         return None
-    values = _mac_values(application.client_id, pin.x5t_s256, pin.approval_public_id, pin.not_after)
-    return pin if row_mac_matches(pin.mac, MAC_SALT, values) else None
+    values = _mac_values(application, pin.x5t_s256, pin.approval_public_id, pin.not_after)
+    if row_mac_matches(pin.mac, MAC_SALT, values):
+        return pin
+    _pin_refusal_record(application, pin)
+    return None
+
+
+def _pin_refusal_record(application: Application, pin: OAuthClientCertificate) -> None:
+    """A pin row written or changed outside the four-eyes path: refused, and said loudly (log, audit trail)."""
+    from audit.models import AuditEvent
+    from audit.services.events import Actor, audit_event_record
+
+    logger.error("client certificate pin fails its MAC: refused", extra={"client_id": application.client_id})
+    audit_event_record(
+        event_type="oauth.client_certificate_mac_invalid",
+        outcome=AuditEvent.Outcome.DENIED,
+        actor=Actor(),  # nobody the platform authorized wrote it
+        object_type="oauth.client",
+        object_id=application.client_id,
+        payload={"claimed_x5t_s256": pin.x5t_s256},
+    )
 
 
 def has_certificate_pin(application: Application) -> bool:

@@ -81,6 +81,17 @@ def _parse_time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
+def _server_side(request) -> dict:
+    """What this validator keeps on an oauthlib request between its steps, where no client can write it.
+
+    oauthlib's `Request.__getattr__` answers any missing attribute with the request parameter of that name, so
+    `getattr(request, "fintech_...")` would read a value the client sent in the body. The request's own
+    `__dict__` is never reached that way. The authorize view's credentials (`fintech_auth`) are set by oauthlib
+    with setattr, so they are in it too.
+    """
+    return request.__dict__
+
+
 class FintechOAuth2Validator(OAuth2Validator):
     def _load_application(self, client_id, request):
         """No lookup for an id that cannot be one: NUL bytes (PostgreSQL refuses them: a 500) or over the column's
@@ -107,7 +118,7 @@ class FintechOAuth2Validator(OAuth2Validator):
             application = self._load_application(request.client_id, request)
             if application is None or not client_authenticated_by_certificate(application, presented):
                 return False
-            request.fintech_x5t_s256 = presented  # its tokens are bound to this certificate
+            _server_side(request)["fintech_x5t_s256"] = presented  # its tokens are bound to this certificate
             return True
         authenticated = super().authenticate_client(request, *args, **kwargs)
         if authenticated and has_certificate_pin(request.client):
@@ -121,7 +132,7 @@ class FintechOAuth2Validator(OAuth2Validator):
         with transaction.atomic():  # a code without its MAC would only be refused: never one without the other
             grant = super()._create_authorization_code(request, code, expires)
             grant_macs_store([grant])  # DOT creates codes nowhere else
-        context = getattr(request, "fintech_auth", None) or {}
+        context = _server_side(request).get("fintech_auth") or {}
         get_redis().set(_code_key("grant", code["code"]), json.dumps(context), ex=GRANT_CONTEXT_TTL_SECONDS)
         return grant
 
@@ -143,7 +154,7 @@ class FintechOAuth2Validator(OAuth2Validator):
         valid = super().validate_code(client_id, code, client, request, *args, **kwargs)
         if valid:
             raw = get_redis().get(_code_key("grant", code))
-            request.fintech_auth = json.loads(raw) if raw else {}
+            _server_side(request)["fintech_auth"] = json.loads(raw) if raw else {}
         return valid
 
     def _revoke_tokens_of_replayed_code(self, code, client, request) -> None:
@@ -165,7 +176,7 @@ class FintechOAuth2Validator(OAuth2Validator):
 
     def invalidate_authorization_code(self, client_id, code, request, *args, **kwargs):
         super().invalidate_authorization_code(client_id, code, request, *args, **kwargs)
-        issued = getattr(request, "fintech_issued", {})
+        issued = _server_side(request).get("fintech_issued", {})
         get_redis().set(_code_key("used", code), json.dumps(issued), ex=USED_CODE_TTL_SECONDS)
         get_redis().delete(_code_key("grant", code))
 
@@ -177,20 +188,23 @@ class FintechOAuth2Validator(OAuth2Validator):
         # row as stored, so it also covers DOT's path that rewrites an existing token in place.
         access = list(AccessToken.objects.filter(token_checksum=token_checksum(token["access_token"])))
         # Bound to the client's certificate when it authenticated with one (RFC 8705 §3), under the MAC.
-        access_token_macs_store(access, x5t_s256=getattr(request, "fintech_x5t_s256", ""))
+        access_token_macs_store(access, x5t_s256=_server_side(request).get("fintech_x5t_s256", ""))
         access_ids = [row.id for row in access]
         family = None
         if token.get("refresh_token"):
             checksum = token_checksum(token["refresh_token"])
             family = RefreshToken.objects.filter(token_checksum=checksum).values_list("token_family", flat=True).first()
-        request.fintech_issued = {"access_token_ids": access_ids, "token_family": str(family) if family else None}
-        rotated = getattr(request, "fintech_verified_refresh_token_id", None)
+        _server_side(request)["fintech_issued"] = {
+            "access_token_ids": access_ids,
+            "token_family": str(family) if family else None,
+        }
+        rotated = _server_side(request).get("fintech_verified_refresh_token_id")
         if rotated is not None:
             # DOT revoked the refresh token it rotated out (verified and locked by validate_refresh_token):
             # its MAC now covers the revoked row, so the live one it was can no longer be restored.
             refresh_token_macs_store(RefreshToken.objects.filter(pk=rotated, revoked__isnull=False))
         if family and request.grant_type == "authorization_code" and request.user is not None:
-            context = getattr(request, "fintech_auth", {}) or {}
+            context = _server_side(request).get("fintech_auth") or {}
             session, created = OAuthSession.objects.get_or_create(
                 token_family=family,
                 defaults={
@@ -258,7 +272,7 @@ class FintechOAuth2Validator(OAuth2Validator):
         if timezone.now() - session.authenticated_at > timedelta(seconds=settings.OAUTH_REFRESH_TOKEN_ABSOLUTE_SECONDS):
             RefreshToken.revoke_family(token.token_family)
             return False
-        request.fintech_verified_refresh_token_id = token.pk
+        _server_side(request)["fintech_verified_refresh_token_id"] = token.pk
         return True
 
     # --- scopes: detokenization only for clients staff allowed it, openid only with a key ---------
@@ -286,7 +300,7 @@ class FintechOAuth2Validator(OAuth2Validator):
         return claims
 
     def get_additional_claims(self, request):
-        context = getattr(request, "fintech_auth", None) or {}
+        context = _server_side(request).get("fintech_auth") or {}
         mfa = bool(context.get("mfa_verified_at"))
         return {
             "acr": "urn:fintech:acr:mfa" if mfa else "urn:fintech:acr:password",

@@ -186,6 +186,24 @@ def test_a_pin_written_with_the_database_login_authenticates_nobody(client):
         not_after=certificate.not_valid_after_utc, approval_public_id=uuid.uuid4(), mac="0" * 64,
     )  # fmt: skip
     assert token_with(client, application, pem).status_code == 401
+    refused = AuditEvent.objects.get(event_type="oauth.client_certificate_mac_invalid")
+    assert refused.object_id == application.client_id
+
+
+def test_swapping_two_clients_ids_with_the_database_login_does_not_carry_a_pin_over(client):
+    """The pin's MAC names the client row, not only its id: the row the tokens, keys and policies hang on."""
+    from oauth2_provider.models import Application
+
+    pinned, _ = partner_client()
+    other, _ = partner_client()
+    _, pem = self_signed("swap.example")
+    pin(pinned, pem)
+    pinned_id, other_id = pinned.client_id, other.client_id
+    Application.objects.filter(pk=pinned.pk).update(client_id="swap-tmp")
+    Application.objects.filter(pk=other.pk).update(client_id=pinned_id)
+    Application.objects.filter(pk=pinned.pk).update(client_id=other_id)
+
+    assert token_with(client, Application.objects.get(pk=pinned.pk), pem).status_code == 401
 
 
 def test_removing_the_pin_cuts_the_partner_off_and_ends_its_bound_tokens(client, partner):
@@ -329,3 +347,20 @@ def _rsa_1024_pem() -> str:
         .not_valid_after(now + dt.timedelta(days=30)).sign(key, hashes.SHA256())
     )  # fmt: skip
     return certificate.public_bytes(serialization.Encoding.PEM).decode()
+
+
+@pytest.mark.parametrize("field", ["META", "fintech_x5t_s256", "fintech_verified_refresh_token_id", "fintech_auth"])
+def test_request_parameters_never_stand_in_for_what_the_server_decided(client, field):
+    """oauthlib answers a missing attribute with the request parameter of that name: none of ours can be one."""
+    application, secret = partner_client(can_introspect=True)
+    certificate, _ = self_signed("chosen.example")
+    issued = client.post(
+        "/o/token/", {"grant_type": "client_credentials", "scope": "accounts:read", field: x5t_s256(certificate)},
+        HTTP_AUTHORIZATION=basic_auth(application.client_id, secret),
+    )  # fmt: skip
+    assert issued.status_code == 200, issued.content
+    seen = client.post(
+        "/o/introspect/", {"token": issued.json()["access_token"]},
+        HTTP_AUTHORIZATION=basic_auth(application.client_id, secret),
+    ).json()  # fmt: skip
+    assert seen["active"] is True and "cnf" not in seen

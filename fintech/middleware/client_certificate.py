@@ -77,8 +77,10 @@ class ClientCertificateMiddleware:
 
 def request_x5t_s256(request) -> str:
     """The thumbprint of the certificate the request's TLS connection presented; "" when none (or not believed)."""
-    meta = getattr(request, "META", None)
-    if meta is None:  # an oauthlib request: DOT copied META into its headers
-        headers = getattr(request, "headers", None) or {}
-        return headers.get(TLS_CLIENT_X5T_S256, "") or ""
-    return meta.get(TLS_CLIENT_X5T_S256, "") or ""
+    if isinstance(request, HttpRequest):
+        return request.META.get(TLS_CLIENT_X5T_S256, "") or ""
+    # An oauthlib request: DOT copied META into its headers. Read from its __dict__ only: oauthlib answers any
+    # missing attribute with the request parameter of that name, which the client writes.
+    headers = request.__dict__.get("headers") or {}
+    value = headers.get(TLS_CLIENT_X5T_S256, "")
+    return value if isinstance(value, str) else ""

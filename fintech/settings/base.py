@@ -527,19 +527,47 @@ PKI_TASK_TIMEOUT_SECONDS = env.int("PKI_TASK_TIMEOUT_SECONDS", default=60)
 # `tls_dev_certificates` issues for it in dev (pki/dev_certificates.py). ---
 # Dev/test: the terminator's server certificate, the API role's vault client certificate and the CA bundle.
 PKI_TLS_DIR = env.str("PKI_TLS_DIR", default="") or str(VAR_DIR / "tls")
-# Where nginx listens for the vault role (mutual TLS), and the vault's own plain-HTTP loopback port behind it.
+# The terminator's server certificate (leaf then chain) and its key: the key `terminator_server_key` of
+# fintech/process_keys.py, the terminator process's alone ("" in every other). Dev/test: the files
+# tls_dev_certificates writes (pki/dev_certificates.py's VAULT_SERVER, "vault-server"); production: credentials.
+_HOLDS_TERMINATOR_SERVER_KEY = process_holds("terminator_server_key")
+PKI_TERMINATOR_CERT_PATH = (
+    (env.str("PKI_TERMINATOR_CERT_PATH", default="") or str(Path(PKI_TLS_DIR) / "vault-server.pem"))
+    if _HOLDS_TERMINATOR_SERVER_KEY
+    else ""
+)
+PKI_TERMINATOR_KEY_PATH = (
+    (env.str("PKI_TERMINATOR_KEY_PATH", default="") or str(Path(PKI_TLS_DIR) / "vault-server.key"))
+    if _HOLDS_TERMINATOR_SERVER_KEY
+    else ""
+)
+# Where nginx listens for the vault role (mutual TLS, HOST:PORT), and the vault behind it: dev, its plain-HTTP
+# loopback port; production, its Unix socket (http://unix:/run/fintech-vault/vault.sock:).
 VAULT_TLS_PORT = env.int("VAULT_TLS_PORT", default=8443)
-PKI_TERMINATOR_VAULT_LISTEN = f"127.0.0.1:{VAULT_TLS_PORT}"
-PKI_TERMINATOR_VAULT_UPSTREAM = f"http://127.0.0.1:{env.int('VAULT_PORT', default=8001)}"
+PKI_TERMINATOR_VAULT_LISTEN = env.str("PKI_TERMINATOR_VAULT_LISTEN", default="") or f"127.0.0.1:{VAULT_TLS_PORT}"
+PKI_TERMINATOR_VAULT_UPSTREAM = (
+    env.str("PKI_TERMINATOR_VAULT_UPSTREAM", default="") or f"http://127.0.0.1:{env.int('VAULT_PORT', default=8001)}"
+)
 # How often the terminator looks for a new CRL or a renewed server certificate: a revocation takes effect within
 # this plus the reload (issue 14 asks for 60 s).
 PKI_TERMINATOR_POLL_SECONDS = env.int("PKI_TERMINATOR_POLL_SECONDS", default=10)
+# The services (the `cert_issue SERVICE` name, the certificate's OU) whose platform certificates the vault's listener
+# lets through: every other leaf of the platform CA (a server's, another service's) gets 403 from nginx.
+PKI_TERMINATOR_VAULT_CLIENT_SERVICES = env.list("PKI_TERMINATOR_VAULT_CLIENT_SERVICES", default=["api-vault-client"])
 if not 1 <= PKI_TERMINATOR_POLL_SECONDS <= 50:
     raise ImproperlyConfigured("PKI_TERMINATOR_POLL_SECONDS must be 1-50: a revocation must bite within 60 s")
 # The partners' mTLS listener (RFC 8705, "pinned" client certificates) in front of the web role's Unix socket.
 API_MTLS_PORT = env.int("API_MTLS_PORT", default=8444)
-PKI_TERMINATOR_PARTNER_LISTEN = f"127.0.0.1:{API_MTLS_PORT}"
-PKI_TERMINATOR_WEB_SOCKET = str(Path(env.str("WEB_UNIX_SOCKET", default="") or VAR_DIR / "run" / "web.sock").resolve())
+PKI_TERMINATOR_PARTNER_LISTEN = env.str("PKI_TERMINATOR_PARTNER_LISTEN", default="") or f"127.0.0.1:{API_MTLS_PORT}"
+# The web role's socket behind it: PKI_TERMINATOR_WEB_SOCKET (production: /run/fintech-web/web.sock), else the web's
+# own WEB_UNIX_SOCKET (dev: the Procfile's var/run/web.sock).
+PKI_TERMINATOR_WEB_SOCKET = str(
+    Path(
+        env.str("PKI_TERMINATOR_WEB_SOCKET", default="")
+        or env.str("WEB_UNIX_SOCKET", default="")
+        or VAR_DIR / "run" / "web.sock"
+    ).resolve()
+)
 # --- end of the terminator's block ---
 AUDIT_SEAL_BATCH_SIZE = env.int("AUDIT_SEAL_BATCH_SIZE", default=1000)
 AUDIT_SEAL_MAX_BATCHES_PER_RUN = env.int("AUDIT_SEAL_MAX_BATCHES_PER_RUN", default=50)

@@ -90,7 +90,7 @@ def terminator(tmp_path, vault_live):
     port = free_port()
     prefix = tmp_path / "nginx"
     terminator_write(
-        prefix, listen=f"127.0.0.1:{port}", server_name="localhost", upstream=vault_live.url,
+        prefix, listen=f"127.0.0.1:{port}", server_name="localhost", upstream=vault_live.url, client_services=("api",),
         files=TerminatorFiles(server_chain_pem=_pem(server) + ca.chain_pem(), server_key_pem=server_key,
                               client_ca_pem=ca.chain_pem(), crl_pem=_crl(issuing, number=1)),
     )  # fmt: skip
@@ -118,6 +118,9 @@ def test_only_a_current_platform_certificate_gets_through(terminator, tmp_path):
     assert _get(terminator).status_code == 400  # "No required SSL certificate was sent"
     assert _get(terminator, cert=_foreign_client(tmp_path)).status_code == 400
     assert _get(terminator, cert=expired).status_code == 400
+    # The platform's, but another service's (here a server certificate): not a client of this listener.
+    server_leaf = _files(tmp_path, "server", *_leaf(issuing, "vault-terminator", "vault.internal.example"))
+    assert _get(terminator, cert=server_leaf).status_code == 403
 
     revoked_cert, revoked_key = _leaf(issuing, "api", "api.internal.example")
     revoked = _files(tmp_path, "revoked", revoked_cert, revoked_key)
@@ -165,7 +168,9 @@ def test_what_the_application_is_told_about_a_certificate_comes_from_nginx_alone
 
     class Echo(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
-            body = json.dumps({k: self.headers.get(k) for k in ("X-Client-Verify", "X-Client-Cert")}).encode()
+            body = json.dumps(
+                {k: self.headers.get(k) for k in ("X-Client-Verify", "X-Client-Cert", "X-Request-ID")}
+            ).encode()
             self.send_response(200)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
@@ -181,7 +186,7 @@ def test_what_the_application_is_told_about_a_certificate_comes_from_nginx_alone
     bundle = tmp_path / "platform-ca.pem"
     bundle.write_text(ca.chain_pem())
     client = _files(tmp_path, "client", *_leaf(issuing, "partner", "partner.internal.example"))
-    forged = {"X-Client-Verify": "SUCCESS", "X-Client-Cert": "forged"}
+    forged = {"X-Client-Verify": "SUCCESS", "X-Client-Cert": "forged", "X-Request-ID": "forged-id"}
     try:
         for required in (True, False):
             port = free_port()
@@ -200,6 +205,7 @@ def test_what_the_application_is_told_about_a_certificate_comes_from_nginx_alone
             finally:
                 process.terminate()
                 process.wait(timeout=10)
+            assert seen["X-Request-ID"] != "forged-id" and len(seen["X-Request-ID"]) == 32  # nginx's $request_id
             if required:
                 assert seen["X-Client-Verify"] == "SUCCESS" and seen["X-Client-Cert"].startswith("-----BEGIN")
             else:
