@@ -14,7 +14,7 @@ UNITS=/etc/systemd/system
 SOURCE=$(cd "$(dirname "$0")/.." && pwd)
 
 # One OS user (and group of the same name) per process; none has a shell or a home.
-PROCESSES="web worker certworker beat vault ops"
+PROCESSES="web worker certworker beat vault ops terminator"
 
 # Private key files, delivered by systemd as credentials (LoadCredential=) to the units that list them:
 # root:root 0600 in $ETC/credentials/, which only root can enter. No service user reads them directly.
@@ -28,6 +28,8 @@ vault-client-web.pem            vault_client_certificate
 vault-client-web.key.pem        vault_client_certificate
 vault-client-worker.pem         vault_client_certificate
 vault-client-worker.key.pem     vault_client_certificate
+terminator-server.pem           terminator_server_key
+terminator-server.key.pem       terminator_server_key
 "
 
 # Key rings a process writes (rotation), in its own state directory: owned by its user, 0700, files 0600.
@@ -40,12 +42,17 @@ vault     vault_kek   /var/lib/fintech-vault/vault-kek
 # Public keys: readable by everyone (they prove, they sign nothing).
 PUBLIC_KEYS="audit-verify-key.pem staff-grant-verify-key.pem"
 
-# nginx (the public proxy in front of web, the mutual-TLS terminator in front of the vault) reaches gunicorn
-# through each process's Unix socket only: /run/fintech-web/web.sock, /run/fintech-vault/vault.sock, sockets
-# 0660 in directories 0750 owned by the process's user and group. nginx's user joins those two groups
-# (supplementary), nothing else does. NGINX_USER=nginx for distributions whose nginx runs as "nginx".
+# gunicorn listens on each process's Unix socket only: /run/fintech-web/web.sock, /run/fintech-vault/vault.sock,
+# sockets 0660 in directories 0750 owned by the process's user and group. Two nginx reach them through those groups:
+# - the TLS terminator (fintech-terminator.service: the vault's mutual TLS, the partners' listener) reaches both,
+#   through its unit's SupplementaryGroups=fintech-web fintech-vault (its user is no member outside that unit);
+# - the host's public nginx (the proxy in front of the web) reaches the web's alone: its user joins SOCKET_GROUPS.
+#   It is taken out of fintech-vault, which it joined before the terminator had a unit of its own: only the
+#   terminator, which requires a platform client certificate, may reach the vault.
+# NGINX_USER=nginx for distributions whose nginx runs as "nginx".
 NGINX_USER=${NGINX_USER:-www-data}
-SOCKET_GROUPS="fintech-web fintech-vault"
+SOCKET_GROUPS="fintech-web"
+NOT_SOCKET_GROUPS="fintech-vault"
 
 say() { printf '%s\n' "$*"; }
 
@@ -69,12 +76,18 @@ for process in $PROCESSES; do
   fi
 done
 
-say "== nginx's user ($NGINX_USER) may reach the web and vault sockets (their groups), nothing more"
+say "== nginx's user ($NGINX_USER) may reach the web's socket (its group), not the vault's"
 if getent passwd "$NGINX_USER" >/dev/null; then
   for group in $SOCKET_GROUPS; do
     if ! id -nG "$NGINX_USER" | tr ' ' '\n' | grep -qx "$group"; then
       usermod --append --groups "$group" "$NGINX_USER"
       say "added $NGINX_USER to $group (restart nginx for it to take effect)"
+    fi
+  done
+  for group in $NOT_SOCKET_GROUPS; do
+    if id -nG "$NGINX_USER" | tr ' ' '\n' | grep -qx "$group"; then
+      gpasswd --delete "$NGINX_USER" "$group" >/dev/null
+      say "removed $NGINX_USER from $group: fintech-terminator.service fronts the vault (restart nginx)"
     fi
   done
 else

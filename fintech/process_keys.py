@@ -134,6 +134,14 @@ KEYS: dict[str, Key] = {
         "file",
         required_variables=2,
     ),
+    "terminator_server_key": Key(
+        "The TLS terminator's server certificate (leaf then chain, public) and its private key: what nginx proves "
+        "itself with to the vault's callers and to partners (ADR 0018)",
+        ("PKI_TERMINATOR_CERT_PATH", "PKI_TERMINATOR_KEY_PATH"),
+        ("PKI_TERMINATOR_CERT_PATH", "PKI_TERMINATOR_KEY_PATH"),
+        "file",
+        required_variables=2,
+    ),
     "metrics_token": Key(
         "Bearer token the Prometheus scraper sends to /metrics",
         ("METRICS_TOKEN",),
@@ -150,6 +158,8 @@ KEYS: dict[str, Key] = {
 # names on the broker. vault: the token vault role (fintech.settings.vault). ops: operator commands
 # that need none of the service keys (vault_grant, audit_verify, ledger_deposit, ...) and migrations;
 # commands needing a service's key run as that service (deploy/README.md, "Operator commands").
+# terminator: `manage.py tls_terminator`, the nginx sidecar in front of the vault (mutual TLS) and of the web
+# role's socket for partners; it reads `Certificate` rows and the CRL to follow renewals and revocations.
 PROCESS_KEYS: dict[str, frozenset[str]] = {
     "web": frozenset(
         {
@@ -197,6 +207,10 @@ PROCESS_KEYS: dict[str, frozenset[str]] = {
             "audit_verify_keys",
         }
     ),
+    # Its TLS server key alone. No Django key (it serves no Django request and signs no session or MAC), no
+    # staff grant key (it used to run as ops, which holds the grant signing key), no vault credential: the
+    # vault's service token is checked behind it, by the vault.
+    "terminator": frozenset({"terminator_server_key"}),
 }
 PROCESSES: tuple[str, ...] = tuple(PROCESS_KEYS)
 # Processes that hold no database credential at all: beat only talks to the broker.
@@ -213,6 +227,7 @@ PROCESS_SETTINGS_MODULE = {
     "beat": "fintech.settings.production",
     "vault": "fintech.settings.vault",
     "ops": "fintech.settings.production",
+    "terminator": "fintech.settings.production",
 }
 # What the production settings of each role require besides its keys: connections and names, no key. The
 # worker is deployed as the audit sealer (AUDIT_SEALER_PROCESS=1, its own login and checkpoint export).
@@ -238,6 +253,16 @@ PROCESS_REQUIRED_VARIABLES: dict[str, tuple[str, ...]] = {
         "FINTECH_ENV",
     ),
     "ops": ("DJANGO_ALLOWED_HOSTS", "DATABASE_URL", "REDIS_URL", "OAUTH_ISSUER_URL"),
+    # Its two listeners and the two sockets behind them; the database (read only: Certificate and CRL rows).
+    "terminator": (
+        "DJANGO_ALLOWED_HOSTS",
+        "DATABASE_URL",
+        "OAUTH_ISSUER_URL",
+        "PKI_TERMINATOR_VAULT_LISTEN",
+        "PKI_TERMINATOR_PARTNER_LISTEN",
+        "PKI_TERMINATOR_VAULT_UPSTREAM",
+        "PKI_TERMINATOR_WEB_SOCKET",
+    ),
 }
 
 

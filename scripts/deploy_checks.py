@@ -48,6 +48,10 @@ THROWAWAY_VALUES = {
     "AUDIT_SEALER_PROCESS": "1",
     "AUDIT_SEALER_DATABASE_URL": "postgres://fintech_sealer@db.invalid:5432/fintech",
     "AUDIT_CHECKPOINT_EXPORT_DIR": "/var/lib/fintech-worker/audit-checkpoints",
+    "PKI_TERMINATOR_VAULT_LISTEN": "127.0.0.1:8443",
+    "PKI_TERMINATOR_PARTNER_LISTEN": "0.0.0.0:8444",  # nosec B104 - a stand-in, never bound here
+    "PKI_TERMINATOR_VAULT_UPSTREAM": "http://unix:/run/fintech-vault/vault.sock:",
+    "PKI_TERMINATOR_WEB_SOCKET": "/run/fintech-web/web.sock",
 }
 
 

@@ -4,8 +4,8 @@ The token vault is another deployment (`fintech.settings.vault`, ADR 0012),
 reached over the network with a service credential: this module never reads
 VAULT_DATABASE_URL or VAULT_KEK_DIR.
 
-One module for the API role's processes (FINTECH_PROCESS: web, worker, beat,
-ops); each reads and requires only its own keys (fintech/process_keys.py).
+One module for the API role's processes (FINTECH_PROCESS: web, worker, certworker, beat,
+ops, terminator); each reads and requires only its own keys (fintech/process_keys.py).
 """
 
 from pathlib import Path
@@ -87,3 +87,29 @@ if process_holds("vault_client_certificate"):
         raise ImproperlyConfigured(
             f"VAULT_CLIENT_CERT_PATH and VAULT_CLIENT_KEY_PATH are required in the {FINTECH_PROCESS} process."
         )
+# The TLS terminator (`tls_terminator`, FINTECH_PROCESS=terminator): its server certificate and key (credentials of
+# its unit), its two listeners and the two Unix sockets behind them. Nothing falls back to dev's loopback values.
+if process_holds("terminator_server_key"):
+    PKI_TERMINATOR_CERT_PATH = env.str("PKI_TERMINATOR_CERT_PATH", default="")
+    PKI_TERMINATOR_KEY_PATH = env.str("PKI_TERMINATOR_KEY_PATH", default="")
+    if not (PKI_TERMINATOR_CERT_PATH and PKI_TERMINATOR_KEY_PATH):
+        raise ImproperlyConfigured("PKI_TERMINATOR_CERT_PATH and PKI_TERMINATOR_KEY_PATH are required (terminator).")
+    PKI_TERMINATOR_VAULT_LISTEN = env.str("PKI_TERMINATOR_VAULT_LISTEN")
+    PKI_TERMINATOR_PARTNER_LISTEN = env.str("PKI_TERMINATOR_PARTNER_LISTEN")
+    for _name, _listen in (
+        ("PKI_TERMINATOR_VAULT_LISTEN", PKI_TERMINATOR_VAULT_LISTEN),
+        ("PKI_TERMINATOR_PARTNER_LISTEN", PKI_TERMINATOR_PARTNER_LISTEN),
+    ):
+        _host, _, _port = _listen.rpartition(":")
+        if not _host or _host.startswith("[") or not _port.isdigit():
+            raise ImproperlyConfigured(f"{_name} must be an IPv4 address or host name and a port, e.g. 10.0.0.5:8443.")
+    # The vault and the web listen on a Unix socket only in production (fintech.E007): nginx's upstreams are those.
+    PKI_TERMINATOR_VAULT_UPSTREAM = env.str("PKI_TERMINATOR_VAULT_UPSTREAM")
+    if not (PKI_TERMINATOR_VAULT_UPSTREAM.startswith("http://unix:/") and PKI_TERMINATOR_VAULT_UPSTREAM.endswith(":")):
+        raise ImproperlyConfigured(
+            "PKI_TERMINATOR_VAULT_UPSTREAM must be the vault's Unix socket as nginx names it: "
+            "http://unix:/run/fintech-vault/vault.sock:"
+        )
+    PKI_TERMINATOR_WEB_SOCKET = env.str("PKI_TERMINATOR_WEB_SOCKET")
+    if not PKI_TERMINATOR_WEB_SOCKET.startswith("/"):
+        raise ImproperlyConfigured("PKI_TERMINATOR_WEB_SOCKET must be the web's socket's absolute path.")

@@ -244,8 +244,37 @@ def test_web_and_vault_listen_on_a_socket_in_their_own_runtime_directory_only(pr
     assert socket_path.parent == Path("/run") / f"fintech-{process}"
     assert service["RuntimeDirectoryMode"] == ["0750"]  # the group (nginx's user joins it) enters; others do not
     assert not {"BIND_ADDRESS", "PORT"} & set(environment)
+    # The terminator reaches both sockets through its unit's groups; no other unit joins a socket's group.
+    assert f"fintech-{process}" in all_units()["fintech-terminator.service"]["SupplementaryGroups"][0].split()
+    joined = [name for name, unit in all_units().items() if "SupplementaryGroups" in unit]
+    assert joined == ["fintech-terminator.service"]
+
+
+def test_only_the_terminator_reaches_the_vault_socket_and_the_public_nginx_only_the_web():
+    """The host's nginx (the web's public proxy) joins fintech-web alone, and is taken out of fintech-vault."""
     install = (DEPLOY / "install.sh").read_text()
-    assert f"fintech-{process}" in re.search(r'^SOCKET_GROUPS="([^"]+)"', install, re.MULTILINE).group(1).split()
+
+    def groups(name: str) -> list[str]:
+        return re.search(rf'^{name}="([^"]+)"', install, re.MULTILINE).group(1).split()
+
+    assert groups("SOCKET_GROUPS") == ["fintech-web"]
+    assert groups("NOT_SOCKET_GROUPS") == ["fintech-vault"]
+
+
+def test_the_terminator_unit_fronts_the_web_and_vault_sockets_without_a_capability():
+    service = all_units()["fintech-terminator.service"]
+    environment = unit_environment(service)
+    sockets = {name: unit_environment(all_units()[SERVICES[name]])[SOCKET_VARIABLE] for name in ("web", "vault")}
+
+    assert service["ExecStart"] == ["/opt/fintech/.venv/bin/python manage.py tls_terminator"]
+    assert environment["PKI_TERMINATOR_VAULT_UPSTREAM"] == f"http://unix:{sockets['vault']}:"
+    assert environment["PKI_TERMINATOR_WEB_SOCKET"] == sockets["web"]
+    # nginx's prefix (a copy of the server key) in its own runtime directory, which nobody else may enter.
+    assert environment["PKI_TLS_DIR"] == "/run/fintech-terminator"
+    assert service["RuntimeDirectory"] == ["fintech-terminator"] and service["RuntimeDirectoryMode"] == ["0700"]
+    # High ports: no CAP_NET_BIND_SERVICE (the hardening above asserts no capability at all).
+    for variable in ("PKI_TERMINATOR_VAULT_LISTEN", "PKI_TERMINATOR_PARTNER_LISTEN"):
+        assert int(environment[variable].rpartition(":")[2]) >= 1024, variable
 
 
 def test_only_the_cert_worker_consumes_the_cert_queue_one_task_at_a_time():

@@ -63,7 +63,7 @@ def _production(process: str, tmp_path: Path, **extra: str) -> subprocess.Comple
 
 def test_the_rule_names_every_process_and_only_known_keys():
     assert set(PROCESS_KEYS) == set(PROCESS_SETTINGS_MODULE) == set(PROCESS_REQUIRED_VARIABLES)
-    assert set(PROCESSES) == {"web", "worker", "certworker", "beat", "vault", "ops"}
+    assert set(PROCESSES) == {"web", "worker", "certworker", "beat", "vault", "ops", "terminator"}
     for keys in PROCESS_KEYS.values():
         assert keys <= set(KEYS)
     # The threat of issue 12 item 6, spelled out.
@@ -75,6 +75,9 @@ def test_the_rule_names_every_process_and_only_known_keys():
     assert set(key_holders("vault_client_certificate")) == set(key_holders("vault_service_token")) - {"vault"}
     assert not PROCESS_KEYS["vault"] & {"oidc_signing_key", "webhook_signing_key", "field_kek"}
     assert PROCESS_KEYS["beat"] == frozenset()
+    # The TLS terminator holds its server key and nothing else: not the staff grant key of ops, which it ran as.
+    assert PROCESS_KEYS["terminator"] == {"terminator_server_key"}
+    assert key_holders("terminator_server_key") == ["terminator"]
     assert len(variable_keys()) == sum(len(key.variables) for key in KEYS.values())  # no variable is two keys
 
 
@@ -291,5 +294,64 @@ def test_every_procfile_process_names_its_role():
     named = {line.split(":", 1)[0]: re.findall(r"\bFINTECH_PROCESS=(\w+)", line) for line in lines}
 
     assert all(len(roles) == 1 and roles[0] in PROCESSES for roles in named.values()), named
-    services = {"web", "vault", "worker", "certworker", "beat"}  # a sidecar (terminator) runs as one of the roles
+    services = {"web", "vault", "worker", "certworker", "beat", "terminator"}
     assert {name: named.get(name) for name in services} == {name: [name] for name in services}
+
+
+def test_the_terminator_defaults_to_the_dev_certificates_in_dev(tmp_path):
+    """`make run`'s terminator (Procfile) serves what tls_dev_certificates writes (pki/dev_certificates.py)."""
+    from pki.dev_certificates import VAULT_SERVER
+
+    environment = {
+        "PATH": "/usr/bin:/bin",
+        "FINTECH_VAR_DIR": str(tmp_path / "var"),
+        "FINTECH_PROCESS": "terminator",
+        "DJANGO_SETTINGS_MODULE": "fintech.settings.dev",
+        "VAULT_TLS_PORT": "8443",
+        "API_MTLS_PORT": "8444",
+        "VAULT_PORT": "8001",
+    }
+    script = (
+        "import json, django; django.setup(); from django.conf import settings as s; print(json.dumps([s.PKI_TLS_DIR, "
+        "s.PKI_TERMINATOR_CERT_PATH, s.PKI_TERMINATOR_KEY_PATH, s.PKI_TERMINATOR_VAULT_LISTEN, "
+        "s.PKI_TERMINATOR_PARTNER_LISTEN, s.PKI_TERMINATOR_VAULT_UPSTREAM, s.PKI_TERMINATOR_WEB_SOCKET]))"
+    )
+
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=120
+    )
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    tls, cert, key, vault_listen, partner_listen, upstream, web_socket = json.loads(result.stdout.splitlines()[-1])
+    assert (cert, key) == (str(VAULT_SERVER.certificate_path(Path(tls))), str(VAULT_SERVER.key_path(Path(tls))))
+    assert (vault_listen, partner_listen) == ("127.0.0.1:8443", "127.0.0.1:8444")
+    assert upstream == "http://127.0.0.1:8001"
+    assert web_socket == str((tmp_path / "var" / "run" / "web.sock").resolve())
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("PKI_TERMINATOR_VAULT_UPSTREAM", "http://127.0.0.1:8001", "must be the vault's Unix socket"),
+        ("PKI_TERMINATOR_PARTNER_LISTEN", "[::]:8444", "PKI_TERMINATOR_PARTNER_LISTEN must be"),
+        ("PKI_TERMINATOR_KEY_PATH", "", "PKI_TERMINATOR_KEY_PATH"),
+    ],
+)
+def test_production_refuses_a_terminator_without_its_sockets_listeners_or_key(tmp_path, variable, value, message):
+    result = _production("terminator", tmp_path, **{variable: value})
+
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_tls_terminator_refuses_a_process_without_the_terminator_key(tmp_path):
+    """ops (the staff grant signing key) no longer runs the terminator: the command refuses before starting nginx."""
+    environment = deploy_checks.process_environment("ops", tmp_path)
+    script = "import django; django.setup(); from django.core import management as m; m.call_command('tls_terminator')"
+
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=120
+    )
+
+    assert result.returncode != 0
+    assert "terminator_key_not_held" in result.stderr

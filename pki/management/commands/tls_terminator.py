@@ -1,9 +1,12 @@
 """`tls_terminator`: nginx in front of the vault role (mutual TLS) and of the web role for partners (RFC 8705),
 reloaded on a new CRL or a renewed certificate.
 
-A long-running process (Procfile `terminator:`); the work is pki/terminator_process.py's. It holds no key: the
-server key is a file it hands to nginx, the CRL and the CA certificates are public, and it reads the
-`Certificate` rows to follow its certificate's renewals. SIGTERM or SIGINT stops nginx and then itself.
+A long-running process of its own role, FINTECH_PROCESS=terminator (Procfile `terminator:`; production:
+deploy/systemd/fintech-terminator.service); the work is pki/terminator_process.py's. Its one key is its TLS server
+key (`terminator_server_key`, fintech/process_keys.py: PKI_TERMINATOR_CERT_PATH, PKI_TERMINATOR_KEY_PATH), which it
+hands to nginx; the CRL and the CA certificates are public, and it reads the `Certificate` rows to follow its
+certificate's renewals. Any other process (ops holds the staff grant signing key) is refused. SIGTERM or SIGINT
+stops nginx and then itself.
 """
 
 from __future__ import annotations
@@ -23,10 +26,15 @@ class Command(BaseCommand):
         "Serve the vault role behind nginx with mutual TLS on PKI_TERMINATOR_VAULT_LISTEN (VAULT_TLS_PORT), and the "
         "web role's Unix socket to partners with pinned certificates on PKI_TERMINATOR_PARTNER_LISTEN (API_MTLS_PORT), "
         "reloading it within PKI_TERMINATOR_POLL_SECONDS of a new CRL or a renewal of its certificate. "
-        "Needs the files of tls_dev_certificates (dev) under PKI_TLS_DIR."
+        "Runs as FINTECH_PROCESS=terminator; dev needs the files of tls_dev_certificates under PKI_TLS_DIR."
     )
 
     def handle(self, *args, **options) -> None:
+        if not (settings.PKI_TERMINATOR_CERT_PATH and settings.PKI_TERMINATOR_KEY_PATH):
+            raise CommandError(
+                "terminator_key_not_held: this process does not hold the terminator's server key; run it as "
+                "FINTECH_PROCESS=terminator (fintech/process_keys.py)"
+            )
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
