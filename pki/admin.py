@@ -20,7 +20,7 @@ from pki.selectors import certificate_days_left
 
 AMBER_WITHIN_DAYS = 30
 RED_WITHIN_DAYS = 7
-COLOURS = {"green": "#1a7f37", "amber": "#b26b00", "red": "#cf222e"}
+COLOURS = {"green": "#1a7f37", "amber": "#b26b00", "red": "#cf222e", "grey": "#6e7781"}
 
 
 def days_left_colour(days: int) -> str:
@@ -52,6 +52,9 @@ class CertificateAdmin(ReadOnlyModelAdmin):
     @admin.display(description="days left", ordering="not_after")
     def days_left(self, certificate: Certificate) -> str:
         days = certificate_days_left(certificate, now=timezone.now())
+        if certificate.status != Certificate.Status.ACTIVE:  # revoked or superseded: its days left alarm nobody
+            return format_html('<span class="pki-days-grey" style="color: {}">{} ({})</span>', COLOURS["grey"], days,
+                               certificate.get_status_display().lower())  # fmt: skip
         colour = days_left_colour(days)
         return format_html('<strong class="pki-days-{}" style="color: {}">{}</strong>', colour, COLOURS[colour], days)
 

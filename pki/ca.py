@@ -78,6 +78,13 @@ def serial_hex(certificate: x509.Certificate) -> str:
     return format(certificate.serial_number, "x")
 
 
+def serial_normalise(text: str) -> str:
+    """A serial as an operator pastes it (openssl's `03E21C…`, `03:E2:1C:…`, cert_list's `3e21c…`) as serial_hex
+    writes it: lower case, no separators, no leading zeros."""
+    digits = "".join(text.split()).replace(":", "").lower().lstrip("0")
+    return digits or "0"
+
+
 def root_build(*, now: dt.datetime) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     """A self-signed root (dev and test only: production brings its own, made offline)."""
     key = ec.generate_private_key(ec.SECP384R1())

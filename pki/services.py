@@ -121,7 +121,11 @@ def certificate_renew(
     now = now or timezone.now()
     issuing = ca.issuing_ca_load(now=now)
     with transaction.atomic(durable=True):
-        old = Certificate.objects.select_for_update(skip_locked=skip_locked).filter(serial=serial.lower()).first()
+        old = (
+            Certificate.objects.select_for_update(skip_locked=skip_locked)
+            .filter(serial=ca.serial_normalise(serial))
+            .first()
+        )
         if old is None:
             if skip_locked:
                 return None
@@ -162,25 +166,52 @@ def certificate_revoke(*, serial: str, reason: str, operator: Any, now: dt.datet
     if reason not in REVOCATION_REASONS:
         raise RevocationReasonUnknown(f"one of {', '.join(REVOCATION_REASONS)}")
     with transaction.atomic(durable=True):
-        row = Certificate.objects.select_for_update().filter(serial=serial.lower()).first()
+        row = Certificate.objects.select_for_update().filter(serial=ca.serial_normalise(serial)).first()
         if row is None:
             raise CertificateNotFound()
         if row.kind != Certificate.Kind.ISSUED:
             raise CertificateNotOurs()
         if row.status == Certificate.Status.REVOKED:
             raise CertificateNotActive(f"{row.serial} is already revoked")
-        row.status, row.revoked_at, row.revocation_reason = Certificate.Status.REVOKED, now, reason
-        row.save(update_fields=["status", "revoked_at", "revocation_reason"])
-        audit_event_record(
-            event_type="pki.certificate_revoked",
-            outcome=AuditEvent.Outcome.SUCCESS,
-            actor=operator_actor(operator, job="pki"),
-            object_type=OBJECT_TYPE,
-            object_id=row.serial,
-            payload={"service": row.service, "reason": reason},
-        )
+        # The same key pair is in every certificate of its renewal chain: unless the reason is only that it was
+        # superseded, an older or newer certificate of that key would still open every door the revoked one did.
+        same_key = [] if reason == x509.ReasonFlags.superseded.value else _renewal_chain_of(row)
+        for revoked in [row, *same_key]:
+            if revoked.status == Certificate.Status.REVOKED or revoked.not_after <= now:
+                continue
+            revoked.status, revoked.revoked_at, revoked.revocation_reason = Certificate.Status.REVOKED, now, reason
+            revoked.save(update_fields=["status", "revoked_at", "revocation_reason"])
+            audit_event_record(
+                event_type="pki.certificate_revoked",
+                outcome=AuditEvent.Outcome.SUCCESS,
+                actor=operator_actor(operator, job="pki"),
+                object_type=OBJECT_TYPE,
+                object_id=revoked.serial,
+                payload={"service": revoked.service, "reason": reason,
+                         **({"same_key_as": row.serial} if revoked is not row else {})},
+            )  # fmt: skip
     crl_publish(now=now)
     return row
+
+
+RENEWAL_CHAIN_LIMIT = 100
+
+
+def _renewal_chain_of(row: Certificate) -> list[Certificate]:
+    """The other certificates of `row`'s key: what it renewed (back) and what renewed it (forward), locked."""
+    chain, seen = [], {row.pk}
+    back = Certificate.objects.select_for_update().filter(replaced_by=row).first()
+    while back is not None and back.pk not in seen and len(chain) < RENEWAL_CHAIN_LIMIT:
+        chain.append(back)
+        seen.add(back.pk)
+        back = Certificate.objects.select_for_update().filter(replaced_by=back).first()
+    forward_id = row.replaced_by_id
+    while forward_id is not None and forward_id not in seen and len(chain) < RENEWAL_CHAIN_LIMIT:
+        forward = Certificate.objects.select_for_update().get(pk=forward_id)
+        chain.append(forward)
+        seen.add(forward.pk)
+        forward_id = forward.replaced_by_id
+    return chain
 
 
 def certificate_record(*, pem: str, service: str, kind: str, operator: Any | None) -> Certificate:

@@ -19,6 +19,8 @@ from typing import Any
 from celery import shared_task
 from django.contrib.auth import get_user_model
 
+from audit.models import AuditEvent
+from audit.services.events import audit_event_record
 from fintech.problems import DomainError
 from fintech.redis_client import first_in_period, redis_key
 from fintech.staff_grants import StaffGrantRefused, staff_grant_open
@@ -28,10 +30,22 @@ from pki.models import Certificate
 ANSWER_TIME_LIMIT = {"time_limit": 60, "soft_time_limit": 50}
 
 
-def _answer(work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+def _answer(grant: str, *, command: str, args: dict[str, Any], work: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
+    """`work(operator)` once the grant names the operator; a refusal answers `{error, detail}` and is on the
+    record (what was asked, by whom if the grant said): an attempt to issue for a name outside the CA is visible."""
+    operator = None
     try:
-        return work()
+        operator = _operator(grant, command=command, args=args)
+        return work(operator)
     except DomainError as error:
+        audit_event_record(
+            event_type="pki.request_refused",
+            outcome=AuditEvent.Outcome.FAILURE,
+            actor=services.operator_actor(operator, job="pki"),
+            object_type="pki.certificate",
+            object_id=str(args.get("serial", "")),
+            payload={"command": command, "code": error.code, "args": args},
+        )
         return {"error": error.code, "detail": error.detail}
 
 
@@ -68,8 +82,7 @@ def certificate_issue(
 ) -> dict[str, Any]:
     """Issue, and return the certificate with its private key sealed to the caller (never stored)."""
 
-    def work() -> dict[str, Any]:
-        operator = _operator(grant, command="cert_issue", args={"service": service, "sans": sans, "days": days})
+    def work(operator) -> dict[str, Any]:
         row, key_pem = services.certificate_issue(service=service, sans=sans, days=days, operator=operator)
         return {
             **_summary(row),
@@ -77,31 +90,29 @@ def certificate_issue(
             "sealed_key": key_transport.seal(key_pem, recipient_b64=recipient_public_key),
         }
 
-    return _answer(work)
+    return _answer(grant, command="cert_issue", args={"service": service, "sans": sans, "days": days}, work=work)
 
 
 @shared_task(name="pki.certificate_renew", ignore_result=False, **ANSWER_TIME_LIMIT)
 def certificate_renew(serial: str, grant: str) -> dict[str, Any]:
     """An operator's renewal of one certificate (waits for a racing renewal, then refuses it as not active)."""
 
-    def work() -> dict[str, Any]:
-        operator = _operator(grant, command="cert_renew", args={"serial": serial})
+    def work(operator) -> dict[str, Any]:
         new = services.certificate_renew(serial=serial, operator=operator)
         return {**_summary(new), "replaces": serial, "chain_pem": ca.chain_pem()}
 
-    return _answer(work)
+    return _answer(grant, command="cert_renew", args={"serial": serial}, work=work)
 
 
 @shared_task(name="pki.certificate_revoke", ignore_result=False, **ANSWER_TIME_LIMIT)
 def certificate_revoke(serial: str, reason: str, grant: str) -> dict[str, Any]:
     """Revoke and republish the CRL at once (the CRL is signed here, with the issuing key)."""
 
-    def work() -> dict[str, Any]:
-        operator = _operator(grant, command="cert_revoke", args={"serial": serial, "reason": reason})
+    def work(operator) -> dict[str, Any]:
         row = services.certificate_revoke(serial=serial, reason=reason, operator=operator)
         return {**_summary(row), "revoked_at": row.revoked_at.isoformat(), "reason": row.revocation_reason}
 
-    return _answer(work)
+    return _answer(grant, command="cert_revoke", args={"serial": serial, "reason": reason}, work=work)
 
 
 @shared_task(name="pki.crl_publish", ignore_result=True, time_limit=120, soft_time_limit=100)

@@ -10,8 +10,10 @@ platform watch the certificate's expiry (a partner certificate, alerted at
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
+from cryptography.hazmat.primitives import hashes
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from oauth2_provider.models import AccessToken, Application
@@ -54,7 +56,11 @@ def _apply(approval: ApprovalRequest, approver: User) -> dict[str, Any]:
         certificate_unwatch(fingerprint_sha256=_hex_of(previous.certificate_pem), operator=approver)
     pem = approval.change.get("certificate_pem", "")
     if not pem:
-        return {"client_id": approval.target_id, "pinned": None}
+        # Cut off means cut off: the secret the pin had made unusable must not come back. A new secret is set
+        # that nobody is told; re-admitting the partner is a secret rotation (or a new pin), on purpose.
+        application.client_secret, application.hash_client_secret = secrets.token_urlsafe(40), True
+        application.save(update_fields=["client_secret", "hash_client_secret"])
+        return {"client_id": approval.target_id, "pinned": None, "secret_reset": True}
     certificate = client_certificate_parse(pem)  # still valid now, not only when asked
     x5t = certificate_thumbprint(certificate)
     if x5t != approval.change["x5t_s256"]:
@@ -103,14 +109,29 @@ def client_certificate_change_request(
     security admin applies it."""
     if application.client_type != Application.CLIENT_CONFIDENTIAL:
         raise ClientCertificateRefused("only a confidential (partner) client authenticates with a certificate")
-    change: dict[str, Any] = {"certificate_pem": "", "x5t_s256": ""}
-    summary = f"remove the certificate pinned to OAuth client {application.client_id}"
+    change: dict[str, Any] = {"certificate_pem": "", "x5t_s256": "", "client_name": application.name}
+    current_pin = OAuthClientCertificate.objects.filter(application=application).first()
+    summary = (
+        f"remove the certificate pinned to OAuth client {application.name!r} ({application.client_id})"
+        + (f", x5t#S256 {current_pin.x5t_s256} ({current_pin.subject[:120]})" if current_pin else "")
+        + ": its bound tokens end and its secret stays unusable (re-admit it with a new secret or a new pin)"
+    )
     if certificate_pem:
         certificate = client_certificate_parse(certificate_pem)
-        change = {"certificate_pem": certificate_pem.strip() + "\n", "x5t_s256": certificate_thumbprint(certificate)}
+        change = {
+            "certificate_pem": certificate_pem.strip() + "\n",
+            "x5t_s256": certificate_thumbprint(certificate),
+            "sha256_hex": certificate.fingerprint(hashes.SHA256()).hex(),  # as openssl x509 -fingerprint shows it
+            "subject": certificate.subject.rfc4514_string()[:500],
+            "not_before": certificate.not_valid_before_utc.isoformat(),
+            "not_after": certificate.not_valid_after_utc.isoformat(),
+            "client_name": application.name,
+        }
         summary = (
-            f"pin certificate x5t#S256 {change['x5t_s256']} ({certificate.subject.rfc4514_string()[:120]}, valid"
-            f" until {certificate.not_valid_after_utc.date().isoformat()}) to OAuth client {application.client_id}"
+            f"pin certificate SHA-256 {change['sha256_hex']} ({change['subject'][:60]}, valid"
+            f" {certificate.not_valid_before_utc.date().isoformat()} to"
+            f" {certificate.not_valid_after_utc.date().isoformat()}) to OAuth client {application.name!r}"
+            f" ({application.client_id}); its secret stops working"
         )
         taken = OAuthClientCertificate.objects.filter(x5t_s256=change["x5t_s256"]).exclude(application=application)
         if taken.exists():

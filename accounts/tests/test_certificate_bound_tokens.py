@@ -217,6 +217,11 @@ def test_removing_the_pin_cuts_the_partner_off_and_ends_its_bound_tokens(client,
     )  # fmt: skip
     assert token_with(client, partner["app"], partner["pem"]).status_code == 401
     assert whoami(client, token, partner["api_key"], partner["pem"]).status_code == 401
+    by_old_secret = client.post(
+        "/o/token/", {"grant_type": "client_credentials", "scope": "accounts:read"},
+        HTTP_AUTHORIZATION=basic_auth(partner["app"].client_id, partner["secret"]),
+    )  # fmt: skip
+    assert by_old_secret.status_code == 401  # the secret the pin had disabled does not come back
     watched = Certificate.objects.get(fingerprint_sha256=partner["cert"].fingerprint(hashes.SHA256()).hex())
     assert watched.status == Certificate.Status.REVOKED
 

@@ -92,3 +92,26 @@ def test_no_process_but_the_cert_worker_loads_the_issuing_key(process, tmp_path)
     assert report == {"path": "", "generate": False, "held": report["held"], "loaded": False}
     assert "pki_issuing_key" not in report["held"]
     assert not (tmp_path / "var" / "keys" / "pki").exists()  # nothing generated either
+
+
+@pytest.mark.django_db
+def test_revoking_a_renewed_certificate_revokes_every_certificate_of_its_key_unless_merely_superseded():
+    """A renewal re-certifies the same key: an older (or newer) certificate of it would open the same doors."""
+    from pki.services import certificate_renew, certificate_revoke
+
+    first, _ = certificate_issue(service="api", sans=["api.internal.example"], days=30, operator=None)
+    second = certificate_renew(serial=first.serial, operator=None)
+    third = certificate_renew(serial=second.serial, operator=None)
+
+    certificate_revoke(serial=second.serial, reason="keyCompromise", operator=None)
+
+    statuses = dict(Certificate.objects.filter(pk__in=[first.pk, second.pk, third.pk]).values_list("serial", "status"))
+    assert set(statuses.values()) == {"revoked"}
+    crl = x509.load_pem_x509_crl(Path(settings.PKI_CRL_PATH).read_bytes())
+    assert {format(entry.serial_number, "x") for entry in crl} >= {first.serial, second.serial, third.serial}
+
+    other, _ = certificate_issue(service="api", sans=["api.internal.example"], days=30, operator=None)
+    renewed = certificate_renew(serial=other.serial, operator=None)
+    certificate_revoke(serial=other.serial, reason="superseded", operator=None)
+    renewed.refresh_from_db()
+    assert renewed.status == "active"

@@ -59,13 +59,16 @@ def test_issue_renew_and_revoke_go_through_the_cert_worker_and_are_audited(cert_
 
     new.refresh_from_db()
     assert new.status == "revoked" and new.revocation_reason == "keyCompromise"
-    assert AuditEvent.objects.get(event_type="pki.certificate_revoked").actor_staff == str(operator.public_id)
+    revoked_events = AuditEvent.objects.filter(event_type="pki.certificate_revoked")
+    assert {event.actor_staff for event in revoked_events} == {str(operator.public_id)}
+    # The superseded certificate holds the same compromised key: revoked with it.
+    assert {event.object_id for event in revoked_events} == {new.serial, row.serial}
     publication = CrlPublication.objects.get()
     crl = x509.load_pem_x509_crl(Path(publication.path).read_bytes())
     assert crl.is_signature_valid(issuing.public_key())
     entry = crl.get_revoked_certificate_by_serial_number(int(new.serial, 16))
     assert entry.extensions.get_extension_for_class(x509.CRLReason).value.reason == x509.ReasonFlags.key_compromise
-    assert crl.get_revoked_certificate_by_serial_number(int(row.serial, 16)) is None
+    assert crl.get_revoked_certificate_by_serial_number(int(row.serial, 16)) is not None
 
 
 @pytest.mark.django_db(transaction=True)
@@ -76,7 +79,10 @@ def test_the_worker_refuses_a_san_outside_the_constraints_and_writes_nothing(cer
         run("cert_issue", "vault", "--san", "bank.example.com", "--out", str(tmp_path), operator=operator)
 
     assert not Certificate.objects.exists() and list(tmp_path.iterdir()) == []
-    assert not AuditEvent.objects.filter(event_type__startswith="pki.").exists()
+    # What was asked, and by whom, is on the record: an attempt at a public name is not invisible.
+    refused = AuditEvent.objects.get(event_type__startswith="pki.")
+    assert refused.event_type == "pki.request_refused" and refused.actor_staff == str(operator.public_id)
+    assert refused.payload["code"] == "san_not_permitted" and refused.payload["args"]["sans"] == ["bank.example.com"]
 
 
 @pytest.mark.django_db

@@ -153,6 +153,7 @@ def test_security_admins_see_the_certificates_page_colour_coded_and_others_get_4
 
     soon = certificate_issue(service="vault", sans=["vault.internal.example"], days=5, operator=None)[0]
     later = certificate_issue(service="api", sans=["api.internal.example"], days=90, operator=None)[0]
+    certificate_renew(serial=later.serial, operator=None)  # `later` is now superseded: grey, whatever its days
     url = "/admin/pki/certificate/"
 
     force_login_with_mfa(client, operator_create(email="sec@example.com", roles=["security_admin"]))
@@ -162,6 +163,7 @@ def test_security_admins_see_the_certificates_page_colour_coded_and_others_get_4
     text = page.content.decode()
     assert soon.subject_cn in text and later.subject_cn in text
     assert 'class="pki-days-red"' in text and 'class="pki-days-green"' in text
+    assert 'class="pki-days-grey"' in text and "(superseded by a renewal)" in text
     assert client.get(f"/admin/pki/certificate/{soon.pk}/delete/").status_code == 403
     assert client.get("/admin/pki/certificate/add/").status_code == 403
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from django.conf import settings
 from django.core.management.base import CommandError, CommandParser
 
 from fintech.key_files import key_file_create
@@ -33,7 +34,12 @@ class Command(OperatorCommand):
             "--san", action="append", required=True, help="a DNS name inside the CA's permitted domains; repeat"
             " for more (required)"
         )  # fmt: skip
-        parser.add_argument("--days", type=int, default=DEFAULT_DAYS, help="validity in days (default: %(default)s)")
+        parser.add_argument(
+            "--days",
+            type=int,
+            default=DEFAULT_DAYS,
+            help="validity in days, 1 to PKI_MAX_DAYS (397) (default: %(default)s)",
+        )
         parser.add_argument(
             "--out", required=True, help="existing directory the key and certificates are written to (required)"
         )
@@ -42,6 +48,8 @@ class Command(OperatorCommand):
         directory = Path(out)
         if not directory.is_dir():
             raise CommandError(f"--out {out!r} is not a directory")  # refused before anyone is asked anything
+        if not 1 <= days <= settings.PKI_MAX_DAYS:  # the worker checks it too; here it costs no second factor
+            raise CommandError(f"validity_refused: --days must be between 1 and {settings.PKI_MAX_DAYS}")
         operator = self.operator_authenticate()
         recipient, recipient_public = key_transport.recipient_generate()
         grant = cert_grant("cert_issue", {"service": service, "sans": san, "days": days}, operator)

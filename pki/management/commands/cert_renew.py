@@ -14,8 +14,9 @@ from django.core.management.base import CommandError, CommandParser
 
 from fintech.key_files import key_file_create
 from fintech.operators import OPERATOR_CREDENTIALS_HELP, OperatorCommand
-from pki import tasks
+from pki import ca, tasks
 from pki.commands import cert_grant, cert_task_call
+from pki.models import Certificate
 
 
 class Command(OperatorCommand):
@@ -31,8 +32,10 @@ class Command(OperatorCommand):
     def handle(self, *args, serial: str, out: str, **options) -> None:
         if out and not Path(out).is_dir():
             raise CommandError(f"--out {out!r} is not a directory")
+        serial = ca.serial_normalise(serial)
+        if not Certificate.objects.filter(serial=serial).exists():  # public: cert_list shows it to anyone
+            raise CommandError(f"certificate_not_found: no certificate {serial} (cert_list shows them)")
         operator = self.operator_authenticate()
-        serial = serial.strip().lower()
         answer = cert_task_call(tasks.certificate_renew, serial, cert_grant("cert_renew", {"serial": serial}, operator))
         if out:
             key_file_create(Path(out) / f"{answer['serial']}.pem", answer["certificate_pem"].encode(), mode=0o644)

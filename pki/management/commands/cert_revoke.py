@@ -1,19 +1,19 @@
 """`cert_revoke SERIAL --reason R`: revoke a certificate the platform issued and republish the CRL at once.
 
-The reason is one of RFC 5280's (§5.3.1). The `cert` worker records it and
-signs a new CRL (PKI_CRL_PATH); audited as `pki.certificate_revoked` naming the
-operator. Reloading a TLS terminator with the new CRL is not part of this yet
-(ADR 0018).
+The reason is one of RFC 5280's (§5.3.1). The `cert` worker records it (and, unless the reason is
+`superseded`, revokes the other certificates of the same key) and signs a new CRL; audited as
+`pki.certificate_revoked` naming the operator. The terminators pick the CRL up from the database within
+PKI_TERMINATOR_POLL_SECONDS and reload (ADR 0018).
 """
 
 from __future__ import annotations
 
-from django.core.management.base import CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from fintech.operators import OPERATOR_CREDENTIALS_HELP, OperatorCommand
-from pki import tasks
+from pki import ca, tasks
 from pki.commands import cert_grant, cert_task_call
-from pki.models import REVOCATION_REASONS
+from pki.models import REVOCATION_REASONS, Certificate
 
 
 class Command(OperatorCommand):
@@ -27,8 +27,10 @@ class Command(OperatorCommand):
         )
 
     def handle(self, *args, serial: str, reason: str, **options) -> None:
+        serial = ca.serial_normalise(serial)
+        if not Certificate.objects.filter(serial=serial).exists():  # public: cert_list shows it to anyone
+            raise CommandError(f"certificate_not_found: no certificate {serial} (cert_list shows them)")
         operator = self.operator_authenticate()
-        serial = serial.strip().lower()
         grant = cert_grant("cert_revoke", {"serial": serial, "reason": reason}, operator)
         answer = cert_task_call(tasks.certificate_revoke, serial, reason, grant)
         self.stdout.write(f"revoked {answer['serial']} ({answer['reason']}) at {answer['revoked_at']}; CRL published")
