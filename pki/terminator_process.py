@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from django.conf import settings
 from django.db import close_old_connections
@@ -138,6 +139,13 @@ def _newest_certificate(key_pem: bytes, serial: str) -> Certificate | None:
     if row is None or row.serial == serial:
         return None
     renewed = x509.load_pem_x509_certificate(row.certificate_pem.encode())
+    issuing = x509.load_pem_x509_certificate(Path(settings.PKI_ISSUING_CERT_PATH).read_bytes())
+    try:  # the row is the database's word only: the intermediate's signature is the platform's
+        renewed.verify_directly_issued_by(issuing)
+    except (ValueError, TypeError, InvalidSignature):
+        logger.error("terminator: the renewal of its certificate is not signed by the issuing CA; not served",
+                     extra={"serial": serial, "renewal": row.serial})  # fmt: skip
+        return None
     key = load_pem_private_key(key_pem, password=None)
     if public_key_der(renewed.public_key()) != public_key_der(key.public_key()):
         logger.error(

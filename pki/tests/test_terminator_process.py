@@ -188,3 +188,38 @@ def test_an_older_crl_brought_back_through_the_database_does_not_un_revoke(sidec
 
     assert "below the one served" in caplog.text
     assert _status(terminator, tls, revoked) == 400
+
+
+def test_a_renewal_row_not_signed_by_the_issuing_ca_is_not_served(sidecar, caplog):
+    """The database login could point the served certificate at a row of its own (same public key, signed by
+    another key): the terminator serves only what the intermediate signed."""
+    import datetime as dt
+
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from pki.models import Certificate
+
+    terminator, _ = sidecar
+    served = Certificate.objects.get(serial=terminator.served_serial)
+    genuine = x509.load_pem_x509_certificate(served.certificate_pem.encode())
+    now = dt.datetime.now(dt.UTC)
+    forged = (
+        x509.CertificateBuilder().subject_name(genuine.subject).issuer_name(genuine.issuer)
+        .public_key(genuine.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=3650))
+        .sign(ec.generate_private_key(ec.SECP384R1()), hashes.SHA384())
+    )  # fmt: skip
+    row = Certificate.objects.create(
+        service=served.service, subject_cn=served.subject_cn, sans=served.sans, serial=format(forged.serial_number, "x"),
+        fingerprint_sha256=forged.fingerprint(hashes.SHA256()).hex(), not_before=forged.not_valid_before_utc,
+        not_after=forged.not_valid_after_utc, kind="issued",
+        certificate_pem=forged.public_bytes(serialization.Encoding.PEM).decode(),
+    )  # fmt: skip
+    Certificate.objects.filter(pk=served.pk).update(replaced_by=row, status="superseded")
+
+    with caplog.at_level(logging.ERROR, logger="pki.terminator_process"):
+        assert terminator_poll(terminator) is False
+
+    assert "not signed by the issuing CA" in caplog.text
+    assert terminator.served_serial == served.serial
