@@ -211,11 +211,16 @@ def test_a_renewal_row_not_signed_by_the_issuing_ca_is_not_served(sidecar, caplo
         .sign(ec.generate_private_key(ec.SECP384R1()), hashes.SHA384())
     )  # fmt: skip
     row = Certificate.objects.create(
-        service=served.service, subject_cn=served.subject_cn, sans=served.sans,
-        serial=format(forged.serial_number, "x"), fingerprint_sha256=forged.fingerprint(hashes.SHA256()).hex(), not_before=forged.not_valid_before_utc,
-        not_after=forged.not_valid_after_utc, kind="issued",
+        service=served.service,
+        subject_cn=served.subject_cn,
+        sans=served.sans,
+        serial=format(forged.serial_number, "x"),
+        fingerprint_sha256=forged.fingerprint(hashes.SHA256()).hex(),
+        not_before=forged.not_valid_before_utc,
+        not_after=forged.not_valid_after_utc,
+        kind="issued",
         certificate_pem=forged.public_bytes(serialization.Encoding.PEM).decode(),
-    )  # fmt: skip
+    )
     Certificate.objects.filter(pk=served.pk).update(replaced_by=row, status="superseded")
 
     with caplog.at_level(logging.ERROR, logger="pki.terminator_process"):
