@@ -60,7 +60,7 @@ def _apply(approval: ApprovalRequest, approver: User) -> dict[str, Any]:
         # that nobody is told; re-admitting the partner is a secret rotation (or a new pin), on purpose.
         application.client_secret, application.hash_client_secret = secrets.token_urlsafe(40), True
         application.save(update_fields=["client_secret", "hash_client_secret"])
-        return {"client_id": approval.target_id, "pinned": None, "secret_reset": True}
+        return {"client_id": approval.target_id, "pinned": None, "secret_reset": True}  # nosec B105 - a flag
     certificate = client_certificate_parse(pem)  # still valid now, not only when asked
     x5t = certificate_thumbprint(certificate)
     if x5t != approval.change["x5t_s256"]:
