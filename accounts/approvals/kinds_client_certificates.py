@@ -16,7 +16,7 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
-from oauth2_provider.models import AccessToken, Application
+from oauth2_provider.models import AccessToken, Application, RefreshToken
 
 from accounts.approvals.exceptions import ApprovalNothingToChange
 from accounts.approvals.models import ApprovalRequest
@@ -48,10 +48,12 @@ def _apply(approval: ApprovalRequest, approver: User) -> dict[str, Any]:
     from pki.services import certificate_record, certificate_unwatch
 
     application = Application.objects.select_for_update().get(client_id=approval.target_id)
+    # Every token the client holds ends here, bound or not: a partner cut off, moved to a new key, or moved from
+    # its secret to a certificate gets new tokens the new way, on its next request.
+    AccessToken.objects.filter(application=application).delete()
+    RefreshToken.objects.filter(application=application).delete()
     previous = OAuthClientCertificate.objects.filter(application=application).first()
     if previous is not None:
-        # Its tokens end with it: a partner cut off (or moved to a new key) is cut off on the next request.
-        AccessToken.objects.filter(application=application, fintech_mac__x5t_s256=previous.x5t_s256).delete()
         previous.delete()
         certificate_unwatch(fingerprint_sha256=_hex_of(previous.certificate_pem), operator=approver)
     pem = approval.change.get("certificate_pem", "")

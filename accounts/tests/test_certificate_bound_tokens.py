@@ -150,6 +150,21 @@ def test_a_pinned_client_authenticates_with_its_certificate_only(client, partner
     assert introspect_by_secret.status_code == 401
 
 
+def test_pinning_ends_the_tokens_the_client_got_with_its_secret(client):
+    application, secret = partner_client(can_introspect=True)
+    issued = client.post(
+        "/o/token/", {"grant_type": "client_credentials", "scope": "accounts:read"},
+        HTTP_AUTHORIZATION=basic_auth(application.client_id, secret),
+    ).json()["access_token"]  # fmt: skip
+    _, pem = self_signed("late.example")
+    pin(application, pem)
+
+    seen = client.post(
+        "/o/introspect/", {"token": issued, "client_id": application.client_id}, **over_terminator(pem)
+    ).json()
+    assert seen == {"active": False}
+
+
 def test_an_unpinned_partner_keeps_its_secret_and_gets_unbound_tokens(client):
     application, secret = partner_client(can_introspect=True)
     _, pem = self_signed()
