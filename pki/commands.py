@@ -16,7 +16,9 @@ from django.conf import settings
 from django.core.management.base import CommandError
 
 from fintech.staff_grants import staff_grant_sign
+from pki.ca import serial_normalise
 from pki.exceptions import CertificateWorkerUnavailable
+from pki.models import Certificate
 
 GRANT_LIFETIME = timedelta(minutes=5)
 
@@ -49,3 +51,12 @@ def cert_task_call(task, *args: Any) -> dict[str, Any]:
     if "error" in answer:
         raise CommandError(f"{answer['error']}: {answer['detail']}")
     return answer
+
+
+def serial_known(text: str) -> str:
+    """The serial as stored (pki.ca.serial_normalise), or a CommandError before anyone is asked for a second
+    factor: which serials exist is no secret (cert_list shows them to anyone)."""
+    serial = serial_normalise(text)
+    if not Certificate.objects.filter(serial=serial).exists():
+        raise CommandError(f"certificate_not_found: no certificate {serial} (cert_list shows them)")
+    return serial

@@ -34,6 +34,7 @@ from pki.exceptions import (
     ValidityRefused,
 )
 from pki.models import REVOCATION_REASONS, Certificate, CrlPublication
+from pki.terminator import plain_name
 
 CRL_VALIDITY = dt.timedelta(days=7)
 SERVICE_MAX_LENGTH = 100
@@ -43,6 +44,20 @@ OBJECT_TYPE = "pki.certificate"
 def operator_actor(operator: Any | None, *, job: str) -> Actor:
     """The staff member acting, or the scheduled job when nobody is (the daily renewal)."""
     return Actor(staff=str(operator.public_id)) if operator is not None else Actor.system(job)
+
+
+def _certificate_event(
+    event_type: str, row: Certificate, operator: Any | None, payload: dict[str, Any], *, job: str = "pki"
+) -> None:
+    """A `pki.certificate_*` event about `row`, naming the operator (or the scheduled job): one shape for all."""
+    audit_event_record(
+        event_type=event_type,
+        outcome=AuditEvent.Outcome.SUCCESS,
+        actor=operator_actor(operator, job=job),
+        object_type=OBJECT_TYPE,
+        object_id=row.serial,
+        payload=payload,
+    )
 
 
 def _record_row(*, certificate: x509.Certificate, service: str, kind: str, issued_by: Any | None) -> Certificate:
@@ -68,7 +83,7 @@ def _record_row(*, certificate: x509.Certificate, service: str, kind: str, issue
 
 def _service_check(service: str) -> str:
     service = service.strip()
-    if not service or len(service) > SERVICE_MAX_LENGTH or not service.replace("-", "").replace("_", "").isalnum():
+    if not service or len(service) > SERVICE_MAX_LENGTH or not plain_name(service):
         raise ValidityRefused(f"service must be 1-{SERVICE_MAX_LENGTH} letters, digits, '-' or '_'")
     return service
 
@@ -93,15 +108,17 @@ def certificate_issue(
     )
     with transaction.atomic(durable=True):
         row = _record_row(certificate=certificate, service=service, kind=Certificate.Kind.ISSUED, issued_by=operator)
-        audit_event_record(
-            event_type="pki.certificate_issued",
-            outcome=AuditEvent.Outcome.SUCCESS,
-            actor=operator_actor(operator, job="pki"),
-            object_type=OBJECT_TYPE,
-            object_id=row.serial,
-            payload={"service": service, "sans": row.sans, "fingerprint_sha256": row.fingerprint_sha256,
-                     "not_after": row.not_after.isoformat()},
-        )  # fmt: skip
+        _certificate_event(
+            "pki.certificate_issued",
+            row,
+            operator,
+            {
+                "service": service,
+                "sans": row.sans,
+                "fingerprint_sha256": row.fingerprint_sha256,
+                "not_after": row.not_after.isoformat(),
+            },
+        )
     return row, ca.leaf_key_pem(key)
 
 
@@ -148,15 +165,18 @@ def certificate_renew(
         new = _record_row(certificate=certificate, service=old.service, kind=old.kind, issued_by=operator)
         old.status, old.replaced_by = Certificate.Status.SUPERSEDED, new
         old.save(update_fields=["status", "replaced_by"])
-        audit_event_record(
-            event_type="pki.certificate_renewed",
-            outcome=AuditEvent.Outcome.SUCCESS,
-            actor=operator_actor(operator, job="pki_renewal"),
-            object_type=OBJECT_TYPE,
-            object_id=new.serial,
-            payload={"service": new.service, "replaces": old.serial, "not_after": new.not_after.isoformat(),
-                     "fingerprint_sha256": new.fingerprint_sha256},
-        )  # fmt: skip
+        _certificate_event(
+            "pki.certificate_renewed",
+            new,
+            operator,
+            {
+                "service": new.service,
+                "replaces": old.serial,
+                "not_after": new.not_after.isoformat(),
+                "fingerprint_sha256": new.fingerprint_sha256,
+            },
+            job="pki_renewal",
+        )
     return new
 
 
@@ -181,15 +201,16 @@ def certificate_revoke(*, serial: str, reason: str, operator: Any, now: dt.datet
                 continue
             revoked.status, revoked.revoked_at, revoked.revocation_reason = Certificate.Status.REVOKED, now, reason
             revoked.save(update_fields=["status", "revoked_at", "revocation_reason"])
-            audit_event_record(
-                event_type="pki.certificate_revoked",
-                outcome=AuditEvent.Outcome.SUCCESS,
-                actor=operator_actor(operator, job="pki"),
-                object_type=OBJECT_TYPE,
-                object_id=revoked.serial,
-                payload={"service": revoked.service, "reason": reason,
-                         **({"same_key_as": row.serial} if revoked is not row else {})},
-            )  # fmt: skip
+            _certificate_event(
+                "pki.certificate_revoked",
+                revoked,
+                operator,
+                {
+                    "service": revoked.service,
+                    "reason": reason,
+                    **({"same_key_as": row.serial} if revoked is not row else {}),
+                },
+            )
     crl_publish(now=now)
     return row
 
@@ -228,13 +249,11 @@ def certificate_record(*, pem: str, service: str, kind: str, operator: Any | Non
                 )
             return existing
         row = _record_row(certificate=certificate, service=_service_check(service), kind=kind, issued_by=None)
-        audit_event_record(
-            event_type="pki.certificate_recorded",
-            outcome=AuditEvent.Outcome.SUCCESS,
-            actor=operator_actor(operator, job="pki"),
-            object_type=OBJECT_TYPE,
-            object_id=row.serial,
-            payload={"service": row.service, "kind": kind, "not_after": row.not_after.isoformat()},
+        _certificate_event(
+            "pki.certificate_recorded",
+            row,
+            operator,
+            {"service": row.service, "kind": kind, "not_after": row.not_after.isoformat()},
         )
     return row
 
@@ -279,8 +298,8 @@ def crl_publish(*, now: dt.datetime | None = None) -> CrlPublication:
             now=now,
             next_update=next_update,
         )
-        path = Path(settings.PKI_CRL_PATH)
-        _write_public_file(path, crl.public_bytes(serialization.Encoding.PEM))
+        path, crl_pem = Path(settings.PKI_CRL_PATH), crl.public_bytes(serialization.Encoding.PEM)
+        _write_public_file(path, crl_pem)
         return CrlPublication.objects.create(
             number=number,
             this_update=now,
@@ -288,7 +307,7 @@ def crl_publish(*, now: dt.datetime | None = None) -> CrlPublication:
             revoked_count=len(revoked),
             sha256=hashlib.sha256(crl.public_bytes(serialization.Encoding.DER)).hexdigest(),
             path=str(path),
-            crl_pem=crl.public_bytes(serialization.Encoding.PEM).decode(),
+            crl_pem=crl_pem.decode(),
         )
 
 
@@ -309,11 +328,4 @@ def certificate_unwatch(*, fingerprint_sha256: str, operator: Any | None) -> Non
         row.status, row.revoked_at = Certificate.Status.REVOKED, timezone.now()
         row.revocation_reason = x509.ReasonFlags.cessation_of_operation.value
         row.save(update_fields=["status", "revoked_at", "revocation_reason"])
-        audit_event_record(
-            event_type="pki.certificate_unwatched",
-            outcome=AuditEvent.Outcome.SUCCESS,
-            actor=operator_actor(operator, job="pki"),
-            object_type=OBJECT_TYPE,
-            object_id=row.serial,
-            payload={"service": row.service, "kind": row.kind},
-        )
+        _certificate_event("pki.certificate_unwatched", row, operator, {"service": row.service, "kind": row.kind})

@@ -72,6 +72,11 @@ http {{
 """
 
 
+def plain_name(text: str) -> bool:
+    """Letters, digits, '-' and '_' only: a service or user name safe to write into nginx's configuration."""
+    return bool(text) and text.replace("-", "").replace("_", "").isalnum()
+
+
 @dataclass(frozen=True)
 class TerminatorFiles:
     """What the terminator serves with (PEM text): its certificate chain and key, whom it trusts, the CRL."""
@@ -118,11 +123,11 @@ def terminator_write(
     `worker_user`: the user nginx's workers run as when it is started as root (nginx's default is `nobody`).
     `client_services` ("required" mode): only leaves issued for these services (the OU `cert_issue` writes) get
     through; any other certificate of the platform CA (another service's, a server's) gets 403."""
-    if any(not service.replace("-", "").replace("_", "").isalnum() for service in client_services):
+    if not all(map(plain_name, client_services)):
         raise ValueError("client_services are service names: letters, digits, '-' and '_'")
     if client_services and client_certificate != "required":
         raise ValueError("client_services restricts verified platform certificates: client_certificate='required'")
-    if worker_user and not worker_user.replace("-", "").replace("_", "").isalnum():
+    if worker_user and not plain_name(worker_user):
         raise ValueError("worker_user must be a user name")
     if client_certificate not in CLIENT_CERTIFICATE_MODES:
         raise ValueError(f"client_certificate must be one of {', '.join(CLIENT_CERTIFICATE_MODES)}")
@@ -187,16 +192,22 @@ def nginx_check(prefix: Path) -> subprocess.CompletedProcess:
 
 def nginx_run(prefix: Path, port: int, *, host: str = "127.0.0.1", timeout_seconds: float = 10) -> subprocess.Popen:
     """nginx in the foreground on the configuration under `prefix`, once it accepts connections on host:port
-    (tests and benchmarks; the long-running terminator is pki/terminator_process.py). RuntimeError if it exits
-    or does not listen in time."""
-    process = subprocess.Popen(nginx_command(prefix, "-g", "daemon off;"), stderr=subprocess.PIPE)  # noqa: S603  # nosec B603
+    (the terminator sidecar, tests, benchmarks). RuntimeError, with the end of nginx's error log, if something
+    already listens there (a probe would take its answer for nginx's), or nginx exits or does not listen in time.
+    """
+    with socket.socket() as probe:
+        if probe.connect_ex((host, port)) == 0:
+            raise RuntimeError(f"something already listens on {host}:{port}")
+    process = subprocess.Popen(nginx_command(prefix, "-g", "daemon off;"))  # noqa: S603  # nosec B603
     deadline = time.monotonic() + timeout_seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"nginx exited: {process.stderr.read().decode(errors='replace')[-2000:]}")
+            log = (prefix / "logs" / "error.log").read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"nginx exited with status {process.returncode}: {log}")
         with socket.socket() as probe:
             if probe.connect_ex((host, port)) == 0:
                 return process
         time.sleep(0.05)
     process.kill()
+    process.wait(timeout=timeout_seconds)
     raise RuntimeError(f"nginx did not listen on {host}:{port} within {timeout_seconds}s")

@@ -29,10 +29,8 @@ import datetime as dt
 import hashlib
 import logging
 import os
-import socket
 import subprocess  # nosec B404 - runs nginx, our own binary and files, never a shell
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,7 +44,7 @@ from pki import ca
 from pki.dev_certificates import certificate_read, public_key_der
 from pki.models import Certificate
 from pki.selectors import certificate_newest_of, crl_newest_pem
-from pki.terminator import NGINX_CONF, TerminatorFiles, nginx_check, nginx_command, nginx_reload, terminator_write
+from pki.terminator import NGINX_CONF, TerminatorFiles, nginx_check, nginx_reload, nginx_run, terminator_write
 
 logger = logging.getLogger(__name__)
 
@@ -201,22 +199,10 @@ def terminator_start(terminator: Terminator) -> None:
     terminator.served_serial = newest.serial if newest else serial
     terminator.crl_sha256, terminator.crl_number = hashlib.sha256(crl_pem).hexdigest(), crl_number
     host, _, port = terminator.listen.rpartition(":")
-    with socket.socket() as probe:  # else the probe below would take another server's answer for nginx's
-        if probe.connect_ex((host, int(port))) == 0:
-            raise TerminatorError(f"something already listens on {terminator.listen}")
-    terminator.process = subprocess.Popen(nginx_command(terminator.prefix, "-g", "daemon off;"))  # noqa: S603  # nosec B603
-    deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        if terminator.process.poll() is not None:
-            log = (terminator.prefix / "logs" / "error.log").read_text(errors="replace")[-2000:]
-            raise TerminatorError(f"nginx exited with status {terminator.process.returncode}: {log}")
-        with socket.socket() as probe:
-            if probe.connect_ex((host, int(port))) == 0:
-                break
-        time.sleep(0.05)
-    else:
-        terminator_stop(terminator)
-        raise TerminatorError(f"nginx did not listen on {terminator.listen} within {START_TIMEOUT_SECONDS}s")
+    try:
+        terminator.process = nginx_run(terminator.prefix, int(port), host=host, timeout_seconds=START_TIMEOUT_SECONDS)
+    except RuntimeError as error:
+        raise TerminatorError(str(error)) from error
     logger.info(
         "terminator: serving",
         extra={"listen": terminator.listen, "upstream": terminator.upstream, "serial": terminator.served_serial},

@@ -25,10 +25,10 @@ from accounts.approvals.services import approval_request_create
 from accounts.models import OAuthClientCertificate, User
 from accounts.oauth.client_certificates import (
     ClientCertificateRefused,
-    certificate_thumbprint,
     client_certificate_parse,
     pin_mac,
 )
+from fintech.middleware.client_certificate import x5t_s256
 
 KIND = "oauth.client_certificate"
 
@@ -64,7 +64,7 @@ def _apply(approval: ApprovalRequest, approver: User) -> dict[str, Any]:
         application.save(update_fields=["client_secret", "hash_client_secret"])
         return {"client_id": approval.target_id, "pinned": None, "secret_reset": True}  # nosec B105 - a flag
     certificate = client_certificate_parse(pem)  # still valid now, not only when asked
-    x5t = certificate_thumbprint(certificate)
+    x5t = x5t_s256(certificate)
     if x5t != approval.change["x5t_s256"]:
         raise ClientCertificateRefused("the certificate does not match the approved thumbprint")
     if OAuthClientCertificate.objects.filter(x5t_s256=x5t).exclude(application=application).exists():
@@ -122,7 +122,7 @@ def client_certificate_change_request(
         certificate = client_certificate_parse(certificate_pem)
         change = {
             "certificate_pem": certificate_pem.strip() + "\n",
-            "x5t_s256": certificate_thumbprint(certificate),
+            "x5t_s256": x5t_s256(certificate),
             "sha256_hex": certificate.fingerprint(hashes.SHA256()).hex(),  # as openssl x509 -fingerprint shows it
             "subject": certificate.subject.rfc4514_string()[:500],
             "not_before": certificate.not_valid_before_utc.isoformat(),

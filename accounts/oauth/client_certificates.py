@@ -32,7 +32,6 @@ from oauth2_provider.models import Application
 
 from accounts.models import OAuthClientCertificate
 from fintech.macs import row_mac_matches, row_mac_of
-from fintech.middleware.client_certificate import x5t_s256
 from fintech.problems import DomainError
 
 logger = logging.getLogger(__name__)
@@ -136,7 +135,3 @@ def client_authenticated_by_certificate(application: Application, presented_x5t:
     if pin is None or pin.not_after <= timezone.now():
         return False
     return hmac.compare_digest(pin.x5t_s256, presented_x5t)
-
-
-def certificate_thumbprint(certificate: x509.Certificate) -> str:
-    return x5t_s256(certificate)

@@ -14,9 +14,8 @@ from django.core.management.base import CommandError, CommandParser
 
 from fintech.key_files import key_file_create
 from fintech.operators import OPERATOR_CREDENTIALS_HELP, OperatorCommand
-from pki import ca, tasks
-from pki.commands import cert_grant, cert_task_call
-from pki.models import Certificate
+from pki import tasks
+from pki.commands import cert_grant, cert_task_call, serial_known
 
 
 class Command(OperatorCommand):
@@ -32,9 +31,7 @@ class Command(OperatorCommand):
     def handle(self, *args, serial: str, out: str, **options) -> None:
         if out and not Path(out).is_dir():
             raise CommandError(f"--out {out!r} is not a directory")
-        serial = ca.serial_normalise(serial)
-        if not Certificate.objects.filter(serial=serial).exists():  # public: cert_list shows it to anyone
-            raise CommandError(f"certificate_not_found: no certificate {serial} (cert_list shows them)")
+        serial = serial_known(serial)
         operator = self.operator_authenticate()
         answer = cert_task_call(tasks.certificate_renew, serial, cert_grant("cert_renew", {"serial": serial}, operator))
         if out:

@@ -8,12 +8,12 @@ PKI_TERMINATOR_POLL_SECONDS and reload (ADR 0018).
 
 from __future__ import annotations
 
-from django.core.management.base import CommandError, CommandParser
+from django.core.management.base import CommandParser
 
 from fintech.operators import OPERATOR_CREDENTIALS_HELP, OperatorCommand
-from pki import ca, tasks
-from pki.commands import cert_grant, cert_task_call
-from pki.models import REVOCATION_REASONS, Certificate
+from pki import tasks
+from pki.commands import cert_grant, cert_task_call, serial_known
+from pki.models import REVOCATION_REASONS
 
 
 class Command(OperatorCommand):
@@ -27,9 +27,7 @@ class Command(OperatorCommand):
         )
 
     def handle(self, *args, serial: str, reason: str, **options) -> None:
-        serial = ca.serial_normalise(serial)
-        if not Certificate.objects.filter(serial=serial).exists():  # public: cert_list shows it to anyone
-            raise CommandError(f"certificate_not_found: no certificate {serial} (cert_list shows them)")
+        serial = serial_known(serial)
         operator = self.operator_authenticate()
         grant = cert_grant("cert_revoke", {"serial": serial, "reason": reason}, operator)
         answer = cert_task_call(tasks.certificate_revoke, serial, reason, grant)
