@@ -1,8 +1,9 @@
-"""Writing a key file once: created exclusively with its mode, never overwritten, safe against a racing process."""
+"""Writing key and certificate files: created exclusively with their mode, or replaced whole in one rename."""
 
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 
@@ -16,3 +17,17 @@ def key_file_create(path: Path, data: bytes, *, mode: int = 0o600) -> bool:
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)
     return True
+
+
+def file_replace(path: Path, data: bytes, *, mode: int) -> None:
+    """Replace `path` in one rename with a file created at `mode`: a reader (nginx, requests, a verifier) never
+    sees half a file, and a key is never readable by others, not even for a moment. The directory must exist."""
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

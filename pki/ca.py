@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -294,10 +295,37 @@ def issuing_ca_load(*, now: dt.datetime | None = None, provider: IssuingKeyProvi
         if settings.PKI_KEY_GENERATE and not Path(settings.PKI_ISSUING_KEY_PATH).exists():
             _dev_ca_generate(now=now or dt.datetime.now(dt.UTC))
     key = provider.signer()
-    certificate = x509.load_pem_x509_certificate(Path(settings.PKI_ISSUING_CERT_PATH).read_bytes())
+    certificate = issuing_certificate()
     if certificate.public_key().public_numbers() != key.public_key().public_numbers():
         raise IssuingKeyNotHeld("the issuing key does not match the certificate at PKI_ISSUING_CERT_PATH")
     return IssuingCa(certificate=certificate, key=key)
+
+
+def issuing_certificate() -> x509.Certificate:
+    """The intermediate's certificate (public): what a verifier checks certificates and CRLs against."""
+    return x509.load_pem_x509_certificate(Path(settings.PKI_ISSUING_CERT_PATH).read_bytes())
+
+
+def signed_by(certificate: x509.Certificate, issuing: x509.Certificate) -> bool:
+    """Whether `issuing` signed `certificate` (a row or a file is someone's word; the signature is the CA's)."""
+    try:
+        certificate.verify_directly_issued_by(issuing)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
+
+
+def crl_signed_and_fresh(
+    crl: x509.CertificateRevocationList, issuing: x509.Certificate, *, now: dt.datetime, fresh_for: dt.timedelta
+) -> bool:
+    """Whether `issuing` signed the CRL and its nextUpdate is more than `fresh_for` after `now`."""
+    next_update = crl.next_update_utc
+    return (
+        crl.issuer == issuing.subject
+        and crl.is_signature_valid(issuing.public_key())
+        and next_update is not None
+        and next_update > now + fresh_for
+    )
 
 
 def chain_pem() -> str:

@@ -26,17 +26,15 @@ is published too when none is there, or when it is stale or not the current CA's
 from __future__ import annotations
 
 import datetime as dt
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from django.conf import settings
 from django.utils import timezone
 
+from fintech.key_files import file_replace
 from pki import ca, services
 from pki.models import Certificate
 from pki.selectors import certificate_newest_of
@@ -66,20 +64,6 @@ API_VAULT_CLIENT = DevLeaf("api-client", "api-vault-client", ("api.internal.exam
 DEV_LEAVES = (VAULT_SERVER, API_VAULT_CLIENT)
 
 
-def _write_atomically(path: Path, data: bytes, *, mode: int) -> None:
-    """Replace `path` in one rename with a file created at `mode` (a key is never readable by others, not even
-    for a moment), so a process reading it (nginx, requests) never sees half of it."""
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def certificate_read(path: Path) -> x509.Certificate | None:
     """The first certificate of a PEM file (the leaf of leaf + chain); None when missing or unreadable."""
     try:
@@ -100,33 +84,19 @@ def _key_matches(key_path: Path, certificate: x509.Certificate) -> bool:
     return public_key_der(key.public_key()) == public_key_der(certificate.public_key())
 
 
-def _signed_by(certificate: x509.Certificate, issuing: x509.Certificate) -> bool:
-    try:
-        certificate.verify_directly_issued_by(issuing)
-    except (ValueError, TypeError, InvalidSignature):
-        return False
-    return True
-
-
 def crl_current(*, issuing: x509.Certificate, now: dt.datetime) -> bool:
     """Whether PKI_CRL_PATH holds a CRL the current intermediate signed that is not about to go stale."""
     try:
         crl = x509.load_pem_x509_crl(Path(settings.PKI_CRL_PATH).read_bytes())
     except (OSError, ValueError):
         return False
-    next_update = crl.next_update_utc
-    return (
-        crl.issuer == issuing.subject
-        and crl.is_signature_valid(issuing.public_key())
-        and next_update is not None
-        and next_update > now + CRL_REFRESH_BEFORE
-    )
+    return ca.crl_signed_and_fresh(crl, issuing, now=now, fresh_for=CRL_REFRESH_BEFORE)
 
 
 def _leaf_write(leaf: DevLeaf, directory: Path, *, certificate_pem: str, key_pem: bytes | None = None) -> None:
     if key_pem is not None:
-        _write_atomically(leaf.key_path(directory), key_pem, mode=0o600)
-    _write_atomically(leaf.certificate_path(directory), (certificate_pem + ca.chain_pem()).encode(), mode=0o644)
+        file_replace(leaf.key_path(directory), key_pem, mode=0o600)
+    file_replace(leaf.certificate_path(directory), (certificate_pem + ca.chain_pem()).encode(), mode=0o644)
 
 
 def _leaf_ensure(leaf: DevLeaf, directory: Path, *, issuing: x509.Certificate, now: dt.datetime) -> str:
@@ -134,7 +104,7 @@ def _leaf_ensure(leaf: DevLeaf, directory: Path, *, issuing: x509.Certificate, n
     certificate = certificate_read(leaf.certificate_path(directory))
     row = None
     usable = certificate is not None and _key_matches(leaf.key_path(directory), certificate)
-    if usable and _signed_by(certificate, issuing):
+    if usable and ca.signed_by(certificate, issuing):
         row = certificate_newest_of(serial=ca.serial_hex(certificate))
     if row is None or row.status == Certificate.Status.REVOKED or sorted(row.sans) != sorted(leaf.sans):
         row, key_pem = services.certificate_issue(
@@ -167,7 +137,7 @@ def dev_certificates_ensure(*, directory: Path, now: dt.datetime | None = None) 
     bundle = directory / CA_BUNDLE
     chain = ca.chain_pem().encode()
     if not bundle.is_file() or bundle.read_bytes() != chain:
-        _write_atomically(bundle, chain, mode=0o644)
+        file_replace(bundle, chain, mode=0o644)
         done.append(f"wrote {bundle}")
     for leaf in DEV_LEAVES:
         line = _leaf_ensure(leaf, directory, issuing=issuing, now=now)

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +23,7 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from audit.services.events import Actor, audit_event_record
+from fintech.key_files import file_replace
 from pki import ca
 from pki.exceptions import (
     CertificateNotActive,
@@ -258,20 +257,6 @@ def certificate_record(*, pem: str, service: str, kind: str, operator: Any | Non
     return row
 
 
-def _write_public_file(path: Path, data: bytes) -> None:
-    """Replace `path` atomically (a reader, nginx later, never sees half a CRL), world-readable: it is public."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def crl_publish(*, now: dt.datetime | None = None) -> CrlPublication:
     """Sign and write the CRL (7-day nextUpdate) of every unexpired revoked certificate the platform issued.
 
@@ -299,7 +284,8 @@ def crl_publish(*, now: dt.datetime | None = None) -> CrlPublication:
             next_update=next_update,
         )
         path, crl_pem = Path(settings.PKI_CRL_PATH), crl.public_bytes(serialization.Encoding.PEM)
-        _write_public_file(path, crl_pem)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        file_replace(path, crl_pem, mode=0o644)  # public; nginx never reads half
         return CrlPublication.objects.create(
             number=number,
             this_update=now,

@@ -33,6 +33,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from fintech.key_files import file_replace
+
 NGINX_CONF = "nginx.conf"
 
 _TEMPLATE = """# Written by pki/terminator.py: do not edit; regenerate.
@@ -135,10 +137,7 @@ def terminator_write(
     for directory in ("logs", "tmp"):
         (prefix / directory).mkdir(exist_ok=True)
     (prefix / "server.pem").write_text(files.server_chain_pem)
-    key = prefix / "server.key"
-    key.touch(mode=0o600)
-    key.chmod(0o600)
-    key.write_bytes(files.server_key_pem)
+    file_replace(prefix / "server.key", files.server_key_pem, mode=0o600)
     (prefix / "client-ca.pem").write_text(files.client_ca_pem)
     crl_write(prefix, files.crl_pem)
     conf = prefix / NGINX_CONF
@@ -163,9 +162,7 @@ def terminator_write(
 
 def crl_write(prefix: Path, crl_pem: bytes) -> None:
     """Replace the CRL atomically (a reload must never read half a file)."""
-    staged = prefix / "crl.pem.new"
-    staged.write_bytes(crl_pem)
-    os.replace(staged, prefix / "crl.pem")
+    file_replace(prefix / "crl.pem", crl_pem, mode=0o644)
 
 
 def nginx_binary() -> str | None:

@@ -35,7 +35,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from django.conf import settings
 from django.db import close_old_connections
@@ -120,11 +119,10 @@ def _crl_checked(crl_pem: bytes, *, not_below: int = 0) -> int:
     `not_below`; ValueError otherwise. Whoever can write the database cannot forge a CRL (no issuing key) nor
     bring back an older one, which would un-revoke what was revoked since."""
     crl = x509.load_pem_x509_crl(crl_pem)
-    issuing = x509.load_pem_x509_certificate(Path(settings.PKI_ISSUING_CERT_PATH).read_bytes())
-    if crl.issuer != issuing.subject or not crl.is_signature_valid(issuing.public_key()):
-        raise ValueError("the CRL is not signed by the current issuing CA")
-    if crl.next_update_utc is None or crl.next_update_utc <= dt.datetime.now(dt.UTC):
-        raise ValueError("the CRL is past its nextUpdate")
+    if not ca.crl_signed_and_fresh(
+        crl, ca.issuing_certificate(), now=dt.datetime.now(dt.UTC), fresh_for=dt.timedelta()
+    ):
+        raise ValueError("the CRL is not the current issuing CA's, or is past its nextUpdate")
     number = crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
     if number < not_below:
         raise ValueError(f"the CRL's number {number} is below the one served ({not_below}): an older CRL")
@@ -137,10 +135,7 @@ def _newest_certificate(key_pem: bytes, serial: str) -> Certificate | None:
     if row is None or row.serial == serial:
         return None
     renewed = x509.load_pem_x509_certificate(row.certificate_pem.encode())
-    issuing = x509.load_pem_x509_certificate(Path(settings.PKI_ISSUING_CERT_PATH).read_bytes())
-    try:  # the row is the database's word only: the intermediate's signature is the platform's
-        renewed.verify_directly_issued_by(issuing)
-    except (ValueError, TypeError, InvalidSignature):
+    if not ca.signed_by(renewed, ca.issuing_certificate()):  # the row is the database's word only
         logger.error("terminator: the renewal of its certificate is not signed by the issuing CA; not served",
                      extra={"serial": serial, "renewal": row.serial})  # fmt: skip
         return None
