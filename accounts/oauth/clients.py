@@ -20,6 +20,15 @@ from audit.services.events import Actor, audit_event_record
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "[::1]", "::1", "localhost"})
 
 
+CLIENT_ID_MAX_LENGTH = 100  # DOT's column
+
+
+def client_id_possible(client_id) -> bool:
+    """Whether a presented client id could name a client at all: a string without NUL (PostgreSQL refuses it: a
+    500) and no longer than the column. Anything else is an unknown client, without a query."""
+    return isinstance(client_id, str) and "\x00" not in client_id and 0 < len(client_id) <= CLIENT_ID_MAX_LENGTH
+
+
 def redirect_uri_validate(uri: str) -> None:
     parts = urlsplit(uri)
     if parts.fragment or "*" in uri:

@@ -46,6 +46,7 @@ from oauth2_provider.oauth2_validators import OAuth2Validator
 
 from accounts.models import OAuthClientPolicy, OAuthSession
 from accounts.oauth.client_certificates import client_authenticated_by_certificate, has_certificate_pin
+from accounts.oauth.clients import client_id_possible
 from accounts.oauth.row_macs import (
     grant_macs_store,
     oauth_session_believed,
@@ -96,7 +97,7 @@ class FintechOAuth2Validator(OAuth2Validator):
     def _load_application(self, client_id, request):
         """No lookup for an id that cannot be one: NUL bytes (PostgreSQL refuses them: a 500) or over the column's
         100 characters. Such a client is unknown, the same `invalid_client` as any other."""
-        if not isinstance(client_id, str) or "\x00" in client_id or len(client_id) > 100:
+        if not client_id_possible(client_id):
             return None
         return super()._load_application(client_id, request)
 

@@ -21,6 +21,7 @@ from oauth2_provider.models import Application
 from accounts.mfa import session_mfa_verified_at
 from accounts.models import OAuthClientPolicy
 from accounts.oauth.client_certificates import client_authenticated_by_certificate, has_certificate_pin
+from accounts.oauth.clients import client_id_possible
 from accounts.oauth.tokens import access_token_find
 from accounts.oauth.validators import as_utc_text
 from audit.models import AuditEvent
@@ -79,12 +80,13 @@ class TokenView(dot_views.TokenView):
             return super().post(request, *args, **kwargs)
 
 
+def _application_named(client_id: str) -> Application | None:
+    return Application.objects.filter(client_id=client_id).first() if client_id_possible(client_id) else None
+
+
 def _certificate_client(request, presented: str) -> Application | None:
     """RFC 8705: the client named by `client_id` in the body, if the connection presented its pinned certificate."""
-    client_id = request.POST.get("client_id", "")
-    if "\x00" in client_id or not 0 < len(client_id) <= 100:
-        return None
-    application = Application.objects.filter(client_id=client_id).first()
+    application = _application_named(request.POST.get("client_id", ""))
     if application is None or not client_authenticated_by_certificate(application, presented):
         return None
     return application
@@ -103,9 +105,7 @@ def _authenticated_client(request) -> Application | None:
         client_id, _, secret = base64.b64decode(header[6:]).decode().partition(":")
     except ValueError:  # not base64, not ASCII, not UTF-8
         return None
-    if "\x00" in client_id or len(client_id) > 100:  # no such client; PostgreSQL would refuse the NUL (a 500)
-        return None
-    application = Application.objects.filter(client_id=client_id).first()
+    application = _application_named(client_id)
     if (
         application is None
         or application.client_type != Application.CLIENT_CONFIDENTIAL
