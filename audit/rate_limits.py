@@ -15,8 +15,9 @@ from django.conf import settings
 
 from audit.models import AuditEvent
 from audit.services.events import Actor, audit_event_record
-from fintech.api_limits import audit_key, principal_digest
+from fintech.api_limits import principal_digest
 from fintech.rate_limits import RateLimitUnavailable, redis_script_call
+from fintech.redis_client import redis_key
 
 # KEYS: (policy, principal) marker, the policy's per-minute count, its suppressed count. ARGV: the cap.
 # Returns {record?, suppressed count to report}.
@@ -40,9 +41,9 @@ def rate_limit_exceeded_record(
 
     `user` and `client`: who the request proved to be (the limiter runs before DRF sets `request.user`)."""
     keys = [
-        audit_key("seen", policy, principal_digest(principal)),
-        audit_key("count", policy),
-        audit_key("suppressed", policy),
+        redis_key("rl-audit", "seen", policy, principal_digest(principal)),
+        redis_key("rl-audit", "count", policy),
+        redis_key("rl-audit", "suppressed", policy),
     ]
     try:
         record, suppressed = redis_script_call(

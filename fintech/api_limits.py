@@ -32,7 +32,6 @@ from fintech.token_buckets import Bucket, BucketState
 KEY_KINDS = ("address", "user", "client")
 FAIL_POLICIES = ("closed", "open")
 # The draft whose header fields we send: draft-ietf-httpapi-ratelimit-headers-10 (structured fields).
-HEADERS_DRAFT = "draft-ietf-httpapi-ratelimit-headers-10"
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +136,8 @@ def address_key(address: str) -> str:
     return str(ipaddress.ip_network(f"{ip}/64", strict=False))
 
 
-def _digest(value: str) -> str:
+def principal_digest(value: str) -> str:
+    """What a key holds of a principal (an address, a user or client id): a digest, never the value."""
     return hashlib.sha256(value.encode("utf-8", "surrogateescape")).hexdigest()[:32]
 
 
@@ -146,12 +146,11 @@ class Applied:
     """One policy as this request takes it."""
 
     policy: Policy
-    rate: Rate
     principal: str  # what the bucket is keyed by, for the audit event (address, user public id, client id)
     bucket: Bucket
 
 
-def applied_policies(group: str, principals: Principals, *, prefix: str | None = None) -> list[Applied]:
+def applied_policies(group: str, principals: Principals) -> list[Applied]:
     """The buckets this request takes: each policy of its group whose key the request has."""
     applied = []
     for policy in group_policies(group):
@@ -161,9 +160,9 @@ def applied_policies(group: str, principals: Principals, *, prefix: str | None =
         if policy.key == "address":
             value = address_key(value)
         rate = policy.rate_for(tier)
-        key = ":".join((prefix or settings.REDIS_KEY_PREFIX, "rl", policy.name, _digest(value)))
+        key = redis_key("rl", policy.name, principal_digest(value))
         bucket = Bucket(key=key, limit=rate.limit, period_seconds=rate.period_seconds, burst=rate.burst)
-        applied.append(Applied(policy=policy, rate=rate, principal=value, bucket=bucket))
+        applied.append(Applied(policy=policy, principal=value, bucket=bucket))
     return applied
 
 
@@ -181,17 +180,9 @@ def headers_for(applied: list[Applied], states: tuple[BucketState, ...]) -> dict
     ordered = sorted(zip(applied, states, strict=True), key=lambda pair: pair[1].remaining)
     return {
         "RateLimit-Policy": ", ".join(
-            f'"{item.policy.name}";q={item.rate.limit};w={item.rate.period_seconds}' for item, _ in ordered
+            f'"{item.policy.name}";q={item.bucket.limit};w={item.bucket.period_seconds}' for item, _ in ordered
         ),
         "RateLimit": ", ".join(
             f'"{item.policy.name}";r={state.remaining};t={state.reset_seconds}' for item, state in ordered
         ),
     }
-
-
-def audit_key(*parts: str) -> str:
-    return redis_key("rl-audit", *parts)
-
-
-def principal_digest(value: str) -> str:
-    return _digest(value)

@@ -28,11 +28,14 @@ def is_trusted_proxy(address: str) -> bool:
     return any(ip in network for network in _trusted_networks(tuple(settings.TRUSTED_PROXIES)))
 
 
+def arrived_through_terminator(request: HttpRequest) -> bool:
+    """Over the Unix socket only the TLS terminator's nginx can open (ADR 0018): gunicorn reports no peer there."""
+    return request.META.get("REMOTE_ADDR", None) == ""
+
+
 def peer_is_trusted_proxy(request: HttpRequest) -> bool:
-    """A listed proxy, or no peer address at all: the Unix socket only the TLS terminator can open (ADR 0018),
-    whose nginx replaces X-Forwarded-For with the address it saw."""
-    peer = request.META.get("REMOTE_ADDR", None)
-    return peer == "" or is_trusted_proxy(peer or "")
+    """A listed proxy, or the terminator's socket, whose nginx replaces X-Forwarded-For with the address it saw."""
+    return arrived_through_terminator(request) or is_trusted_proxy(request.META.get("REMOTE_ADDR") or "")
 
 
 def client_ip(request: HttpRequest) -> str:

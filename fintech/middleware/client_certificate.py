@@ -12,7 +12,7 @@ client) has its certificate headers dropped here, before anything reads them.
 What the rest of the code sees is one value that a client cannot write:
 `request.META[TLS_CLIENT_X5T_S256]`, the base64url SHA-256 of the DER
 certificate (RFC 8705 §3.1 `x5t#S256`; nginx's own fingerprint variable is
-SHA-1, so it is computed here from the PEM), and `request.tls_client_certificate`.
+SHA-1, so it is computed here from the PEM).
 The key is not an `HTTP_*` name, so no request header can produce it, and DOT
 copies META into what the OAuth validator reads, which is how the token
 endpoint sees it.
@@ -28,6 +28,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from django.http import HttpRequest
 
+from fintech.client_address import arrived_through_terminator
+
 logger = logging.getLogger(__name__)
 
 TLS_CLIENT_X5T_S256 = "fintech.tls_client_x5t_s256"
@@ -38,11 +40,6 @@ MAX_CERTIFICATE_HEADER_LENGTH = 16_384
 def x5t_s256(certificate: x509.Certificate) -> str:
     """RFC 8705 §3.1: base64url (no padding) of the SHA-256 of the DER certificate."""
     return base64.urlsafe_b64encode(certificate.fingerprint(hashes.SHA256())).rstrip(b"=").decode()
-
-
-def arrived_through_terminator(request: HttpRequest) -> bool:
-    """Over the Unix socket only nginx can open: gunicorn reports no peer address there."""
-    return request.META.get("REMOTE_ADDR", None) == ""
 
 
 def _certificate_of(escaped: str) -> x509.Certificate | None:
@@ -66,11 +63,9 @@ class ClientCertificateMiddleware:
         for name in _HEADERS:
             request.META.pop(name, None)
         request.META.pop(TLS_CLIENT_X5T_S256, None)
-        request.tls_client_certificate = None
         if escaped and arrived_through_terminator(request):
             certificate = _certificate_of(escaped)
             if certificate is not None:
-                request.tls_client_certificate = certificate
                 request.META[TLS_CLIENT_X5T_S256] = x5t_s256(certificate)
         return self.get_response(request)
 

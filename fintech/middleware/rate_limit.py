@@ -121,7 +121,9 @@ def _secret_bearing_client_id(request: HttpRequest) -> str:
 
 
 def request_principals(request: HttpRequest, group: str) -> Principals:
-    address = client_ip(request) or "unknown"  # no peer address (a Unix socket): one shared bucket, never none
+    address = (
+        getattr(request, "client_ip", None) or client_ip(request) or "unknown"
+    )  # no peer address (a Unix socket): one shared bucket, never none
     if group == "oauth_token":
         claimed = _secret_bearing_client_id(request)
         # Keyed by client AND address: guesses from one place are bounded, and nobody who merely knows a
