@@ -131,15 +131,24 @@ def kek_retire_check(*, version: int, provider: KeyProvider | None = None) -> st
     before asking a second person for the grant. `kek_retire` checks again
     under its lock: this answer is advice, not a reservation.
     """
-    provider = provider or vault_key_provider()
+    kek_id = _kek_retirable(version=version, provider=provider or vault_key_provider())
+    _kek_unused_check(kek_id, version)
+    return kek_id
+
+
+def _kek_retirable(*, version: int, provider: KeyProvider) -> str:
+    """The KEK id, unless `version` is current or stopped being current too recently (KekIsCurrent, too soon)."""
     kek_id, current = provider.current_kek()
     if version == current:
         raise KekIsCurrent()
     kek_retire_grace_check(provider=provider, version=version, rewrap_command="vault_rewrap")
+    return kek_id
+
+
+def _kek_unused_check(kek_id: str, version: int) -> None:
     in_use = VaultRecord.objects.using(VAULT).filter(kek_id=kek_id, kek_version=version).count()
     if in_use:
         raise KekInUse(f"{in_use} records still use version {version}; run vault_rewrap first")
-    return kek_id
 
 
 def kek_retire(*, version: int, actor: Actor, provider: KeyProvider | None = None) -> None:
@@ -155,16 +164,11 @@ def kek_retire(*, version: int, actor: Actor, provider: KeyProvider | None = Non
     again and retire (ADR 0011).
     """
     provider = provider or vault_key_provider()
-    kek_id, current = provider.current_kek()
-    if version == current:
-        raise KekIsCurrent()
-    kek_retire_grace_check(provider=provider, version=version, rewrap_command="vault_rewrap")
+    kek_id = _kek_retirable(version=version, provider=provider)
     with transaction.atomic(using=VAULT):
         with connections[VAULT].cursor() as cursor:
             cursor.execute(f"LOCK TABLE {VaultRecord._meta.db_table} IN SHARE MODE")
-        in_use = VaultRecord.objects.using(VAULT).filter(kek_id=kek_id, kek_version=version).count()
-        if in_use:
-            raise KekInUse(f"{in_use} records still use version {version}; run vault_rewrap first")
+        _kek_unused_check(kek_id, version)  # under the lock: no record can slip under the version now
         with transaction.atomic(using=AUDIT):
             audit_event_record(
                 event_type="vault.kek_retired",
