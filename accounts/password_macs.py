@@ -40,9 +40,9 @@ REFUSED = Counter(
 _SALT = "fintech.accounts.password"
 
 
-def password_mac(user_id: int, password_hash: str, *, secret: str | None = None) -> str:
-    """The MAC of a user's password hash; `secret`: a fallback secret (default: the current one)."""
-    return row_mac_of(_SALT, [user_id, password_hash], secret=secret)
+def password_mac(user_id: int, password_hash: str) -> str:
+    """The MAC of a user's password hash, under the current secret (fallbacks are tried by row_mac_matches)."""
+    return row_mac_of(_SALT, [user_id, password_hash])
 
 
 def password_mac_valid(user) -> bool:

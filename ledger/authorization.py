@@ -74,6 +74,13 @@ HOLD_SALT = "ledger.hold.authorization/1"
 CASE_DECISION_SALT = "ledger.review_case.decision/1"
 
 
+# The Hold columns the MAC covers as they are (besides its public id, its accounts and review_required).
+HOLD_MAC_FIELDS = (
+    "currency", "amount_minor", "purpose", "created_by_id", "client_id", "reference", "movement_kind",
+    "transfer_public_id",
+)  # fmt: skip
+
+
 def hold_authorization_values(
     *,
     public_id: uuid.UUID | str,
@@ -115,10 +122,8 @@ def hold_authorized(hold, *, account: uuid.UUID | str, destination: uuid.UUID | 
         hold.authorization_mac,
         HOLD_SALT,
         hold_authorization_values(
-            public_id=hold.public_id, account=account, destination=destination, currency=hold.currency,
-            amount_minor=hold.amount_minor, purpose=hold.purpose, created_by_id=hold.created_by_id,
-            client_id=hold.client_id, reference=hold.reference, movement_kind=hold.movement_kind,
-            transfer_public_id=hold.transfer_public_id, review_required=hold.review_required,
+            public_id=hold.public_id, account=account, destination=destination,
+            review_required=hold.review_required, **{field: getattr(hold, field) for field in HOLD_MAC_FIELDS},
         ),
     )  # fmt: skip
 

@@ -182,12 +182,18 @@ def _refusal_record(approval_id, approver: User, error: DomainError, request: Ht
     )
 
 
-def _decided_once(approval: ApprovalRequest, status: str) -> None:
-    """Record that the request is decided; a request decided before (then set back to pending with the database
-    login) is refused as not pending. The row is write-once for the runtime role and unique per request."""
+def _decision_recorded(approval: ApprovalRequest, status: str) -> bool:
+    """Record that the request is decided; False when it was decided before (then set back to pending with the
+    database login): it stays as it was decided. The row is write-once for the runtime role, unique per request."""
     if ApprovalDecision.objects.filter(approval_public_id=approval.public_id).exists():
-        raise ApprovalNotPending()
+        return False
     ApprovalDecision.objects.create(approval_public_id=approval.public_id, status=status)
+    return True
+
+
+def _decided_once(approval: ApprovalRequest, status: str) -> None:
+    if not _decision_recorded(approval, status):
+        raise ApprovalNotPending()
 
 
 def _decider_check(approval: ApprovalRequest, approver: User, mfa_verified_at: datetime | None) -> None:
@@ -345,9 +351,8 @@ def approval_requests_expire(*, now: datetime | None = None) -> int:
             .filter(status=ApprovalRequest.Status.PENDING, expires_at__lte=now)
             .order_by("expires_at")[:500]
         ):
-            if ApprovalDecision.objects.filter(approval_public_id=approval.public_id).exists():
-                continue  # decided before, set back to pending since: it stays as it was decided
-            ApprovalDecision.objects.create(approval_public_id=approval.public_id, status="expired")
+            if not _decision_recorded(approval, "expired"):
+                continue
             approval.status = ApprovalRequest.Status.EXPIRED
             approval.save(update_fields=["status"])
             audit_event_record(

@@ -98,10 +98,10 @@ _KINDS: dict[str, tuple[str, Callable[..., list], str, str, str]] = {
 }
 
 
-def row_mac(kind: str, row, *, secret: str | None = None) -> str:
-    """The MAC of what `row` vouches for; `secret`: a fallback secret (default: the current one)."""
+def row_mac(kind: str, row) -> str:
+    """The MAC of what `row` vouches for, under the current secret (fallbacks are tried by row_mac_matches)."""
     salt, values, *_ = _KINDS[kind]
-    return row_mac_of(salt, values(row), secret=secret)
+    return row_mac_of(salt, values(row))
 
 
 def row_macs_store(kind: str, rows: Iterable, *, model=None, using: str | None = None) -> None:

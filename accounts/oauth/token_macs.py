@@ -39,8 +39,8 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
 
-def access_token_mac(token, *, x5t_s256: str = "", secret: str | None = None) -> str:
-    """The MAC of what a token row grants; `secret`: a fallback secret (default: the current one).
+def access_token_mac(token, *, x5t_s256: str = "") -> str:
+    """The MAC of what a token row grants, under the current secret (fallbacks are tried by row_mac_matches).
 
     `x5t_s256`: the certificate the token is bound to (RFC 8705), covered only when there is one, so the MACs
     of unbound tokens issued before binding existed still verify.
@@ -49,7 +49,7 @@ def access_token_mac(token, *, x5t_s256: str = "", secret: str | None = None) ->
     in a migration too). The expiry is whole microseconds since the epoch, what
     PostgreSQL keeps, so the value read back gives the same MAC as the one saved.
     """
-    return row_mac_of(_SALT, _values(token, x5t_s256), secret=secret)
+    return row_mac_of(_SALT, _values(token, x5t_s256))
 
 
 def _values(token, x5t_s256: str = "") -> list:

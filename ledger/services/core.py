@@ -24,6 +24,7 @@ from audit.models import AuditEvent
 from audit.services.events import Actor, audit_event_record, audit_event_row
 from fintech.free_text import free_text_check
 from ledger.authorization import (
+    HOLD_MAC_FIELDS,
     authorization_mac,
     case_decision_authorized,
     hold_authorization_mac,
@@ -188,18 +189,11 @@ def hold_open(
         public_id=public_id,
         account=account.public_id,
         destination=destination.public_id,
-        currency=hold["currency"],
-        amount_minor=hold["amount_minor"],
-        purpose=hold["purpose"],
-        created_by_id=hold["created_by_id"],
-        client_id=hold["client_id"],
-        reference=hold["reference"],
-        movement_kind=hold["movement_kind"],
-        transfer_public_id=hold["transfer_public_id"],
         review_required=review_required,
+        **{field: hold[field] for field in HOLD_MAC_FIELDS},
     )
     document = {**hold, "public_id": public_id, "account_id": account.pk, "destination_id": destination.pk,
-                "authorization_mac": mac}  # fmt: skip
+                "authorization_mac": mac, "time_zone": limit_time_zone()}  # fmt: skip
     return ledger_call("ledger_hold_open", document, event)
 
 

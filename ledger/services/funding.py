@@ -42,7 +42,6 @@ from ledger.services.core import (
 from ledger.services.policy import (
     Movement,
     PolicyDecision,
-    limit_time_zone,
     movement_policy_check,
     movement_policy_count,
 )
@@ -196,7 +195,6 @@ def held_for_review(
             "limit_day": decision.limit_day,
             "movement_kind": kind,
             "transfer_public_id": public_id,
-            "time_zone": limit_time_zone(),
         },
         review_required=True,
         event=ledger_event(

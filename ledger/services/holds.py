@@ -57,7 +57,7 @@ from ledger.services.core import (
     reference_check,
     same_currency_check,
 )
-from ledger.services.policy import Movement, limit_time_zone, movement_policy_check, movement_policy_count
+from ledger.services.policy import Movement, movement_policy_check, movement_policy_count
 from ledger.services.reviews import review_case_opened
 
 DEFAULT_HOLD_MAX_LIFETIME_DAYS = 30
@@ -138,7 +138,6 @@ def hold_create(
                 "limit_day": decision.limit_day,
                 "movement_kind": "",
                 "transfer_public_id": None,
-                "time_zone": limit_time_zone(),
             },
             review_required=decision.action == "hold_for_review",
             event=ledger_event(
