@@ -67,6 +67,19 @@ def _capture_as_payee(client, hold: Hold, payee) -> int:
     return response.status_code
 
 
+def _review_hold(*, amount_minor: int):
+    """A hold above the review threshold (100 EUR, `hold_for_review`): (payer, payee, their accounts, the hold)."""
+    generous_limits()
+    review_threshold("EUR", 100_00, action="hold_for_review")
+    payer, payee = customer(), customer()
+    payer_account, payee_account = account(owner=payer, balance_minor=1_000_00), account(owner=payee)
+    hold = hold_create(
+        account=payer_account, destination=payee_account, amount_minor=amount_minor, currency="EUR",
+        reference="hotel", expires_at=timezone.now() + timedelta(days=1), created_by=payer, actor=TEST_ACTOR,
+    )  # fmt: skip
+    return payer, payee, payer_account, payee_account, hold
+
+
 def test_a_hold_opened_with_the_login_alone_is_refused_at_capture_and_named_by_ledger_verify(runtime, client):
     generous_limits()
     victim, insider = account(balance_minor=1_000_00), customer()
@@ -88,14 +101,7 @@ def test_a_hold_opened_with_the_login_alone_is_refused_at_capture_and_named_by_l
 
 
 def test_a_review_case_approved_by_writing_its_row_releases_nothing_and_is_named(runtime, client):
-    generous_limits()
-    review_threshold("EUR", 100_00, action="hold_for_review")
-    payer, payee = customer(), customer()
-    payer_account, payee_account = account(owner=payer, balance_minor=1_000_00), account(owner=payee)
-    hold = hold_create(
-        account=payer_account, destination=payee_account, amount_minor=300_00, currency="EUR", reference="hotel",
-        expires_at=timezone.now() + timedelta(days=1), created_by=payer, actor=TEST_ACTOR,
-    )  # fmt: skip
+    _, payee, payer_account, _, hold = _review_hold(amount_minor=300_00)
     case = ReviewCase.objects.get(hold=hold)
     officer = customer()
     with runtime.cursor() as cursor:  # the decision and its event, both written with the login
@@ -126,14 +132,7 @@ def test_holds_and_decisions_made_by_the_application_verify(client):
     from accounts.services import staff_create
     from ledger.services import review_case_decide
 
-    generous_limits()
-    review_threshold("EUR", 100_00, action="hold_for_review")
-    payer, payee = customer(), customer()
-    payer_account, payee_account = account(owner=payer, balance_minor=1_000_00), account(owner=payee)
-    hold = hold_create(
-        account=payer_account, destination=payee_account, amount_minor=50_00 + 100_00, currency="EUR",
-        reference="hotel", expires_at=timezone.now() + timedelta(days=1), created_by=payer, actor=TEST_ACTOR,
-    )  # fmt: skip
+    _, payee, _, _, hold = _review_hold(amount_minor=50_00 + 100_00)
     review_case_decide(
         case_public_id=ReviewCase.objects.get(hold=hold).public_id, approve=True, reason="known guest",
         officer=staff_create(email="officer@example.com", password=None, roles=["compliance_officer"]),
@@ -152,14 +151,7 @@ def test_holds_and_decisions_made_by_the_application_verify(client):
 )
 def test_a_hold_that_needs_review_releases_nothing_once_its_case_is_rekinded_or_deleted(runtime, client, tamper):
     """The re-review's finding 3: the capture used to see no blocking case and paid out."""
-    generous_limits()
-    review_threshold("EUR", 100_00, action="hold_for_review")
-    payer, payee = customer(), customer()
-    payer_account, payee_account = account(owner=payer, balance_minor=1_000_00), account(owner=payee)
-    hold = hold_create(
-        account=payer_account, destination=payee_account, amount_minor=300_00, currency="EUR", reference="hotel",
-        expires_at=timezone.now() + timedelta(days=1), created_by=payer, actor=TEST_ACTOR,
-    )  # fmt: skip
+    _, payee, _, payee_account, hold = _review_hold(amount_minor=300_00)
     assert hold.review_required
     with runtime.cursor() as cursor:
         cursor.execute(tamper, [ReviewCase.objects.get(hold=hold).pk])
