@@ -52,18 +52,30 @@ def token_certificate_matches(token: AccessToken, request) -> bool:
     return not bound or hmac.compare_digest(bound, request_x5t_s256(request))
 
 
+_MISMATCH_RECORDED = "fintech.certificate_mismatch_recorded"  # not an HTTP_ key: no client can send it
+
+
 def certificate_mismatch_record(token: AccessToken, request) -> None:
-    """A bound token presented without its certificate: stolen, or a partner misconfigured. On the record."""
+    """A bound token presented without its certificate: stolen, or a partner misconfigured. On the record, once
+    per request: the limiter's lookup records it on the Django request, and DOT's own check (userinfo), which
+    sees a copy of its META as an oauthlib request, finds the mark and does not record it again."""
+    from django.http import HttpRequest
+
     from audit.models import AuditEvent
     from audit.services.events import Actor, audit_event_record
 
-    presented = request_x5t_s256(request) if request is not None else ""
+    if isinstance(request, HttpRequest):
+        if request.META.get(_MISMATCH_RECORDED):
+            return
+        request.META[_MISMATCH_RECORDED] = True
+    elif (request.__dict__.get("headers") or {}).get(_MISMATCH_RECORDED):
+        return
     audit_event_record(
         event_type="token.certificate_mismatch",
         outcome=AuditEvent.Outcome.DENIED,
         actor=Actor(client=token.application.client_id if token.application is not None else ""),
         object_type="oauth.access_token",
         object_id=str(token.pk),
-        payload={"bound_x5t_s256": token.fintech_x5t_s256, "presented_x5t_s256": presented or None},
-        request=request,
+        payload={"bound_x5t_s256": token.fintech_x5t_s256, "presented_x5t_s256": request_x5t_s256(request) or None},
+        request=request if isinstance(request, HttpRequest) else None,
     )

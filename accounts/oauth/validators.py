@@ -233,7 +233,7 @@ class FintechOAuth2Validator(OAuth2Validator):
         if not super().validate_bearer_token(token, scopes, request):
             return False
         if not token_certificate_matches(request.access_token, request):
-            certificate_mismatch_record(request.access_token, None)
+            certificate_mismatch_record(request.access_token, request)
             return False
         return True
 

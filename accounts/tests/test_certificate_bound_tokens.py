@@ -384,3 +384,22 @@ def test_request_parameters_never_stand_in_for_what_the_server_decided(client, f
         HTTP_AUTHORIZATION=basic_auth(application.client_id, secret),
     ).json()  # fmt: skip
     assert seen["active"] is True and "cnf" not in seen
+
+
+
+def test_a_mismatch_seen_by_two_doors_of_one_request_is_recorded_once(client, partner):
+    """The limiter's lookup (the Django request) and DOT's own check (an oauthlib request over a copy of its
+    META, userinfo's path) may both refuse one bound token: one request, one audit record."""
+    from django.test import RequestFactory
+    from oauthlib.common import Request
+
+    from accounts.oauth.tokens import access_token_find, certificate_mismatch_record
+
+    raw = token_with(client, partner["app"], partner["pem"]).json()["access_token"]
+    token = access_token_find(raw, lookup="test")
+    request = RequestFactory().get("/o/userinfo/", REMOTE_ADDR="")
+
+    certificate_mismatch_record(token, request)
+    certificate_mismatch_record(token, Request("https://api.example/o/userinfo/", headers=dict(request.META)))
+
+    assert AuditEvent.objects.filter(event_type="token.certificate_mismatch").count() == 1
