@@ -386,7 +386,6 @@ def test_request_parameters_never_stand_in_for_what_the_server_decided(client, f
     assert seen["active"] is True and "cnf" not in seen
 
 
-
 def test_a_mismatch_seen_by_two_doors_of_one_request_is_recorded_once(client, partner):
     """The limiter's lookup (the Django request) and DOT's own check (an oauthlib request over a copy of its
     META, userinfo's path) may both refuse one bound token: one request, one audit record."""
