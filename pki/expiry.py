@@ -23,7 +23,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit.alerts import alert_raise
@@ -77,8 +77,8 @@ def certificates_renew_due(*, now: dt.datetime | None = None, batch_size: int = 
 def external_certificates_sync() -> int:
     """Record the certificate at each of PKI_EXTERNAL_CERTIFICATE_PATHS (the public server certificate, issued
     elsewhere and renewed by whoever owns it) when it is new; the one it replaces is marked superseded. Then the
-    threshold alerts watch it like a partner's. A path that cannot be read alerts once per day and file state.
-    Returns how many were recorded."""
+    threshold alerts watch it like a partner's. A path that cannot be read is logged as an error on every run.
+    Two runs racing record it once. Returns how many were recorded."""
     recorded = 0
     for path in settings.PKI_EXTERNAL_CERTIFICATE_PATHS:
         service = "external-" + "".join(c if c.isalnum() else "-" for c in Path(path).stem)[:80]
@@ -91,16 +91,24 @@ def external_certificates_sync() -> int:
         fingerprint = leaf.fingerprint(hashes.SHA256()).hex()
         if Certificate.objects.filter(fingerprint_sha256=fingerprint).exists():
             continue
-        with transaction.atomic(durable=True):
-            row = certificate_record(
-                pem=leaf.public_bytes(serialization.Encoding.PEM).decode(), service=service,
-                kind=Certificate.Kind.EXTERNAL, operator=None,
-            )  # fmt: skip
-            Certificate.objects.filter(
-                kind=Certificate.Kind.EXTERNAL, service=service, status=Certificate.Status.ACTIVE
-            ).exclude(pk=row.pk).update(status=Certificate.Status.SUPERSEDED)
-        recorded += 1
+        try:
+            recorded += _external_record(leaf, service)
+        except IntegrityError:  # a racing watch run recorded it first (the fingerprint is unique)
+            continue
     return recorded
+
+
+def _external_record(leaf: x509.Certificate, service: str) -> int:
+    """Record `leaf` and supersede the service's previous one, in one transaction; 1 (one recorded)."""
+    with transaction.atomic(durable=True):
+        row = certificate_record(
+            pem=leaf.public_bytes(serialization.Encoding.PEM).decode(), service=service,
+            kind=Certificate.Kind.EXTERNAL, operator=None,
+        )  # fmt: skip
+        Certificate.objects.filter(
+            kind=Certificate.Kind.EXTERNAL, service=service, status=Certificate.Status.ACTIVE
+        ).exclude(pk=row.pk).update(status=Certificate.Status.SUPERSEDED)
+    return 1
 
 
 def _threshold(left: dt.timedelta) -> int | None:
