@@ -402,3 +402,32 @@ def test_a_mismatch_seen_by_two_doors_of_one_request_is_recorded_once(client, pa
     certificate_mismatch_record(token, Request("https://api.example/o/userinfo/", headers=dict(request.META)))
 
     assert AuditEvent.objects.filter(event_type="token.certificate_mismatch").count() == 1
+
+
+def test_revocation_takes_the_same_client_authentication_as_the_token_endpoint(client, partner):
+    """Every door where the client authenticates (token, introspection, revocation) takes the certificate alone."""
+    token = token_with(client, partner["app"], partner["pem"]).json()["access_token"]
+    by_secret = client.post(
+        "/o/revoke_token/", {"token": token},
+        HTTP_AUTHORIZATION=basic_auth(partner["app"].client_id, partner["secret"]),
+    )  # fmt: skip
+    assert by_secret.status_code == 401
+    assert whoami(client, token, partner["api_key"], partner["pem"]).status_code == 200  # not revoked
+
+    by_certificate = client.post(
+        "/o/revoke_token/", {"token": token, "client_id": partner["app"].client_id}, **over_terminator(partner["pem"])
+    )
+    assert by_certificate.status_code == 200
+    assert whoami(client, token, partner["api_key"], partner["pem"]).status_code == 401
+
+
+def test_rotating_a_pinned_clients_secret_does_not_reopen_the_secret_door(client, partner):
+    from accounts.oauth.clients import oauth_client_rotate_secret
+
+    secret = oauth_client_rotate_secret(application=partner["app"], actor=Actor.system("test"))
+    by_secret = client.post(
+        "/o/token/", {"grant_type": "client_credentials", "scope": "accounts:read"},
+        HTTP_AUTHORIZATION=basic_auth(partner["app"].client_id, secret),
+    )  # fmt: skip
+    assert by_secret.status_code == 401
+    assert token_with(client, partner["app"], partner["pem"]).status_code == 200
