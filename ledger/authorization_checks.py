@@ -102,25 +102,3 @@ def case_decisions_without_authorization(cursor, *, limit: int) -> list[tuple[st
             if not case_decision_authorized(case):
                 found.append((str(public_id), f"{status} with no decision MAC of the application's"))
     return found[:limit]
-
-
-# Money that left a hold whose review it needed: the approved case of this very hold, for its amount and payer.
-_RELEASED_WITHOUT_REVIEW_SQL = """
-SELECT h.public_id::text,
-       CASE WHEN c.id IS NULL THEN 'money left it with no review case'
-            WHEN c.status <> 'approved' THEN 'money left it while its case is ' || c.status
-            ELSE 'its case is about ' || c.amount_minor || ' ' || c.currency || ', the hold ' || h.amount_minor END
-  FROM ledger_hold h
-  JOIN ledger_ledgeraccount a ON a.id = h.account_id
-  LEFT JOIN ledger_reviewcase c ON c.hold_id = h.id
- WHERE h.review_required AND h.captured_minor > 0
-   AND (c.id IS NULL OR c.status <> 'approved' OR c.amount_minor <> h.amount_minor OR c.currency <> h.currency
-        OR c.subject_id IS DISTINCT FROM a.owner_id)
- ORDER BY h.id LIMIT %s"""
-
-
-def holds_released_without_review(cursor, *, limit: int) -> list[tuple[str, str]]:
-    """Holds that needed an approved review and paid out without one (a case deleted, re-kinded or re-pointed).
-    That an approved case's decision is the officer's is `case_decisions_without_authorization`'s to say."""
-    cursor.execute(_RELEASED_WITHOUT_REVIEW_SQL, [limit])
-    return [(public_id, detail) for public_id, detail in cursor.fetchall()]

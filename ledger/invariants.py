@@ -44,7 +44,6 @@ from django.db import connection, transaction
 
 from ledger.authorization_checks import (
     case_decisions_without_authorization,
-    holds_released_without_review,
     holds_without_authorization,
     transfers_without_authorization,
 )
@@ -279,12 +278,33 @@ _CHECKS.append(
 )
 
 
+_CHECKS.append(
+    (
+        "hold_released_without_review",
+        "hold",
+        # Money that left a hold whose review it needed: the approved case of this very hold, for its amount and
+        # payer. That an approved case's decision is the officer's is the MAC check's to say (below).
+        """SELECT h.public_id::text,
+                  CASE WHEN c.id IS NULL THEN 'money left it with no review case'
+                       WHEN c.status <> 'approved' THEN 'money left it while its case is ' || c.status
+                       ELSE 'its case is about ' || c.amount_minor || ' ' || c.currency
+                            || ', the hold ' || h.amount_minor END
+             FROM ledger_hold h
+             JOIN ledger_ledgeraccount a ON a.id = h.account_id
+             LEFT JOIN ledger_reviewcase c ON c.hold_id = h.id
+            WHERE h.review_required AND h.captured_minor > 0
+              AND (c.id IS NULL OR c.status <> 'approved' OR c.amount_minor <> h.amount_minor
+                   OR c.currency <> h.currency OR c.subject_id IS DISTINCT FROM a.owner_id)
+            ORDER BY h.id""",
+    )
+)
+
+
 # MACs under the application's key (ledger/authorization.py): checked in Python, row by row.
 _AUTHORIZATION_CHECKS = [
     ("transfer_not_authorized", "transfer", transfers_without_authorization),
     ("hold_not_authorized", "hold", holds_without_authorization),
     ("review_case_decision_not_authorized", "review_case", case_decisions_without_authorization),
-    ("hold_released_without_review", "hold", holds_released_without_review),
 ]
 
 

@@ -196,3 +196,27 @@ def test_approving_a_small_case_re_pointed_at_a_large_held_transfer_posts_nothin
     accounts_["big_to"].refresh_from_db()
     assert accounts_["big_to"].posted_minor == 0
     assert ReviewCase.objects.get(pk=small.pk).status == "open"  # the decision rolled back with the posting
+
+
+@pytest.mark.parametrize(
+    ("tamper", "detail"),
+    [
+        ("DELETE FROM ledger_reviewcase WHERE hold_id = %s", "money left it with no review case"),
+        ("UPDATE ledger_reviewcase SET status = 'open' WHERE hold_id = %s", "money left it while its case is open"),
+        (
+            "UPDATE ledger_reviewcase SET status = 'approved', decided_at = now(), decided_by_id = subject_id,"
+            " decision_reason = 'ok', amount_minor = 1 WHERE hold_id = %s",
+            "its case is about 1 EUR",
+        ),
+    ],
+)
+def test_money_out_of_a_hold_without_its_approved_review_is_named(tamper, detail):
+    """What the capture path refuses, done by the functions' owner behind its back: ledger_verify names it."""
+    from ledger.tests.test_invariants import sql
+
+    _, _, _, _, hold = _review_hold(amount_minor=300_00)
+    sql(tamper, [hold.pk], as_owner=True)
+    sql("UPDATE ledger_hold SET captured_minor = amount_minor WHERE id = %s", [hold.pk])
+
+    named = [(p.object_id, p.detail) for p in ledger_verify() if p.check == "hold_released_without_review"]
+    assert len(named) == 1 and named[0][0] == str(hold.public_id) and named[0][1].startswith(detail)
